@@ -1,0 +1,19 @@
+//! The wire contract between `chatroom-shim` (and the `chatroomd` CLI) and the `chatroomd` daemon.
+//!
+//! Three things live here and nothing else: the typed messages ([`ClientMessage`], [`ServerMessage`]
+//! and what they carry), the frame codec that moves them over a byte stream ([`frame`]), and the
+//! per-repository path rules both sides must agree on ([`paths`]). This crate knows nothing about
+//! MCP, about the room's rules, about tasks or about the files inside `.chatroom/`.
+
+pub mod frame;
+pub mod message;
+pub mod paths;
+
+pub use message::*;
+
+/// The protocol version carried by [`Hello`]. Bump it whenever any message's encoding changes
+/// (postcard encodes structs positionally and enum variants by index, so adding a field is a change).
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The version of the crates, shown by `chatroomd status` and in handshake refusals.
+pub const PACKAGE_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,295 @@
+//! Every message that crosses the socket, as plain postcard-friendly types.
+//!
+//! Postcard is not self-describing: structs are positional and enum variants are indices. So the
+//! rules are: plain structs and externally tagged enums only (no `serde_json::Value`, no
+//! `#[serde(flatten)]`, no `skip_serializing_if`); only ever append enum variants; and the
+//! handshake is variant 0 of both [`ClientMessage`] and [`ServerMessage`] forever, with [`Hello`]
+//! and [`HelloReply`] frozen, so that any two versions can always recognise a mismatch.
+//!
+//! Tool inputs travel as the agent gave them (untrimmed strings, signed integers): the daemon is
+//! the single place where they are validated, so every client gets the same refusals.
+
+use serde::{Deserialize, Serialize};
+
+/// What a client sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ClientMessage {
+    /// The handshake; must be the first frame of a connection and is never sent again.
+    Hello(Hello),
+    /// A request; its reply carries the same `id`. Several may be in flight on one connection.
+    Call { id: u64, request: Request },
+}
+
+/// What the daemon sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ServerMessage {
+    /// The answer to [`Hello`]; the first frame the daemon sends.
+    HelloReply(HelloReply),
+    /// The outcome of the [`ClientMessage::Call`] with the same `id`.
+    Reply {
+        id: u64,
+        outcome: Result<Response, Refusal>,
+    },
+    // Pushed events (new messages for a waiting session, presence changes) will be appended here
+    // as a further variant; clients must already treat frames in any order relative to replies.
+}
+
+/// Frozen forever: the first frame of every connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The client's [`crate::PROTOCOL_VERSION`].
+    pub version: u32,
+    /// The client's process id, shown by `chatroomd status`.
+    pub client_pid: u32,
+    /// What kind of client this is; only agent sessions can hold names.
+    pub kind: ClientKind,
+}
+
+/// What a connection is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientKind {
+    /// An agent's session through `chatroom-shim`: it may hold names, and it keeps the daemon alive.
+    Agent,
+    /// A short-lived command (`chatroomd status`, `chatroomd stop`): holds no names.
+    Control,
+}
+
+/// Frozen forever: the daemon's answer to [`Hello`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HelloReply {
+    /// The session is open.
+    Welcome {
+        version: u32,
+        session_id: u64,
+        daemon_pid: u32,
+    },
+    /// The versions differ; the daemon closes the connection after this frame.
+    Refused {
+        daemon_version: u32,
+        daemon_pid: u32,
+        message: String,
+    },
+}
+
+/// One request per tool of the contract, plus the daemon's own control requests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// `join`: register `name` for this session.
+    Join { name: String, role: String },
+    /// `leave`: release `name` if this session holds it.
+    Leave { name: String },
+    /// `send_message`: append one message.
+    SendMessage {
+        name: String,
+        content: String,
+        to: String,
+    },
+    /// `read_messages`: messages after `since_id`, optionally only those visible to `participant`.
+    ReadMessages {
+        since_id: i64,
+        limit: i64,
+        participant: String,
+    },
+    /// `list_participants`.
+    ListParticipants,
+    /// `get_status`.
+    GetStatus,
+    /// `get_cursor`.
+    GetCursor { name: String },
+    /// `set_cursor`: monotonic.
+    SetCursor { name: String, message_id: i64 },
+    /// `read_unread`: messages visible to `name` after its cursor.
+    ReadUnread {
+        name: String,
+        limit: i64,
+        mark_read: bool,
+    },
+    /// `write_summary`: append a handoff summary.
+    WriteSummary {
+        name: String,
+        content: String,
+        scope: String,
+    },
+    /// `read_latest_summary`.
+    ReadLatestSummary { scope: String },
+    /// `get_handoff`: the compact resume payload.
+    GetHandoff { name: String, recent_limit: i64 },
+    /// `chatroomd status`: what the daemon holds.
+    DaemonStatus,
+    /// `chatroomd stop`: flush and shut down.
+    Shutdown,
+}
+
+/// The successful result of a [`Request`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Response {
+    /// `join`, `list_participants`: all participants, sorted by name.
+    Participants(Vec<Participant>),
+    /// `leave`.
+    Left(bool),
+    /// `send_message`, `write_summary`: the new record's id.
+    Id(u64),
+    /// `read_messages`.
+    Messages(Vec<Message>),
+    /// `get_status`.
+    Status(RoomStatus),
+    /// `get_cursor`, `set_cursor`.
+    Cursor(Cursor),
+    /// `read_unread`.
+    Unread(Unread),
+    /// `read_latest_summary`.
+    Summary(Option<Summary>),
+    /// `get_handoff`.
+    Handoff(Handoff),
+    /// `chatroomd status`.
+    DaemonStatus(DaemonStatus),
+    /// `chatroomd stop`: the daemon is shutting down.
+    ShuttingDown,
+}
+
+/// Why a request was not carried out. It changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    pub kind: RefusalKind,
+    /// One lowercase line naming the offending parameter or condition.
+    pub message: String,
+}
+
+/// The broad reason for a [`Refusal`], for callers that react differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RefusalKind {
+    /// An argument broke a rule of the contract.
+    Invalid,
+    /// The request conflicts with another session (a name held elsewhere).
+    Conflict,
+    /// The request is not allowed for this kind of session.
+    NotAllowed,
+    /// The state could not be made durable; nothing was acknowledged.
+    Storage,
+}
+
+impl Refusal {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self {
+            kind: RefusalKind::Invalid,
+            message: message.into(),
+        }
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self {
+            kind: RefusalKind::Conflict,
+            message: message.into(),
+        }
+    }
+    pub fn not_allowed(message: impl Into<String>) -> Self {
+        Self {
+            kind: RefusalKind::NotAllowed,
+            message: message.into(),
+        }
+    }
+    pub fn storage(message: impl Into<String>) -> Self {
+        Self {
+            kind: RefusalKind::Storage,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// A chat message: `{"id", "ts", "from", "to", "content"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: u64,
+    /// UTC `YYYY-MM-DDTHH:MM:SSZ`.
+    pub ts: String,
+    pub from: String,
+    /// A participant's name, or `"all"`.
+    pub to: String,
+    pub content: String,
+}
+
+/// A name present in the room: `{"name", "role", "joined_at", "last_seen"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Participant {
+    pub name: String,
+    pub role: String,
+    pub joined_at: String,
+    pub last_seen: String,
+}
+
+/// A handoff summary: `{"id", "ts", "from", "scope", "content"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub id: u64,
+    pub ts: String,
+    pub from: String,
+    /// `"all"` or a participant's name.
+    pub scope: String,
+    pub content: String,
+}
+
+/// `get_status`: `{"participant_count", "message_count", "last_activity_ts"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomStatus {
+    pub participant_count: u64,
+    pub message_count: u64,
+    pub last_activity_ts: Option<String>,
+}
+
+/// `get_cursor`, `set_cursor`: `{"name", "last_read_id"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    pub name: String,
+    pub last_read_id: u64,
+}
+
+/// `read_unread`: `{"name", "last_read_id", "messages"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unread {
+    pub name: String,
+    pub last_read_id: u64,
+    pub messages: Vec<Message>,
+}
+
+/// `get_handoff`: the compact resume payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handoff {
+    pub participants: Vec<Participant>,
+    pub latest_message_id: u64,
+    /// `None` when no name was given.
+    pub cursor: Option<u64>,
+    /// `None` when no name was given.
+    pub unread_count: Option<u64>,
+    pub latest_summary: Option<Summary>,
+    pub recent_messages: Vec<Message>,
+}
+
+/// `chatroomd status`: what a running daemon holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonStatus {
+    pub pid: u32,
+    pub package_version: String,
+    pub protocol_version: u32,
+    pub uptime_secs: u64,
+    pub root: String,
+    pub socket: String,
+    pub log: String,
+    pub sessions: Vec<SessionInfo>,
+    pub participants: Vec<Participant>,
+    pub message_count: u64,
+    pub summary_count: u64,
+    pub last_activity_ts: Option<String>,
+}
+
+/// One live agent session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub session_id: u64,
+    pub client_pid: u32,
+    pub names: Vec<String>,
+}
