@@ -17,3 +17,10 @@ pub const PROTOCOL_VERSION: u32 = 1;
 
 /// The version of the crates, shown by `chatroomd status` and in handshake refusals.
 pub const PACKAGE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The exit status of `chatroomd serve` when another daemon already holds the room: a client that
+/// started it lost a start race and should simply connect to the winner.
+pub const EXIT_ALREADY_RUNNING: i32 = 3;
+
+/// The line `chatroomd serve --ready-fd N` writes to fd N once its socket accepts connections.
+pub const READY_LINE: &[u8] = b"ready\n";
