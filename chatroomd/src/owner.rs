@@ -1,0 +1,279 @@
+//! The one owner of the room: a dedicated thread that holds the [`Room`] and the [`Store`].
+//!
+//! Connections talk to it only through [`Command`]s on a channel. It takes every command that is
+//! queued, applies them to the room in order, makes their changes durable with one
+//! [`Store::persist`] (group commit), and only then hands the replies to the sessions' outboxes:
+//! persist, then reply. Running on its own thread keeps `fdatasync` off the async runtime.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use protocol::{
+    ClientKind, DaemonStatus, Refusal, Request, Response, ServerMessage, SessionInfo,
+};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+use tracing::{debug, error, info, warn};
+
+use crate::room::{Changes, Room, SessionId};
+use crate::store::Store;
+
+/// How many queued commands one batch takes at most, so a flood cannot delay replies unboundedly.
+const MAX_BATCH: usize = 512;
+/// How long `last_seen`-only changes may stay in memory before `participants.json` is rewritten.
+const LAST_SEEN_FLUSH: Duration = Duration::from_secs(1);
+
+/// A message to the owner.
+#[derive(Debug)]
+pub enum Command {
+    /// A connection finished its handshake. Replies and (later) events go to `outbox`.
+    Open { session: SessionId, kind: ClientKind, client_pid: u32, outbox: mpsc::Sender<ServerMessage> },
+    /// A request from `session`; the reply carries `id`. The permit bounds a connection's
+    /// requests in flight and is released once the reply is queued.
+    Call { session: SessionId, id: u64, request: Request, permit: Option<OwnedSemaphorePermit> },
+    /// The connection of `session` ended, however it ended.
+    Close { session: SessionId },
+    /// The server is shutting down: flush and end the thread.
+    Stop,
+}
+
+/// What the owner tells the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Presence {
+    /// Agent sessions open now (control connections do not count): the idle timer runs at zero.
+    pub agent_sessions: usize,
+    /// A client asked the daemon to shut down.
+    pub shutdown_requested: bool,
+}
+
+/// Facts about the daemon that `chatroomd status` reports besides the room.
+#[derive(Debug, Clone)]
+pub struct DaemonFacts {
+    pub started: Instant,
+    pub root: String,
+    pub socket: String,
+    pub log: String,
+}
+
+/// The sending side, cloned into every connection.
+#[derive(Debug, Clone)]
+pub struct OwnerHandle {
+    commands: Sender<Command>,
+}
+
+impl OwnerHandle {
+    /// Sends a command; `false` if the owner has stopped.
+    pub fn send(&self, command: Command) -> bool {
+        self.commands.send(command).is_ok()
+    }
+}
+
+struct SessionEntry {
+    kind: ClientKind,
+    client_pid: u32,
+    outbox: mpsc::Sender<ServerMessage>,
+}
+
+/// Starts the owner thread. It runs until it receives [`Command::Stop`] (or every handle is gone)
+/// and returns the room's final flush result from its join handle.
+pub fn spawn(
+    room: Room,
+    store: Store,
+    facts: DaemonFacts,
+) -> (OwnerHandle, watch::Receiver<Presence>, std::thread::JoinHandle<()>) {
+    let (commands, receiver) = channel();
+    let (presence_tx, presence_rx) =
+        watch::channel(Presence { agent_sessions: 0, shutdown_requested: false });
+    let owner = Owner {
+        room,
+        store,
+        facts,
+        sessions: BTreeMap::new(),
+        presence: presence_tx,
+        last_seen_dirty_since: None,
+    };
+    let thread = std::thread::Builder::new()
+        .name("room-owner".into())
+        .spawn(move || owner.run(receiver))
+        .expect("spawning the room owner thread");
+    (OwnerHandle { commands }, presence_rx, thread)
+}
+
+struct Owner {
+    room: Room,
+    store: Store,
+    facts: DaemonFacts,
+    sessions: BTreeMap<SessionId, SessionEntry>,
+    presence: watch::Sender<Presence>,
+    last_seen_dirty_since: Option<Instant>,
+}
+
+/// A reply waiting for its batch to be durable.
+struct PendingReply {
+    session: SessionId,
+    id: u64,
+    outcome: Result<Response, Refusal>,
+    /// Whether this request changed durable state (and so fails if the batch cannot be stored).
+    wrote: bool,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Owner {
+    fn run(mut self, receiver: Receiver<Command>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        loop {
+            let timeout = match self.last_seen_dirty_since {
+                Some(since) => LAST_SEEN_FLUSH.saturating_sub(since.elapsed()),
+                None => Duration::from_secs(3600),
+            };
+            match receiver.recv_timeout(timeout) {
+                Ok(command) => batch.push(command),
+                Err(RecvTimeoutError::Timeout) => {
+                    self.flush_last_seen();
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            while batch.len() < MAX_BATCH {
+                match receiver.try_recv() {
+                    Ok(command) => batch.push(command),
+                    Err(_) => break,
+                }
+            }
+            let stop = self.handle_batch(&mut batch);
+            if self.last_seen_dirty_since.is_some_and(|since| since.elapsed() >= LAST_SEEN_FLUSH) {
+                self.flush_last_seen();
+            }
+            if stop {
+                break;
+            }
+        }
+        self.flush_last_seen();
+        info!(messages = self.room.message_count(), "room owner stopped");
+    }
+
+    /// Applies a batch and delivers its replies; returns whether a `Stop` was seen.
+    fn handle_batch(&mut self, batch: &mut Vec<Command>) -> bool {
+        let now = unix_now();
+        let checkpoint = (self.room.message_count(), self.room.summary_count());
+        let mut changes = Changes::default();
+        let mut replies: Vec<PendingReply> = Vec::with_capacity(batch.len());
+        let mut stop = false;
+        let sessions_before = self.agent_sessions();
+        for command in batch.drain(..) {
+            match command {
+                Command::Open { session, kind, client_pid, outbox } => {
+                    debug!(session, client_pid, ?kind, "session opened");
+                    self.sessions.insert(session, SessionEntry { kind, client_pid, outbox });
+                }
+                Command::Close { session } => {
+                    if let Some(entry) = self.sessions.remove(&session) {
+                        debug!(session, client_pid = entry.client_pid, "session closed");
+                    }
+                    let ended = self.room.end_session(session, now);
+                    for message in &ended.messages {
+                        info!(session, content = %message.content, "presence ended with the session");
+                    }
+                    changes.merge(ended);
+                }
+                Command::Call { session, id, request, permit } => {
+                    let (outcome, call_changes) = self.call(session, request, now);
+                    let wrote = call_changes.needs_sync();
+                    if matches!(outcome, Ok(Response::ShuttingDown)) {
+                        self.presence.send_modify(|presence| presence.shutdown_requested = true);
+                    }
+                    changes.merge(call_changes);
+                    replies.push(PendingReply { session, id, outcome, wrote, _permit: permit });
+                }
+                Command::Stop => stop = true,
+            }
+        }
+        if changes.needs_sync() {
+            if let Err(err) = self.store.persist(&changes, &self.room) {
+                error!(cause = %err, "could not make the batch durable; its writes are refused");
+                self.room.truncate(checkpoint.0, checkpoint.1);
+                let refusal = Refusal::storage(format!("the chatroom could not save this change: {err}"));
+                for reply in replies.iter_mut().filter(|reply| reply.wrote) {
+                    reply.outcome = Err(refusal.clone());
+                }
+            }
+        }
+        if changes.last_seen && self.last_seen_dirty_since.is_none() {
+            self.last_seen_dirty_since = Some(Instant::now());
+        }
+        for reply in replies {
+            let Some(entry) = self.sessions.get(&reply.session) else { continue };
+            let message = ServerMessage::Reply { id: reply.id, outcome: reply.outcome };
+            if entry.outbox.try_send(message).is_err() {
+                // The connection is gone or not reading; dropping its outbox ends it, and its
+                // Close command follows.
+                warn!(session = reply.session, "session outbox full or closed; dropping the session");
+                self.sessions.remove(&reply.session);
+            }
+        }
+        let sessions_after = self.agent_sessions();
+        if sessions_after != sessions_before {
+            self.presence.send_modify(|presence| presence.agent_sessions = sessions_after);
+        }
+        stop
+    }
+
+    fn call(&mut self, session: SessionId, request: Request, now: u64) -> (Result<Response, Refusal>, Changes) {
+        let kind = self.sessions.get(&session).map(|entry| entry.kind);
+        match request {
+            Request::DaemonStatus => (Ok(Response::DaemonStatus(self.status())), Changes::default()),
+            Request::Shutdown => (Ok(Response::ShuttingDown), Changes::default()),
+            Request::Join { .. } if kind != Some(ClientKind::Agent) => {
+                (Err(Refusal::not_allowed("only agent sessions can join the room")), Changes::default())
+            }
+            request => {
+                let outcome = self.room.handle(session, request, now);
+                (outcome.reply, outcome.changes)
+            }
+        }
+    }
+
+    fn status(&self) -> DaemonStatus {
+        let sessions = self
+            .sessions
+            .iter()
+            .filter(|(_, entry)| entry.kind == ClientKind::Agent)
+            .map(|(session, entry)| SessionInfo {
+                session_id: *session,
+                client_pid: entry.client_pid,
+                names: self.room.names_held_by(*session),
+            })
+            .collect();
+        DaemonStatus {
+            pid: std::process::id(),
+            package_version: protocol::PACKAGE_VERSION.to_owned(),
+            protocol_version: protocol::PROTOCOL_VERSION,
+            uptime_secs: self.facts.started.elapsed().as_secs(),
+            root: self.facts.root.clone(),
+            socket: self.facts.socket.clone(),
+            log: self.facts.log.clone(),
+            sessions,
+            participants: self.room.participants(),
+            message_count: self.room.message_count() as u64,
+            summary_count: self.room.summary_count() as u64,
+            last_activity_ts: self.room.last_activity_ts(),
+        }
+    }
+
+    fn agent_sessions(&self) -> usize {
+        self.sessions.values().filter(|entry| entry.kind == ClientKind::Agent).count()
+    }
+
+    fn flush_last_seen(&mut self) {
+        if self.last_seen_dirty_since.take().is_some() {
+            if let Err(err) = self.store.write_participants(&self.room) {
+                warn!(cause = %err, "could not rewrite participants.json; last_seen stays in memory");
+            }
+        }
+    }
+}
+
+/// Seconds since the Unix epoch, the only clock the room sees.
+pub fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
+}

@@ -1,0 +1,381 @@
+//! `chatroomd serve`: takes the room's lock, loads the room, binds the socket, signals readiness,
+//! and serves connections until one shutdown path fires (a signal, the idle timer, or a client's
+//! `Shutdown`).
+//!
+//! One task per connection. A connection first proves itself with a [`Hello`]; from then on it is
+//! a session, and a guard reports its end to the owner however it ends (EOF, a bad frame, an
+//! error, a panic), which is what ties presence to the connection's lifetime.
+
+use std::fs::File;
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use interprocess::local_socket::tokio::{Listener, Stream, prelude::*};
+use interprocess::local_socket::{GenericFilePath, ListenerOptions};
+use protocol::frame::{MAX_CLIENT_FRAME, MAX_SERVER_FRAME, read_frame, write_frame};
+use protocol::paths::RoomPaths;
+use protocol::{ClientMessage, HelloReply, PROTOCOL_VERSION, ServerMessage};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::lock::RoomLock;
+use crate::owner::{self, Command, DaemonFacts, OwnerHandle, Presence};
+use crate::room::{Room, SessionId};
+use crate::store;
+
+/// At most this many connections are served at once; more wait in the accept backlog.
+const MAX_CONNECTIONS: usize = 1024;
+/// Requests one connection may have in flight; further frames wait until a reply is queued.
+const MAX_IN_FLIGHT: usize = 64;
+/// Replies and events queued for one connection before it counts as not reading.
+const OUTBOX_CAPACITY: usize = 256;
+/// A connection must say Hello within this time.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long open connections get to wind down at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// Everything `serve` needs; tests build one directly.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub paths: RoomPaths,
+    /// Exit after this long without agent sessions; `None` never.
+    pub idle_timeout: Option<Duration>,
+    /// Write [`protocol::READY_LINE`] to this inherited file descriptor once serving.
+    pub ready_fd: Option<i32>,
+}
+
+/// Why `serve` did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("another chatroomd (pid {pid}) already holds the room at {root}")]
+    AlreadyRunning { pid: String, root: String },
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// Runs the daemon to completion. Logging must already be set up.
+pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
+    let started = Instant::now();
+    let paths = &config.paths;
+    std::fs::create_dir_all(&paths.state_dir)
+        .with_context(|| format!("cannot create {}", paths.state_dir.display()))?;
+    let lock = match RoomLock::acquire(&paths.lock_file).context("cannot take the room lock")? {
+        Ok(lock) => lock,
+        Err(holder) => {
+            return Err(ServeError::AlreadyRunning { pid: holder, root: paths.root.display().to_string() });
+        }
+    };
+    if let Err(err) = store::ensure_gitignored(&paths.root) {
+        warn!(cause = %err, "could not add .chatroom/ to .gitignore");
+    }
+
+    let loaded = store::load(&paths.state_dir, store::Mode::Repair).context("cannot load the room")?;
+    for warning in &loaded.warnings {
+        warn!("{warning}");
+    }
+    let (message_count, summary_count) = (loaded.messages.len(), loaded.summaries.len());
+    let mut room = Room::restore(loaded.messages, loaded.summaries, loaded.participants, loaded.cursors)
+        .map_err(|cause| anyhow::anyhow!("cannot load the room: {cause}"))?;
+    let mut store = store::Store::open(&paths.state_dir)
+        .with_context(|| format!("cannot open the files in {}", paths.state_dir.display()))?;
+    // Nobody is connected to a daemon that just started: names left over from a crash (or from
+    // another server) leave now, as their sessions did.
+    let orphans = room.remove_orphans(owner::unix_now());
+    if !orphans.is_empty() {
+        store.persist(&orphans, &room).context("cannot record the departure of stale participants")?;
+        info!(count = orphans.messages.len(), "stale participants left");
+    }
+    info!(
+        root = %paths.root.display(),
+        messages = message_count,
+        summaries = summary_count,
+        load_ms = started.elapsed().as_millis() as u64,
+        "room loaded"
+    );
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("chatroomd")
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(async {
+        let listener = bind(&config.paths)?;
+        info!(socket = %config.paths.socket.display(), pid = std::process::id(), "serving");
+        if let Some(fd) = config.ready_fd {
+            signal_ready(fd);
+        }
+        let facts = DaemonFacts {
+            started,
+            root: config.paths.root.display().to_string(),
+            socket: config.paths.socket.display().to_string(),
+            log: config.paths.log_file.display().to_string(),
+        };
+        let (owner, presence, owner_thread) = owner::spawn(room, store, facts);
+        let shutdown = CancellationToken::new();
+        tokio::spawn(shutdown_on_signals(shutdown.clone()));
+        tokio::spawn(shutdown_when_idle_or_asked(presence, config.idle_timeout, shutdown.clone()));
+        run(listener, owner.clone(), shutdown).await;
+        owner.send(Command::Stop);
+        tokio::task::spawn_blocking(move || owner_thread.join())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .context("the room owner thread panicked")?;
+        anyhow::Ok(())
+    });
+    drop(lock);
+    info!("stopped");
+    Ok(result?)
+}
+
+/// Binds the socket. Only called with the room lock held, so a socket file that is still there
+/// belongs to a dead daemon and may be replaced.
+fn bind(paths: &RoomPaths) -> anyhow::Result<Listener> {
+    protocol::paths::ensure_private_dir(&paths.runtime_dir)
+        .with_context(|| format!("cannot use the runtime directory {}", paths.runtime_dir.display()))?;
+    let name = || paths.socket.as_path().to_fs_name::<GenericFilePath>();
+    let options = || ListenerOptions::new().name(name().expect("socket path is a valid name")).try_overwrite(true);
+    name().with_context(|| format!("invalid socket path {}", paths.socket.display()))?;
+    #[cfg(unix)]
+    let listener = {
+        use interprocess::os::unix::local_socket::ListenerOptionsExt;
+        match options().mode(0o600).create_tokio() {
+            Err(err) if err.kind() == std::io::ErrorKind::Unsupported => options().create_tokio(),
+            other => other,
+        }
+    };
+    #[cfg(not(unix))]
+    let listener = options().create_tokio();
+    listener.with_context(|| format!("cannot bind {}", paths.socket.display()))
+}
+
+#[cfg(unix)]
+fn signal_ready(fd: i32) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the starter passed this descriptor to us for exactly this purpose; we own it from
+    // here and close it right after writing.
+    let mut pipe = unsafe { File::from_raw_fd(fd) };
+    if let Err(err) = pipe.write_all(protocol::READY_LINE) {
+        warn!(fd, cause = %err, "could not signal readiness");
+    }
+}
+
+#[cfg(not(unix))]
+fn signal_ready(_fd: i32) {}
+
+/// The accept loop: one task per connection, at most [`MAX_CONNECTIONS`] at once, until
+/// `shutdown` fires; then open connections get [`SHUTDOWN_GRACE`] to finish.
+pub async fn run(listener: Listener, owner: OwnerHandle, shutdown: CancellationToken) {
+    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let next_session = Arc::new(AtomicU64::new(1));
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            permit = limit.clone().acquire_owned() => permit.expect("semaphore never closed"),
+            () = shutdown.cancelled() => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(stream) => stream,
+                Err(err) => {
+                    warn!(cause = %err, "accept failed");
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        let session = next_session.fetch_add(1, Ordering::Relaxed);
+        let owner = owner.clone();
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            if let Err(err) = connection(stream, session, owner, shutdown).await {
+                debug!(session, cause = %err, "connection ended with an error");
+            }
+            drop(permit);
+        });
+        // Reap finished tasks so the set does not grow with every connection ever made.
+        while let Some(result) = tasks.try_join_next() {
+            if let Err(err) = result {
+                warn!(cause = %err, "a connection task panicked");
+            }
+        }
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async { while tasks.join_next().await.is_some() {} }).await;
+    tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Reports the end of a session to the owner when dropped, whatever ended it.
+struct SessionGuard {
+    session: SessionId,
+    owner: OwnerHandle,
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.owner.send(Command::Close { session: self.session });
+    }
+}
+
+async fn connection(
+    stream: Stream,
+    session: SessionId,
+    owner: OwnerHandle,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    check_peer(&stream)?;
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let mut buffer = Vec::new();
+    let hello = match tokio::time::timeout(
+        HELLO_TIMEOUT,
+        read_frame::<ClientMessage, _>(&mut reader, &mut buffer, MAX_CLIENT_FRAME),
+    )
+    .await
+    {
+        Err(_) => bail!("no hello within {HELLO_TIMEOUT:?}"),
+        Ok(Ok(Some(ClientMessage::Hello(hello)))) => hello,
+        Ok(Ok(Some(other))) => bail!("expected hello, got {other:?}"),
+        Ok(Ok(None)) => return Ok(()),
+        Ok(Err(err)) => return Err(err).context("bad hello frame"),
+    };
+    if hello.version != PROTOCOL_VERSION {
+        let message = format!(
+            "chatroomd (pid {}) speaks protocol v{PROTOCOL_VERSION} but the client speaks v{}",
+            std::process::id(),
+            hello.version
+        );
+        warn!(session, client_pid = hello.client_pid, "{message}");
+        let refusal = ServerMessage::HelloReply(HelloReply::Refused {
+            daemon_version: PROTOCOL_VERSION,
+            daemon_pid: std::process::id(),
+            message,
+        });
+        write_frame(&mut writer, &refusal, MAX_SERVER_FRAME).await?;
+        return Ok(());
+    }
+    let welcome = ServerMessage::HelloReply(HelloReply::Welcome {
+        version: PROTOCOL_VERSION,
+        session_id: session,
+        daemon_pid: std::process::id(),
+    });
+    write_frame(&mut writer, &welcome, MAX_SERVER_FRAME).await?;
+
+    let (outbox, mut inbox) = mpsc::channel::<ServerMessage>(OUTBOX_CAPACITY);
+    if !owner.send(Command::Open { session, kind: hello.kind, client_pid: hello.client_pid, outbox }) {
+        return Ok(());
+    }
+    let guard = SessionGuard { session, owner: owner.clone() };
+    debug!(session, client_pid = hello.client_pid, kind = ?hello.kind, "session started");
+
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let write_loop = async move {
+        while let Some(message) = inbox.recv().await {
+            write_frame(&mut writer, &message, MAX_SERVER_FRAME).await?;
+        }
+        anyhow::Ok(())
+    };
+    let read_loop = async {
+        loop {
+            let permit = in_flight.clone().acquire_owned().await.expect("semaphore never closed");
+            match read_frame::<ClientMessage, _>(&mut reader, &mut buffer, MAX_CLIENT_FRAME).await {
+                Ok(Some(ClientMessage::Call { id, request })) => {
+                    if !owner.send(Command::Call { session, id, request, permit: Some(permit) }) {
+                        return Ok(());
+                    }
+                }
+                Ok(Some(ClientMessage::Hello(_))) => bail!("a second hello"),
+                Ok(None) => return Ok(()),
+                Err(err) => return Err(err).context("bad frame"),
+            }
+        }
+    };
+    tokio::pin!(write_loop);
+    tokio::select! {
+        result = read_loop => result,
+        result = &mut write_loop => result,
+        () = shutdown.cancelled() => {
+            // Stop reading, but deliver what is already queued (the reply to `chatroomd stop`
+            // among it): closing the session drops the owner's end of the outbox, which ends the
+            // write loop once it is drained.
+            drop(guard);
+            let _ = tokio::time::timeout(SHUTDOWN_GRACE, write_loop).await;
+            Ok(())
+        }
+    }
+}
+
+/// Refuses peers running as another user, where the platform tells who the peer is.
+fn check_peer(stream: &Stream) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let ours = unsafe { libc::geteuid() };
+        if let Ok(creds) = stream.peer_creds() {
+            if let Some(theirs) = creds.euid() {
+                if theirs != ours {
+                    bail!("refusing a peer running as uid {theirs}");
+                }
+            }
+        }
+    }
+    let _ = stream;
+    Ok(())
+}
+
+async fn shutdown_on_signals(shutdown: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut interrupt)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+        else {
+            warn!("cannot listen for signals");
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => info!("SIGTERM: shutting down"),
+            _ = interrupt.recv() => info!("SIGINT: shutting down"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    shutdown.cancel();
+}
+
+async fn shutdown_when_idle_or_asked(
+    mut presence: watch::Receiver<Presence>,
+    idle_timeout: Option<Duration>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let current = *presence.borrow_and_update();
+        if current.shutdown_requested {
+            info!("shutdown requested by a client");
+            break;
+        }
+        let idle = current.agent_sessions == 0;
+        let changed = presence.changed();
+        match idle_timeout.filter(|_| idle) {
+            Some(timeout) => tokio::select! {
+                result = changed => if result.is_err() { return },
+                () = tokio::time::sleep(timeout) => {
+                    info!(idle_secs = timeout.as_secs(), "no sessions for the idle timeout: shutting down");
+                    break;
+                }
+            },
+            None => {
+                if changed.await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    shutdown.cancel();
+}
