@@ -1,1 +1,315 @@
-//! End-to-end tests live in tests/tests/.
+//! The harness shared by the end-to-end tests, the demo and the benchmark: a fresh temporary git
+//! repository per [`TestRoom`], real `chatroom-shim` processes driven by rmcp's MCP client
+//! ([`Agent`]), and the `chatroomd` CLI. Dropping a `TestRoom` stops its daemon (and kills it if
+//! a stop does not work), so no test leaves a daemon behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use protocol::paths::RoomPaths;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation, ProtocolVersion,
+};
+use rmcp::service::RunningService;
+use rmcp::transport::TokioChildProcess;
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::Value;
+
+/// Every wait in the harness is bounded by this unless a caller gives its own.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The directory holding the built binaries: `CHATROOM_BIN_DIR`, else the cargo target profile
+/// directory this executable was built into (tests live in `target/<profile>/deps/`).
+pub fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CHATROOM_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    let mut dir = exe.parent().expect("exe dir").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir
+}
+
+fn binary(name: &str) -> PathBuf {
+    let path = bin_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (`cargo build --workspace --bins`, which scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// The `chatroom-shim` binary under test.
+pub fn shim_bin() -> PathBuf {
+    binary("chatroom-shim")
+}
+
+/// The `chatroomd` binary under test.
+pub fn daemon_bin() -> PathBuf {
+    binary("chatroomd")
+}
+
+/// A fresh git repository with its own runtime (socket) directory.
+pub struct TestRoom {
+    _temp: tempfile::TempDir,
+    /// The canonical repository root.
+    pub root: PathBuf,
+    /// The private socket directory for this room (`CHATROOM_RUNTIME_DIR`).
+    pub runtime_dir: PathBuf,
+}
+
+impl TestRoom {
+    /// Creates the repository with `git init`.
+    pub fn new() -> Self {
+        // Short paths under /tmp keep the socket path well inside sun_path.
+        let temp = tempfile::Builder::new().prefix("cr").tempdir_in(std::env::temp_dir()).expect("temp dir");
+        let root = temp.path().join("repo");
+        std::fs::create_dir(&root).expect("repo dir");
+        let status = std::process::Command::new("git")
+            .args(["init", "-q"])
+            .current_dir(&root)
+            .status()
+            .expect("git init");
+        assert!(status.success(), "git init failed");
+        let root = root.canonicalize().expect("canonical root");
+        let runtime_dir = temp.path().join("rt");
+        Self { _temp: temp, root, runtime_dir }
+    }
+
+    /// The paths both binaries derive for this room.
+    pub fn paths(&self) -> RoomPaths {
+        RoomPaths::new(self.root.clone(), self.runtime_dir.clone())
+    }
+
+    /// `<root>/.chatroom`.
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join(protocol::paths::STATE_DIR_NAME)
+    }
+
+    /// Applies the environment every process of this room runs with.
+    pub fn configure(&self, command: &mut tokio::process::Command) {
+        command
+            .current_dir(&self.root)
+            .env(protocol::paths::ENV_RUNTIME_DIR, &self.runtime_dir)
+            .env_remove(protocol::paths::ENV_ROOT)
+            .env("CHATROOM_LOG", std::env::var("CHATROOM_LOG").unwrap_or_else(|_| "info".into()));
+    }
+
+    /// A `chatroom-shim` command for this room (stdin/stdout for MCP, stderr inherited).
+    pub fn shim_command(&self) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(shim_bin());
+        self.configure(&mut command);
+        command
+    }
+
+    /// Launches a shim and completes the MCP handshake with rmcp's client, announcing the
+    /// protocol version real clients use today.
+    pub async fn agent(&self) -> Agent {
+        self.agent_from(self.shim_command()).await
+    }
+
+    /// Like [`TestRoom::agent`] with a prepared command (another working directory, say).
+    pub async fn agent_from(&self, command: tokio::process::Command) -> Agent {
+        let (transport, _stderr) = TokioChildProcess::builder(command)
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawning chatroom-shim");
+        let pid = transport.id().expect("shim pid");
+        let info = ClientConfig::new(ClientCapabilities::default(), Implementation::new("chatroom-tests", "0"))
+            .with_protocol_version(ProtocolVersion::V_2025_06_18);
+        let client = tokio::time::timeout(DEFAULT_TIMEOUT, info.serve(transport))
+            .await
+            .expect("MCP initialize timed out")
+            .expect("MCP initialize failed");
+        Agent { client: Some(client), pid }
+    }
+
+    /// Runs `chatroomd ARGS --root <root>` to completion (bounded by [`DEFAULT_TIMEOUT`]).
+    pub fn chatroomd(&self, args: &[&str]) -> Output {
+        let mut command = std::process::Command::new(daemon_bin());
+        command
+            .args(args)
+            .arg("--root")
+            .arg(&self.root)
+            .current_dir(&self.root)
+            .env(protocol::paths::ENV_RUNTIME_DIR, &self.runtime_dir)
+            .stdin(Stdio::null());
+        run_bounded(command, DEFAULT_TIMEOUT).expect("running chatroomd")
+    }
+
+    /// `chatroomd status --json`, parsed.
+    pub fn status(&self) -> Value {
+        let output = self.chatroomd(&["status", "--json"]);
+        assert!(output.status.success(), "status failed: {}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice(&output.stdout).expect("status --json is JSON")
+    }
+
+    /// The pid of the daemon holding this room's lock, if one does.
+    pub fn daemon_pid(&self) -> Option<u32> {
+        let lock = self.paths().lock_file;
+        let file = std::fs::OpenOptions::new().read(true).write(true).open(&lock).ok()?;
+        match file.try_lock() {
+            Ok(()) => None,
+            Err(_) => std::fs::read_to_string(&lock).ok()?.trim().parse().ok(),
+        }
+    }
+
+    /// The daemon's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.paths().log_file).unwrap_or_default()
+    }
+
+    /// Stops the daemon with `chatroomd stop`; kills it if that fails. Returns whether one ran.
+    pub fn stop_daemon(&self) -> bool {
+        let Some(pid) = self.daemon_pid() else { return false };
+        let output = self.chatroomd(&["stop"]);
+        if !output.status.success() || self.daemon_pid().is_some() {
+            // SAFETY: plain kill(2) on a pid we read from the room's lock file.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            wait_for(DEFAULT_TIMEOUT, || self.daemon_pid().is_none()).expect("daemon did not die");
+        }
+        true
+    }
+}
+
+impl Default for TestRoom {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TestRoom {
+    fn drop(&mut self) {
+        self.stop_daemon();
+    }
+}
+
+/// One agent: a `chatroom-shim` process driven over stdio by rmcp's client.
+pub struct Agent {
+    client: Option<RunningService<RoleClient, ClientConfig>>,
+    /// The shim's process id.
+    pub pid: u32,
+}
+
+impl Agent {
+    fn client(&self) -> &RunningService<RoleClient, ClientConfig> {
+        self.client.as_ref().expect("agent already closed")
+    }
+
+    /// The raw MCP peer, for listing tools and reading server info.
+    pub fn peer(&self) -> &rmcp::Peer<RoleClient> {
+        self.client().peer()
+    }
+
+    /// Calls `tool` with `args` (a JSON object) and returns the raw result.
+    pub async fn call(&self, tool: &str, args: Value) -> anyhow::Result<CallToolResult> {
+        let Value::Object(arguments) = args else { bail!("tool arguments must be a JSON object") };
+        let params = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
+        let result = tokio::time::timeout(DEFAULT_TIMEOUT, self.client().call_tool(params))
+            .await
+            .with_context(|| format!("{tool} timed out"))??;
+        Ok(result)
+    }
+
+    /// Calls `tool`, asserts success and the contract's result shape (a compact JSON text block;
+    /// objects mirrored in `structuredContent`, lists wrapped as `{"result": [...]}`), and returns
+    /// the JSON value.
+    pub async fn ok(&self, tool: &str, args: Value) -> Value {
+        let result = self.call(tool, args).await.unwrap_or_else(|err| panic!("{tool}: {err:#}"));
+        assert_ne!(result.is_error, Some(true), "{tool} failed: {}", text_of(&result));
+        let text = text_of(&result);
+        let value: Value = serde_json::from_str(&text).unwrap_or_else(|err| panic!("{tool}: not JSON ({err}): {text}"));
+        assert_eq!(serde_json::to_string(&value).unwrap(), text, "{tool}: the text block must be compact JSON");
+        match &value {
+            Value::Object(_) => assert_eq!(result.structured_content.as_ref(), Some(&value), "{tool}: structuredContent"),
+            Value::Array(_) => assert_eq!(
+                result.structured_content,
+                Some(serde_json::json!({ "result": value })),
+                "{tool}: lists are wrapped in structuredContent"
+            ),
+            _ => {}
+        }
+        value
+    }
+
+    /// Calls `tool`, asserts it was refused (`isError: true`) and returns the one-line message.
+    pub async fn err(&self, tool: &str, args: Value) -> String {
+        let result = self.call(tool, args).await.unwrap_or_else(|err| panic!("{tool}: {err:#}"));
+        let text = text_of(&result);
+        assert_eq!(result.is_error, Some(true), "{tool} should have been refused, got {text}");
+        assert!(!text.contains('\n'), "{tool}: refusals are one line: {text:?}");
+        text
+    }
+
+    /// Kills the shim with SIGKILL (its MCP client is left without a server).
+    pub fn kill(&mut self) {
+        // SAFETY: plain kill(2) on the child we spawned.
+        unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
+    }
+
+    /// Closes the MCP session the way clients do: stdin is closed, then the shim should exit.
+    pub async fn close(mut self) {
+        if let Some(client) = self.client.take() {
+            let _ = tokio::time::timeout(DEFAULT_TIMEOUT, client.cancel()).await;
+        }
+    }
+}
+
+/// The text of a result's first content block.
+pub fn text_of(result: &CallToolResult) -> String {
+    result
+        .content
+        .first()
+        .and_then(|block| block.as_text())
+        .map(|text| text.text.clone())
+        .unwrap_or_default()
+}
+
+/// Polls `condition` until it holds or `timeout` passes. For conditions only observable by
+/// asking (the room's state through another process); every use has a deadline.
+pub fn wait_for(timeout: Duration, mut condition: impl FnMut() -> bool) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    loop {
+        if condition() {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() > timeout {
+            bail!("condition not met within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Runs a command to completion, killing it after `timeout`.
+pub fn run_bounded(mut command: std::process::Command, timeout: Duration) -> anyhow::Result<Output> {
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command.spawn()?;
+    let start = Instant::now();
+    loop {
+        if child.try_wait()?.is_some() {
+            return Ok(child.wait_with_output()?);
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let output = child.wait_with_output()?;
+            bail!("timed out after {timeout:?}; stderr: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Whether a process with this pid exists (and is not a zombie we could still reap).
+pub fn process_alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks for existence and permission.
+    unsafe { libc::kill(pid as i32, 0) == 0 }
+}
+
+/// Reads `path` to a string, empty if it does not exist.
+pub fn read_or_empty(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
