@@ -31,7 +31,8 @@ pub enum ServerMessage {
         outcome: Result<Response, Refusal>,
     },
     // Pushed events (new messages for a waiting session, presence changes) will be appended here
-    // as a further variant; clients must already treat frames in any order relative to replies.
+    // as a further variant. Postcard cannot skip a variant it does not know, so adding one bumps
+    // PROTOCOL_VERSION; clients already accept frames in any order relative to their replies.
 }
 
 /// Frozen forever: the first frame of every connection.

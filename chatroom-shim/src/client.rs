@@ -1,0 +1,873 @@
+//! The daemon connection: this agent's session, opened at the first tool call, shared by
+//! concurrent calls, and reopened after a drop with the session's names joined again.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use interprocess::local_socket::tokio::Stream;
+use protocol::frame::{self, FrameError, MAX_CLIENT_FRAME, MAX_SERVER_FRAME};
+use protocol::paths::RoomPaths;
+use protocol::{
+    ClientKind, ClientMessage, Hello, HelloReply, PROTOCOL_VERSION, Refusal, Request, Response,
+    ServerMessage,
+};
+use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::spawn;
+
+/// The longest a call waits for the daemon's reply. Generous, because a durable write on a loaded
+/// disk can be slow and a late success beats a spurious failure; its job is only that no tool call
+/// hangs forever.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest the handshake may take once the socket is connected.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the daemon answered: a result, or a refusal that changed nothing.
+pub type Outcome = Result<Response, Refusal>;
+
+/// Why a call got no answer from the daemon. Each message is the one line the agent sees.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("request is too large ({len} bytes; the limit is {max})")]
+    TooLarge { len: usize, max: usize },
+    #[error("could not encode the request: {0}")]
+    Encode(String),
+    #[error("lost the connection to chatroomd; retry the call")]
+    ConnectionLost,
+    #[error("chatroomd did not answer within {}s; retry the call", CALL_TIMEOUT.as_secs())]
+    TimedOut,
+    #[error("chatroomd closed the connection during the handshake; retry the call")]
+    HandshakeClosed,
+    #[error("chatroomd did not complete the handshake: {0}")]
+    Handshake(String),
+    #[error(
+        "chatroomd (pid {daemon_pid}) speaks protocol v{daemon_version} but this chatroom-shim speaks v{PROTOCOL_VERSION}: run `chatroomd stop --root {root}` and retry, or restart your agent"
+    )]
+    VersionMismatch {
+        daemon_pid: u32,
+        daemon_version: u32,
+        root: String,
+    },
+    #[error("{0}")]
+    Start(#[from] spawn::StartError),
+    #[error("{0}")]
+    NoRoot(String),
+}
+
+/// The client side of this agent's session with the daemon.
+pub struct Client {
+    /// Resolved once at startup; an error is reported by every call instead of failing startup,
+    /// so that `tools/list` works wherever the shim runs.
+    paths: Result<RoomPaths, String>,
+    /// Call ids are unique for the life of the shim, across connections, so a late reply on an
+    /// old connection can never be mistaken for a new call's.
+    next_id: AtomicU64,
+    /// The open connection, if any. The async lock makes concurrent first calls share one
+    /// connect-or-start and one re-join instead of racing.
+    current: tokio::sync::Mutex<Option<Arc<Connection>>>,
+    held: Mutex<HeldNames>,
+}
+
+impl Client {
+    pub fn new(paths: Result<RoomPaths, String>) -> Self {
+        Self {
+            paths,
+            next_id: AtomicU64::new(1),
+            current: tokio::sync::Mutex::new(None),
+            held: Mutex::new(HeldNames::default()),
+        }
+    }
+
+    /// Sends one request and waits for its outcome, connecting (and starting the daemon) first
+    /// if this session has no live connection.
+    pub async fn call(&self, request: Request) -> Result<Outcome, CallError> {
+        let change = NameChange::of(&request);
+        let (id, bytes) = self.encode(request)?;
+        let connection = self.connection().await?;
+        let outcome = connection.call(id, bytes).await?;
+        if let Some(change) = change {
+            self.held().apply(change, &outcome);
+        }
+        Ok(outcome)
+    }
+
+    fn encode(&self, request: Request) -> Result<(u64, Vec<u8>), CallError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        match frame::encode(&ClientMessage::Call { id, request }, MAX_CLIENT_FRAME) {
+            Ok(bytes) => Ok((id, bytes)),
+            Err(FrameError::TooLarge { len, max }) => Err(CallError::TooLarge { len, max }),
+            Err(err) => Err(CallError::Encode(err.to_string())),
+        }
+    }
+
+    fn held(&self) -> MutexGuard<'_, HeldNames> {
+        // The bookkeeping stays consistent even if a holder panicked: every update is one insert
+        // or remove.
+        self.held
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The live connection, opening a new one (and re-joining this session's names on it) if
+    /// there is none or the last one dropped.
+    async fn connection(&self) -> Result<Arc<Connection>, CallError> {
+        let mut current = self.current.lock().await;
+        if let Some(connection) = current.as_ref().filter(|c| c.is_open()) {
+            return Ok(Arc::clone(connection));
+        }
+        *current = None;
+        let paths = self
+            .paths
+            .as_ref()
+            .map_err(|err| CallError::NoRoot(err.clone()))?;
+        let connection = match Connection::open(paths).await {
+            // A daemon shutting down (idle timeout, `chatroomd stop`) may accept and then close
+            // us; the second attempt starts a fresh one.
+            Err(CallError::HandshakeClosed) => Connection::open(paths).await?,
+            result => result?,
+        };
+        let connection = Arc::new(connection);
+        // Empty on the first connection; after a drop, the names the agent still believes it has.
+        self.rejoin(&connection).await?;
+        *current = Some(Arc::clone(&connection));
+        Ok(connection)
+    }
+
+    /// Joins again, on a new connection, every name the previous one held: to the agent the
+    /// session simply continues.
+    async fn rejoin(&self, connection: &Connection) -> Result<(), CallError> {
+        let names = self.held().names();
+        for (name, role) in names {
+            let (id, bytes) = self.encode(Request::Join {
+                name: name.clone(),
+                role,
+            })?;
+            match connection.call(id, bytes).await? {
+                Ok(Response::Participants(_)) => {
+                    tracing::info!(%name, "joined again after reconnecting");
+                }
+                Ok(other) => {
+                    tracing::error!(%name, reply = ?other, "unexpected reply to a re-join");
+                }
+                Err(refusal) => {
+                    // Another session took the name while we were away: it is theirs now, and
+                    // this session stops claiming it.
+                    tracing::warn!(%name, cause = %refusal, "could not join again after reconnecting");
+                    self.held().forget(&name);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One open connection: a reader task routing replies to their waiters, a writer task draining
+/// an outbox, and the table of calls in flight.
+struct Connection {
+    calls: Arc<InFlight>,
+    outbox: mpsc::UnboundedSender<Vec<u8>>,
+    reader: tokio::task::AbortHandle,
+}
+
+impl Connection {
+    async fn open(paths: &RoomPaths) -> Result<Self, CallError> {
+        let stream = spawn::connect_or_start(paths).await?;
+        let (mut reader, mut writer) = tokio::io::split(stream);
+        let welcome = tokio::time::timeout(
+            HANDSHAKE_TIMEOUT,
+            handshake(&mut reader, &mut writer, paths),
+        )
+        .await
+        .map_err(|_| {
+            CallError::Handshake(format!("no answer within {}s", HANDSHAKE_TIMEOUT.as_secs()))
+        })??;
+        tracing::info!(
+            session_id = welcome.session_id,
+            daemon_pid = welcome.daemon_pid,
+            "connected to chatroomd"
+        );
+        let calls = Arc::new(InFlight::default());
+        let (outbox, frames) = mpsc::unbounded_channel();
+        // Writes happen in their own task so that a call abandoned mid-write (a timeout, a
+        // cancelled tool call) can never leave half a frame on the wire.
+        tokio::spawn(write_loop(writer, frames, Arc::clone(&calls)));
+        let reader = tokio::spawn(read_loop(reader, Arc::clone(&calls))).abort_handle();
+        Ok(Self {
+            calls,
+            outbox,
+            reader,
+        })
+    }
+
+    fn is_open(&self) -> bool {
+        self.calls.is_open()
+    }
+
+    /// Sends one encoded call and waits for the reply with the same id.
+    async fn call(&self, id: u64, bytes: Vec<u8>) -> Result<Outcome, CallError> {
+        let reply = self.calls.register(id).ok_or(CallError::ConnectionLost)?;
+        // Whatever happens next (reply, timeout, the caller going away), the entry must not
+        // outlive this call.
+        let _forget = Forget {
+            calls: &self.calls,
+            id,
+        };
+        self.outbox
+            .send(bytes)
+            .map_err(|_| CallError::ConnectionLost)?;
+        match tokio::time::timeout(CALL_TIMEOUT, reply).await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(_closed)) => Err(CallError::ConnectionLost),
+            Err(_elapsed) => {
+                tracing::warn!(id, "chatroomd did not answer in time");
+                Err(CallError::TimedOut)
+            }
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // With the reader gone and the outbox closed (the writer then ends), both halves of the
+        // socket are dropped and the daemon sees the session end.
+        self.reader.abort();
+    }
+}
+
+/// What the daemon said when it accepted the session.
+struct Welcome {
+    session_id: u64,
+    daemon_pid: u32,
+}
+
+async fn handshake(
+    reader: &mut ReadHalf<Stream>,
+    writer: &mut WriteHalf<Stream>,
+    paths: &RoomPaths,
+) -> Result<Welcome, CallError> {
+    let hello = ClientMessage::Hello(Hello {
+        version: PROTOCOL_VERSION,
+        client_pid: std::process::id(),
+        kind: ClientKind::Agent,
+    });
+    if let Err(err) = frame::write_frame(writer, &hello, MAX_CLIENT_FRAME).await {
+        return Err(match err {
+            FrameError::Io(_) => CallError::HandshakeClosed,
+            other => CallError::Handshake(other.to_string()),
+        });
+    }
+    let mut buf = Vec::new();
+    let reply =
+        match frame::read_frame::<ServerMessage, _>(reader, &mut buf, MAX_SERVER_FRAME).await {
+            Ok(Some(reply)) => reply,
+            Ok(None) | Err(FrameError::Truncated) | Err(FrameError::Io(_)) => {
+                return Err(CallError::HandshakeClosed);
+            }
+            Err(err) => return Err(CallError::Handshake(err.to_string())),
+        };
+    match reply {
+        ServerMessage::HelloReply(HelloReply::Welcome {
+            version,
+            session_id,
+            daemon_pid,
+        }) if version == PROTOCOL_VERSION => Ok(Welcome {
+            session_id,
+            daemon_pid,
+        }),
+        ServerMessage::HelloReply(HelloReply::Welcome {
+            version: daemon_version,
+            daemon_pid,
+            ..
+        })
+        | ServerMessage::HelloReply(HelloReply::Refused {
+            daemon_version,
+            daemon_pid,
+            ..
+        }) => Err(CallError::VersionMismatch {
+            daemon_pid,
+            daemon_version,
+            root: paths.root.display().to_string(),
+        }),
+        ServerMessage::Reply { id, .. } => Err(CallError::Handshake(format!(
+            "a reply to call {id} came before the handshake"
+        ))),
+    }
+}
+
+/// Routes each reply to its waiter until the connection ends, then fails whoever still waits.
+async fn read_loop(mut reader: ReadHalf<Stream>, calls: Arc<InFlight>) {
+    let mut buf = Vec::new();
+    loop {
+        match frame::read_frame::<ServerMessage, _>(&mut reader, &mut buf, MAX_SERVER_FRAME).await {
+            Ok(Some(ServerMessage::Reply { id, outcome })) => calls.resolve(id, outcome),
+            Ok(Some(ServerMessage::HelloReply(reply))) => {
+                tracing::warn!(?reply, "ignoring a second handshake reply from chatroomd");
+            }
+            Ok(None) => {
+                tracing::warn!("chatroomd closed the connection");
+                break;
+            }
+            Err(err) => {
+                tracing::warn!(cause = %err, "dropping the connection to chatroomd");
+                break;
+            }
+        }
+    }
+    calls.close();
+}
+
+/// Writes queued frames in order until the connection is dropped or a write fails.
+async fn write_loop(
+    mut writer: WriteHalf<Stream>,
+    mut frames: mpsc::UnboundedReceiver<Vec<u8>>,
+    calls: Arc<InFlight>,
+) {
+    while let Some(bytes) = frames.recv().await {
+        let written = async {
+            writer.write_all(&bytes).await?;
+            writer.flush().await
+        };
+        if let Err(err) = written.await {
+            tracing::warn!(cause = %err, "could not write to chatroomd");
+            calls.close();
+            return;
+        }
+    }
+}
+
+/// The calls waiting for a reply on one connection.
+#[derive(Default)]
+struct InFlight {
+    state: Mutex<InFlightState>,
+}
+
+#[derive(Default)]
+struct InFlightState {
+    closed: bool,
+    waiters: HashMap<u64, oneshot::Sender<Outcome>>,
+}
+
+impl InFlight {
+    fn lock(&self) -> MutexGuard<'_, InFlightState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn is_open(&self) -> bool {
+        !self.lock().closed
+    }
+
+    /// Registers a waiter for `id`; `None` once the connection has ended.
+    fn register(&self, id: u64) -> Option<oneshot::Receiver<Outcome>> {
+        let mut state = self.lock();
+        if state.closed {
+            return None;
+        }
+        let (sender, receiver) = oneshot::channel();
+        state.waiters.insert(id, sender);
+        Some(receiver)
+    }
+
+    fn resolve(&self, id: u64, outcome: Outcome) {
+        match self.lock().waiters.remove(&id) {
+            // The waiter may have just given up (timeout); its reply is of no use to anyone.
+            Some(waiter) => drop(waiter.send(outcome)),
+            None => tracing::warn!(id, "ignoring a reply to a call nobody waits for"),
+        }
+    }
+
+    fn forget(&self, id: u64) {
+        self.lock().waiters.remove(&id);
+    }
+
+    /// Marks the connection ended; dropping the senders fails every waiting call.
+    fn close(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        state.waiters.clear();
+    }
+}
+
+/// Removes a call's waiter however the call ends.
+struct Forget<'a> {
+    calls: &'a InFlight,
+    id: u64,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        self.calls.forget(self.id);
+    }
+}
+
+/// A change to the names this session holds, read off a request before it is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameChange {
+    Join { name: String, role: String },
+    Leave { name: String },
+}
+
+impl NameChange {
+    pub fn of(request: &Request) -> Option<Self> {
+        // The daemon stores names trimmed; keying by the trimmed value keeps " ann" and "ann"
+        // one name here too.
+        match request {
+            Request::Join { name, role } => Some(Self::Join {
+                name: name.trim().to_owned(),
+                role: role.trim().to_owned(),
+            }),
+            Request::Leave { name } => Some(Self::Leave {
+                name: name.trim().to_owned(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The names this session holds and their roles: what to join again after a reconnect.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct HeldNames {
+    roles: BTreeMap<String, String>,
+}
+
+impl HeldNames {
+    /// Records the effect of a request the daemon answered; refusals change nothing.
+    pub fn apply(&mut self, change: NameChange, outcome: &Outcome) {
+        match (change, outcome) {
+            (NameChange::Join { name, role }, Ok(Response::Participants(_))) => {
+                self.roles.insert(name, role);
+            }
+            // After a successful leave this session holds the name no more, whether it held it
+            // before (`true`) or nobody did (`false`).
+            (NameChange::Leave { name }, Ok(Response::Left(_))) => {
+                self.roles.remove(&name);
+            }
+            _ => {}
+        }
+    }
+
+    pub fn forget(&mut self, name: &str) {
+        self.roles.remove(name);
+    }
+
+    /// Every held name with its role, in name order.
+    pub fn names(&self) -> Vec<(String, String)> {
+        self.roles
+            .iter()
+            .map(|(name, role)| (name.clone(), role.clone()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn join(name: &str, role: &str) -> NameChange {
+        NameChange::of(&Request::Join {
+            name: name.into(),
+            role: role.into(),
+        })
+        .unwrap()
+    }
+
+    fn leave(name: &str) -> NameChange {
+        NameChange::of(&Request::Leave { name: name.into() }).unwrap()
+    }
+
+    fn joined() -> Outcome {
+        Ok(Response::Participants(vec![]))
+    }
+
+    fn pairs(held: &HeldNames) -> Vec<(&str, &str)> {
+        held.roles
+            .iter()
+            .map(|(name, role)| (name.as_str(), role.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn joins_are_held_trimmed_with_their_latest_role() {
+        let mut held = HeldNames::default();
+        held.apply(join("  ann ", "general"), &joined());
+        held.apply(join("bob", "review"), &joined());
+        held.apply(join("ann", " lead "), &joined());
+        assert_eq!(pairs(&held), [("ann", "lead"), ("bob", "review")]);
+        assert_eq!(
+            held.names(),
+            [
+                ("ann".to_owned(), "lead".to_owned()),
+                ("bob".to_owned(), "review".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn refusals_and_odd_replies_change_nothing() {
+        let mut held = HeldNames::default();
+        held.apply(
+            join("ann", "general"),
+            &Err(Refusal::conflict(
+                "name 'ann' is already active in another session",
+            )),
+        );
+        held.apply(join("ann", "general"), &Ok(Response::Id(1)));
+        assert!(held.names().is_empty());
+
+        held.apply(join("ann", "general"), &joined());
+        held.apply(
+            leave("ann"),
+            &Err(Refusal::conflict("name 'ann' is held by another session")),
+        );
+        assert_eq!(pairs(&held), [("ann", "general")]);
+    }
+
+    #[test]
+    fn leaving_releases_the_name() {
+        let mut held = HeldNames::default();
+        held.apply(join("ann", "general"), &joined());
+        held.apply(join("bob", "general"), &joined());
+        held.apply(leave(" ann"), &Ok(Response::Left(true)));
+        assert_eq!(pairs(&held), [("bob", "general")]);
+        held.apply(leave("bob"), &Ok(Response::Left(false)));
+        assert!(held.names().is_empty());
+    }
+
+    #[test]
+    fn forgetting_a_name_taken_elsewhere() {
+        let mut held = HeldNames::default();
+        held.apply(join("ann", "general"), &joined());
+        held.forget("ann");
+        assert!(held.names().is_empty());
+    }
+
+    #[test]
+    fn only_join_and_leave_change_names() {
+        assert_eq!(NameChange::of(&Request::ListParticipants), None);
+        assert_eq!(
+            NameChange::of(&Request::SendMessage {
+                name: "ann".into(),
+                content: "hi".into(),
+                to: "all".into(),
+            }),
+            None
+        );
+    }
+
+    #[test]
+    fn errors_read_as_one_line_for_the_agent() {
+        assert_eq!(
+            CallError::TooLarge {
+                len: 2_000_000,
+                max: MAX_CLIENT_FRAME
+            }
+            .to_string(),
+            "request is too large (2000000 bytes; the limit is 1048576)"
+        );
+        assert_eq!(
+            CallError::VersionMismatch {
+                daemon_pid: 42,
+                daemon_version: 9,
+                root: "/r".into()
+            }
+            .to_string(),
+            format!(
+                "chatroomd (pid 42) speaks protocol v9 but this chatroom-shim speaks v{PROTOCOL_VERSION}: run `chatroomd stop --root /r` and retry, or restart your agent"
+            )
+        );
+        assert_eq!(
+            CallError::ConnectionLost.to_string(),
+            "lost the connection to chatroomd; retry the call"
+        );
+    }
+
+    /// A stand-in for chatroomd, listening on a real socket in a private directory, whose side
+    /// of each conversation a test scripts step by step.
+    mod fake {
+        use super::*;
+        use interprocess::local_socket::tokio::{Listener, prelude::*};
+        use interprocess::local_socket::{GenericFilePath, ListenerOptions};
+        use std::path::PathBuf;
+
+        pub struct Daemon {
+            pub paths: RoomPaths,
+            listener: Listener,
+            dir: PathBuf,
+        }
+
+        impl Daemon {
+            pub fn start(test: &str) -> Self {
+                let dir = std::env::temp_dir()
+                    .join(format!("chatroom-shim-{test}-{}", std::process::id()));
+                let _ = std::fs::remove_dir_all(&dir);
+                std::fs::create_dir_all(&dir).unwrap();
+                let paths = RoomPaths::new(dir.clone(), dir.join("run"));
+                protocol::paths::ensure_private_dir(&paths.runtime_dir).unwrap();
+                let name = paths
+                    .socket
+                    .as_path()
+                    .to_fs_name::<GenericFilePath>()
+                    .unwrap();
+                let listener = ListenerOptions::new().name(name).create_tokio().unwrap();
+                Self {
+                    paths,
+                    listener,
+                    dir,
+                }
+            }
+
+            /// Accepts a connection without answering its handshake.
+            pub async fn accept_raw(&self) -> Session {
+                let stream = self.listener.accept().await.unwrap();
+                let (reader, writer) = tokio::io::split(stream);
+                let mut session = Session {
+                    reader,
+                    writer,
+                    buf: Vec::new(),
+                };
+                match session.read().await {
+                    Some(ClientMessage::Hello(hello)) => {
+                        assert_eq!(hello.version, PROTOCOL_VERSION);
+                        assert_eq!(hello.kind, ClientKind::Agent);
+                        assert_eq!(hello.client_pid, std::process::id());
+                    }
+                    other => panic!("expected a hello, got {other:?}"),
+                }
+                session
+            }
+
+            /// Accepts a connection and welcomes it.
+            pub async fn accept(&self) -> Session {
+                let mut session = self.accept_raw().await;
+                session
+                    .send(ServerMessage::HelloReply(HelloReply::Welcome {
+                        version: PROTOCOL_VERSION,
+                        session_id: 1,
+                        daemon_pid: 2,
+                    }))
+                    .await;
+                session
+            }
+        }
+
+        impl Drop for Daemon {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.dir);
+            }
+        }
+
+        pub struct Session {
+            reader: ReadHalf<Stream>,
+            writer: WriteHalf<Stream>,
+            buf: Vec<u8>,
+        }
+
+        impl Session {
+            async fn read(&mut self) -> Option<ClientMessage> {
+                frame::read_frame(&mut self.reader, &mut self.buf, MAX_CLIENT_FRAME)
+                    .await
+                    .unwrap()
+            }
+
+            pub async fn send(&mut self, message: ServerMessage) {
+                frame::write_frame(&mut self.writer, &message, MAX_SERVER_FRAME)
+                    .await
+                    .unwrap();
+            }
+
+            pub async fn next_call(&mut self) -> (u64, Request) {
+                match self.read().await {
+                    Some(ClientMessage::Call { id, request }) => (id, request),
+                    other => panic!("expected a call, got {other:?}"),
+                }
+            }
+
+            pub async fn reply(&mut self, id: u64, outcome: Outcome) {
+                self.send(ServerMessage::Reply { id, outcome }).await;
+            }
+        }
+    }
+
+    fn status(message_count: u64) -> Outcome {
+        Ok(Response::Status(protocol::RoomStatus {
+            participant_count: 0,
+            message_count,
+            last_activity_ts: None,
+        }))
+    }
+
+    #[tokio::test]
+    async fn concurrent_calls_share_one_session_and_get_their_own_replies() {
+        let daemon = fake::Daemon::start("multiplex");
+        let client = Client::new(Ok(daemon.paths.clone()));
+        let daemon_side = async {
+            let mut session = daemon.accept().await;
+            let first = session.next_call().await;
+            let second = session.next_call().await;
+            // Answer in the opposite order, and an id nobody waits for in between.
+            for (id, request) in [second, first] {
+                session.reply(9999, status(0)).await;
+                let outcome = match request {
+                    Request::GetStatus => status(7),
+                    Request::GetCursor { name } => Ok(Response::Cursor(protocol::Cursor {
+                        name,
+                        last_read_id: 3,
+                    })),
+                    other => panic!("unexpected {other:?}"),
+                };
+                session.reply(id, outcome).await;
+            }
+            session
+        };
+        let calls = async {
+            tokio::join!(
+                client.call(Request::GetStatus),
+                client.call(Request::GetCursor { name: "ann".into() })
+            )
+        };
+        let (_session, (status_outcome, cursor_outcome)) = tokio::join!(daemon_side, calls);
+        assert_eq!(status_outcome.unwrap(), status(7));
+        assert_eq!(
+            cursor_outcome.unwrap(),
+            Ok(Response::Cursor(protocol::Cursor {
+                name: "ann".into(),
+                last_read_id: 3
+            }))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dropped_session_fails_its_calls_then_reconnects_and_joins_again() {
+        let daemon = fake::Daemon::start("reconnect");
+        let client = Client::new(Ok(daemon.paths.clone()));
+        let first_session = async {
+            let mut session = daemon.accept().await;
+            let (id, request) = session.next_call().await;
+            assert_eq!(
+                request,
+                Request::Join {
+                    name: " ann ".into(),
+                    role: " lead ".into()
+                }
+            );
+            session.reply(id, Ok(Response::Participants(vec![]))).await;
+            let (id, request) = session.next_call().await;
+            assert_eq!(
+                request,
+                Request::Join {
+                    name: "bob".into(),
+                    role: "general".into()
+                }
+            );
+            session.reply(id, Ok(Response::Participants(vec![]))).await;
+            let (id, request) = session.next_call().await;
+            assert_eq!(request, Request::Leave { name: "bob".into() });
+            session.reply(id, Ok(Response::Left(true))).await;
+            let (_, request) = session.next_call().await;
+            assert_eq!(request, Request::GetStatus);
+            // The daemon goes away with the call unanswered.
+        };
+        let first_calls = async {
+            let join = client
+                .call(Request::Join {
+                    name: " ann ".into(),
+                    role: " lead ".into(),
+                })
+                .await;
+            assert!(join.unwrap().is_ok());
+            let join = client
+                .call(Request::Join {
+                    name: "bob".into(),
+                    role: "general".into(),
+                })
+                .await;
+            assert!(join.unwrap().is_ok());
+            let leave = client.call(Request::Leave { name: "bob".into() }).await;
+            assert_eq!(leave.unwrap(), Ok(Response::Left(true)));
+            client.call(Request::GetStatus).await
+        };
+        let ((), lost) = tokio::join!(first_session, first_calls);
+        assert!(matches!(lost, Err(CallError::ConnectionLost)), "{lost:?}");
+
+        let second_session = async {
+            let mut session = daemon.accept().await;
+            let (id, request) = session.next_call().await;
+            assert_eq!(
+                request,
+                Request::Join {
+                    name: "ann".into(),
+                    role: "lead".into()
+                }
+            );
+            session.reply(id, Ok(Response::Participants(vec![]))).await;
+            let (id, request) = session.next_call().await;
+            assert_eq!(request, Request::GetStatus);
+            session.reply(id, status(1)).await;
+            session
+        };
+        let (_session, retried) = tokio::join!(second_session, client.call(Request::GetStatus));
+        assert_eq!(retried.unwrap(), status(1));
+    }
+
+    #[tokio::test]
+    async fn an_incompatible_daemon_is_reported_with_what_to_do() {
+        let daemon = fake::Daemon::start("version");
+        let client = Client::new(Ok(daemon.paths.clone()));
+        let daemon_side = async {
+            let mut session = daemon.accept_raw().await;
+            session
+                .send(ServerMessage::HelloReply(HelloReply::Refused {
+                    daemon_version: 99,
+                    daemon_pid: 4321,
+                    message: "protocol mismatch".into(),
+                }))
+                .await;
+            session
+        };
+        let (_session, result) = tokio::join!(daemon_side, client.call(Request::GetStatus));
+        let message = result.unwrap_err().to_string();
+        assert_eq!(
+            message,
+            format!(
+                "chatroomd (pid 4321) speaks protocol v99 but this chatroom-shim speaks v{PROTOCOL_VERSION}: run `chatroomd stop --root {}` and retry, or restart your agent",
+                daemon.paths.root.display()
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn a_daemon_closing_during_the_handshake_is_retried_once() {
+        let daemon = fake::Daemon::start("handshake");
+        let client = Client::new(Ok(daemon.paths.clone()));
+        let daemon_side = async {
+            drop(daemon.accept_raw().await);
+            let mut session = daemon.accept().await;
+            let (id, _) = session.next_call().await;
+            session.reply(id, status(2)).await;
+            session
+        };
+        let (_session, result) = tokio::join!(daemon_side, client.call(Request::GetStatus));
+        assert_eq!(result.unwrap(), status(2));
+    }
+
+    #[test]
+    fn oversized_requests_are_refused_before_connecting() {
+        let client = Client::new(Err("no root in this test".into()));
+        let request = Request::SendMessage {
+            name: "ann".into(),
+            content: "x".repeat(MAX_CLIENT_FRAME + 1),
+            to: "all".into(),
+        };
+        match client.encode(request) {
+            Err(CallError::TooLarge { len, max }) => {
+                assert!(len > MAX_CLIENT_FRAME);
+                assert_eq!(max, MAX_CLIENT_FRAME);
+            }
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! `chatroom-shim`: the stdio MCP server each agent's MCP client launches.
+//!
+//! It holds no chat logic. Each tool call becomes one `protocol::Request` sent over a single
+//! long-lived local-socket connection to the room's `chatroomd`, started on demand; that
+//! connection is the agent's session, so the agent's presence ends when the shim does.
+//!
+//! - [`tools`]: the MCP server, its twelve tools and their parameters.
+//! - [`render`]: daemon outcomes as the contract's tool results.
+//! - [`client`]: the session with the daemon: handshake, concurrent calls, reconnect and re-join.
+//! - [`spawn`]: connect-or-start, race-safe, with signalled readiness.
+//!
+//! Stdout carries JSON-RPC and nothing else: logs go to stderr.
+
+pub mod client;
+pub mod render;
+pub mod spawn;
+pub mod tools;
+
+use anyhow::Context;
+use protocol::paths::RoomPaths;
+use rmcp::ServiceExt;
+use tracing_subscriber::EnvFilter;
+
+/// The variable holding the log filter (`tracing` directives), shared with the daemon.
+pub const ENV_LOG: &str = "CHATROOM_LOG";
+
+/// Serves MCP on stdin/stdout until the client closes stdin.
+pub async fn run() -> anyhow::Result<()> {
+    init_logging();
+    // Resolved now but reported per call: `initialize` and `tools/list` must work even where no
+    // room can be found, and the agent then sees why in the tool result.
+    let paths = std::env::current_dir()
+        .and_then(|cwd| RoomPaths::discover(&cwd, None))
+        .map_err(|err| format!("cannot find the chatroom root: {err}"));
+    match &paths {
+        Ok(paths) => tracing::debug!(
+            root = %paths.root.display(),
+            socket = %paths.socket.display(),
+            "serving the room"
+        ),
+        Err(err) => tracing::warn!(cause = %err, "no room"),
+    }
+    let server = tools::Chatroom::new(client::Client::new(paths));
+    let service = server
+        .serve(rmcp::transport::stdio())
+        .await
+        .context("mcp initialization failed")?;
+    let reason = service
+        .waiting()
+        .await
+        .context("the mcp service stopped abnormally")?;
+    tracing::debug!(?reason, "mcp client went away");
+    Ok(())
+}
+
+/// Logs to stderr, without colours, filtered by `CHATROOM_LOG` (default `warn`).
+fn init_logging() {
+    let filter = std::env::var(ENV_LOG).unwrap_or_default();
+    let (filter, invalid) = match EnvFilter::try_new(&filter) {
+        Ok(parsed) if !filter.trim().is_empty() => (parsed, None),
+        Ok(_) => (EnvFilter::new("warn"), None),
+        Err(err) => (EnvFilter::new("warn"), Some(err)),
+    };
+    // Fails only if a subscriber is already set (a test harness, an embedding program); theirs
+    // then wins, which is what they want.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .try_init();
+    if let Some(err) = invalid {
+        tracing::warn!(cause = %err, "ignoring the invalid {ENV_LOG}");
+    }
+}

@@ -1,0 +1,384 @@
+//! Turning a daemon outcome into the MCP tool result the contract promises.
+//!
+//! Pure functions only, so every result shape is pinned by unit tests without a daemon.
+
+use protocol::{Refusal, Response};
+use rmcp::model::{CallToolResult, ContentBlock};
+use serde::Serialize;
+use serde_json::json;
+
+/// The result a tool expects from the daemon. A reply of another kind is a bug on one side of
+/// the wire, and is reported as such rather than rendered as if it answered the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// `join`, `list_participants`: a list of participants.
+    Participants,
+    /// `leave`: `{"left": bool}`.
+    Left,
+    /// `send_message`, `write_summary`: `{"id": N}`.
+    Id,
+    /// `read_messages`: a list of messages.
+    Messages,
+    /// `get_status`.
+    Status,
+    /// `get_cursor`, `set_cursor`.
+    Cursor,
+    /// `read_unread`.
+    Unread,
+    /// `read_latest_summary`: a summary or `null`.
+    Summary,
+    /// `get_handoff`.
+    Handoff,
+}
+
+/// The text of the result a mismatched reply turns into.
+pub const UNEXPECTED_REPLY: &str = "unexpected reply from chatroomd";
+
+/// Renders the daemon's answer to a call that expected `shape`: a refusal becomes an `isError`
+/// result carrying its message, a success the contract's JSON value.
+pub fn render(shape: Shape, outcome: Result<Response, Refusal>) -> CallToolResult {
+    let response = match outcome {
+        Ok(response) => response,
+        Err(refusal) => return failure(refusal.message),
+    };
+    let rendered = match (shape, response) {
+        (Shape::Participants, Response::Participants(participants)) => list(&participants),
+        (Shape::Left, Response::Left(left)) => object(&json!({ "left": left })),
+        (Shape::Id, Response::Id(id)) => object(&json!({ "id": id })),
+        (Shape::Messages, Response::Messages(messages)) => list(&messages),
+        (Shape::Status, Response::Status(status)) => object(&status),
+        (Shape::Cursor, Response::Cursor(cursor)) => object(&cursor),
+        (Shape::Unread, Response::Unread(unread)) => object(&unread),
+        (Shape::Summary, Response::Summary(Some(summary))) => object(&summary),
+        (Shape::Summary, Response::Summary(None)) => {
+            Ok(CallToolResult::success(vec![ContentBlock::text("null")]))
+        }
+        (Shape::Handoff, Response::Handoff(handoff)) => object(&handoff),
+        (shape, response) => {
+            tracing::error!(
+                ?shape,
+                ?response,
+                "chatroomd answered with the wrong kind of reply"
+            );
+            return failure(UNEXPECTED_REPLY);
+        }
+    };
+    rendered.unwrap_or_else(|err| {
+        // The protocol records are plain strings and integers, so this cannot happen; if it
+        // ever does, the agent still gets a result instead of a hung or dropped call.
+        tracing::error!(cause = %err, "could not serialize a reply as json");
+        failure(format!(
+            "could not render the reply of chatroomd as json: {err}"
+        ))
+    })
+}
+
+/// An `isError` result with one line of text, for refusals and for failures to reach the daemon.
+pub fn failure(message: impl Into<String>) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message.into())])
+}
+
+/// A JSON object: the text block and the structured content carry the same value. The text is
+/// serialized from the typed value so that keys keep the contract's order.
+fn object<T: Serialize>(value: &T) -> serde_json::Result<CallToolResult> {
+    let text = serde_json::to_string(value)?;
+    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+    result.structured_content = Some(serde_json::to_value(value)?);
+    Ok(result)
+}
+
+/// A JSON list: structured content must be an object, so there it is wrapped as `{"result": ..}`.
+fn list<T: Serialize>(items: &[T]) -> serde_json::Result<CallToolResult> {
+    let text = serde_json::to_string(items)?;
+    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+    result.structured_content = Some(json!({ "result": serde_json::to_value(items)? }));
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::{Cursor, Handoff, Message, Participant, RoomStatus, Summary, Unread};
+    use serde_json::Value;
+
+    /// Checks one rendering: the exact text block, the structured content and the error flag.
+    fn check(
+        shape: Shape,
+        outcome: Result<Response, Refusal>,
+        text: &str,
+        structured: Option<Value>,
+        is_error: bool,
+    ) {
+        let result = render(shape, outcome);
+        assert_eq!(result.content.len(), 1, "{result:?}");
+        assert_eq!(
+            result.content[0].as_text().map(|t| t.text.as_str()),
+            Some(text)
+        );
+        assert_eq!(result.structured_content, structured);
+        assert_eq!(result.is_error, Some(is_error));
+        if let Some(structured) = &result.structured_content
+            && !matches!(shape, Shape::Participants | Shape::Messages)
+        {
+            let parsed: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(&parsed, structured, "text and structured content differ");
+        }
+    }
+
+    fn message(id: u64, to: &str) -> Message {
+        Message {
+            id,
+            ts: "2026-01-02T03:04:05Z".into(),
+            from: "ann".into(),
+            to: to.into(),
+            content: "hi \"there\"\n".into(),
+        }
+    }
+
+    fn participant(name: &str) -> Participant {
+        Participant {
+            name: name.into(),
+            role: "general".into(),
+            joined_at: "2026-01-02T03:04:05Z".into(),
+            last_seen: "2026-01-02T03:04:06Z".into(),
+        }
+    }
+
+    fn summary() -> Summary {
+        Summary {
+            id: 4,
+            ts: "2026-01-02T03:04:05Z".into(),
+            from: "ann".into(),
+            scope: "all".into(),
+            content: "done".into(),
+        }
+    }
+
+    const ANN: &str = r#"{"name":"ann","role":"general","joined_at":"2026-01-02T03:04:05Z","last_seen":"2026-01-02T03:04:06Z"}"#;
+    const MSG1: &str = r#"{"id":1,"ts":"2026-01-02T03:04:05Z","from":"ann","to":"all","content":"hi \"there\"\n"}"#;
+    const SUMMARY: &str =
+        r#"{"id":4,"ts":"2026-01-02T03:04:05Z","from":"ann","scope":"all","content":"done"}"#;
+
+    #[test]
+    fn lists_are_text_and_wrapped_structured_content() {
+        check(
+            Shape::Participants,
+            Ok(Response::Participants(vec![participant("ann")])),
+            &format!("[{ANN}]"),
+            Some(json!({"result": [serde_json::from_str::<Value>(ANN).unwrap()]})),
+            false,
+        );
+        check(
+            Shape::Participants,
+            Ok(Response::Participants(vec![])),
+            "[]",
+            Some(json!({"result": []})),
+            false,
+        );
+        check(
+            Shape::Messages,
+            Ok(Response::Messages(vec![message(1, "all")])),
+            &format!("[{MSG1}]"),
+            Some(json!({"result": [serde_json::from_str::<Value>(MSG1).unwrap()]})),
+            false,
+        );
+    }
+
+    #[test]
+    fn small_objects() {
+        check(
+            Shape::Left,
+            Ok(Response::Left(true)),
+            r#"{"left":true}"#,
+            Some(json!({"left": true})),
+            false,
+        );
+        check(
+            Shape::Left,
+            Ok(Response::Left(false)),
+            r#"{"left":false}"#,
+            Some(json!({"left": false})),
+            false,
+        );
+        check(
+            Shape::Id,
+            Ok(Response::Id(42)),
+            r#"{"id":42}"#,
+            Some(json!({"id": 42})),
+            false,
+        );
+    }
+
+    #[test]
+    fn status_has_null_activity_when_empty() {
+        let status = |last: Option<&str>| {
+            Ok(Response::Status(RoomStatus {
+                participant_count: 2,
+                message_count: 7,
+                last_activity_ts: last.map(str::to_owned),
+            }))
+        };
+        check(
+            Shape::Status,
+            status(None),
+            r#"{"participant_count":2,"message_count":7,"last_activity_ts":null}"#,
+            Some(json!({"participant_count": 2, "message_count": 7, "last_activity_ts": null})),
+            false,
+        );
+        check(
+            Shape::Status,
+            status(Some("2026-01-02T03:04:05Z")),
+            r#"{"participant_count":2,"message_count":7,"last_activity_ts":"2026-01-02T03:04:05Z"}"#,
+            Some(
+                json!({"participant_count": 2, "message_count": 7, "last_activity_ts": "2026-01-02T03:04:05Z"}),
+            ),
+            false,
+        );
+    }
+
+    #[test]
+    fn cursor_and_unread() {
+        check(
+            Shape::Cursor,
+            Ok(Response::Cursor(Cursor {
+                name: "ann".into(),
+                last_read_id: 3,
+            })),
+            r#"{"name":"ann","last_read_id":3}"#,
+            Some(json!({"name": "ann", "last_read_id": 3})),
+            false,
+        );
+        check(
+            Shape::Unread,
+            Ok(Response::Unread(Unread {
+                name: "ann".into(),
+                last_read_id: 1,
+                messages: vec![message(1, "all")],
+            })),
+            &format!(r#"{{"name":"ann","last_read_id":1,"messages":[{MSG1}]}}"#),
+            Some(
+                json!({"name": "ann", "last_read_id": 1, "messages": [serde_json::from_str::<Value>(MSG1).unwrap()]}),
+            ),
+            false,
+        );
+    }
+
+    #[test]
+    fn summary_or_null() {
+        check(
+            Shape::Summary,
+            Ok(Response::Summary(Some(summary()))),
+            SUMMARY,
+            Some(serde_json::from_str(SUMMARY).unwrap()),
+            false,
+        );
+        check(
+            Shape::Summary,
+            Ok(Response::Summary(None)),
+            "null",
+            None,
+            false,
+        );
+    }
+
+    #[test]
+    fn handoff_with_and_without_a_name() {
+        check(
+            Shape::Handoff,
+            Ok(Response::Handoff(Handoff {
+                participants: vec![participant("ann")],
+                latest_message_id: 1,
+                cursor: Some(0),
+                unread_count: Some(1),
+                latest_summary: Some(summary()),
+                recent_messages: vec![message(1, "all")],
+            })),
+            &format!(
+                r#"{{"participants":[{ANN}],"latest_message_id":1,"cursor":0,"unread_count":1,"latest_summary":{SUMMARY},"recent_messages":[{MSG1}]}}"#
+            ),
+            Some(json!({
+                "participants": [serde_json::from_str::<Value>(ANN).unwrap()],
+                "latest_message_id": 1,
+                "cursor": 0,
+                "unread_count": 1,
+                "latest_summary": serde_json::from_str::<Value>(SUMMARY).unwrap(),
+                "recent_messages": [serde_json::from_str::<Value>(MSG1).unwrap()],
+            })),
+            false,
+        );
+        check(
+            Shape::Handoff,
+            Ok(Response::Handoff(Handoff {
+                participants: vec![],
+                latest_message_id: 0,
+                cursor: None,
+                unread_count: None,
+                latest_summary: None,
+                recent_messages: vec![],
+            })),
+            r#"{"participants":[],"latest_message_id":0,"cursor":null,"unread_count":null,"latest_summary":null,"recent_messages":[]}"#,
+            Some(json!({
+                "participants": [],
+                "latest_message_id": 0,
+                "cursor": null,
+                "unread_count": null,
+                "latest_summary": null,
+                "recent_messages": [],
+            })),
+            false,
+        );
+    }
+
+    #[test]
+    fn refusals_are_error_results_with_their_message() {
+        check(
+            Shape::Participants,
+            Err(Refusal::conflict(
+                "name 'ann' is already active in another session",
+            )),
+            "name 'ann' is already active in another session",
+            None,
+            true,
+        );
+        check(
+            Shape::Messages,
+            Err(Refusal::invalid("limit must be between 1 and 100")),
+            "limit must be between 1 and 100",
+            None,
+            true,
+        );
+    }
+
+    #[test]
+    fn a_reply_of_the_wrong_kind_is_an_error() {
+        check(
+            Shape::Unread,
+            Ok(Response::Id(3)),
+            UNEXPECTED_REPLY,
+            None,
+            true,
+        );
+        check(
+            Shape::Left,
+            Ok(Response::ShuttingDown),
+            UNEXPECTED_REPLY,
+            None,
+            true,
+        );
+        check(
+            Shape::Summary,
+            Ok(Response::Messages(vec![])),
+            UNEXPECTED_REPLY,
+            None,
+            true,
+        );
+    }
+
+    #[test]
+    fn failure_is_one_error_block() {
+        let result = failure("lost the connection to chatroomd; retry the call");
+        assert_eq!(result.is_error, Some(true));
+        assert_eq!(result.content.len(), 1);
+        assert!(result.structured_content.is_none());
+    }
+}

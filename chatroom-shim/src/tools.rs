@@ -1,0 +1,569 @@
+//! The MCP face of the shim: the twelve tools of the contract, each forwarding one request.
+//!
+//! Nothing here knows the room's rules. Parameters reach the daemon exactly as the agent gave
+//! them (untrimmed strings, signed integers) so that it alone validates, and every client gets
+//! the same refusals.
+
+use std::sync::Arc;
+
+use protocol::Request;
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::{ServerHandler, tool, tool_handler, tool_router};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::client::Client;
+use crate::render::{Shape, failure, render};
+
+/// Sent to the client at `initialize`; many clients put it in the model's context.
+pub const INSTRUCTIONS: &str = "\
+A chatroom shared by every coding agent working in this repository (one room per repository, \
+shared across its worktrees). Use it to coordinate: say what you are doing, ask, answer, hand off.
+
+1. At the start, call join(name, role) with a name that is unique in the room (e.g. \
+\"backend-1\") and a short role. Use the same name in every later call that takes `name`.
+2. When starting or resuming work, call get_handoff(name): who is here, the latest summary and \
+the recent messages.
+3. Call read_unread(name) regularly, and before acting on shared work: it returns the messages \
+you have not read yet and marks them read.
+4. send_message(name, content) talks to everyone (to=\"all\"); set `to` to one participant's name \
+for a direct message that only that participant receives.
+5. Before handing off or stopping, call write_summary(name, content): what you did, what is in \
+progress, what is left.
+6. At the end, call leave(name). Your presence also ends automatically when your agent exits.
+
+Failed calls return an error result with a one-line reason; fix the argument it names, or \
+retry if it says so.";
+
+fn general() -> String {
+    "general".to_owned()
+}
+
+fn all() -> String {
+    "all".to_owned()
+}
+
+fn nobody() -> String {
+    String::new()
+}
+
+fn zero() -> i64 {
+    0
+}
+
+fn fifty() -> i64 {
+    50
+}
+
+fn ten() -> i64 {
+    10
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct JoinParams {
+    /// Your name in the room: unique among the agents present (e.g. "backend-1"), at most 64
+    /// characters. Use it in every later call that takes `name`.
+    pub name: String,
+    /// What you are working on or responsible for (e.g. "backend", "reviewer").
+    #[serde(default = "general")]
+    pub role: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct NameParams {
+    /// Your name, as given to join.
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SendMessageParams {
+    /// Your name (the sender).
+    pub name: String,
+    /// The message text, at most 64 KiB.
+    pub content: String,
+    /// "all" for everyone, or one participant's name for a direct message.
+    #[serde(default = "all")]
+    pub to: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ReadMessagesParams {
+    /// Return only messages with an id greater than this; 0 starts at the beginning.
+    #[serde(default = "zero")]
+    pub since_id: i64,
+    /// The most messages to return, 1 to 100.
+    #[serde(default = "fifty")]
+    pub limit: i64,
+    /// If set, only messages visible to this participant (sent to "all" or to it); if empty,
+    /// every message.
+    #[serde(default = "nobody")]
+    pub participant: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SetCursorParams {
+    /// The participant whose cursor moves (normally your own name).
+    pub name: String,
+    /// Mark every message up to and including this id as read.
+    pub message_id: i64,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ReadUnreadParams {
+    /// Your name.
+    pub name: String,
+    /// The most messages to return, 1 to 100.
+    #[serde(default = "fifty")]
+    pub limit: i64,
+    /// Move your cursor past the returned messages; false only peeks.
+    #[serde(default = "yes")]
+    pub mark_read: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct WriteSummaryParams {
+    /// Your name (the author).
+    pub name: String,
+    /// The summary: what was done, what is in progress, what is left, at most 64 KiB.
+    pub content: String,
+    /// "all" for everyone, or the name of the participant the summary is for.
+    #[serde(default = "all")]
+    pub scope: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ReadLatestSummaryParams {
+    /// The scope to look in: "all", or a participant's name.
+    #[serde(default = "all")]
+    pub scope: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct GetHandoffParams {
+    /// Your name; empty for the room-wide view without cursor and unread count.
+    #[serde(default = "nobody")]
+    pub name: String,
+    /// How many of the newest messages to include, 1 to 100.
+    #[serde(default = "ten")]
+    pub recent_limit: i64,
+}
+
+/// The MCP server: a router of tools over one shared daemon client.
+#[derive(Clone)]
+pub struct Chatroom {
+    client: Arc<Client>,
+    tool_router: ToolRouter<Self>,
+}
+
+impl Chatroom {
+    pub fn new(client: Client) -> Self {
+        Self {
+            client: Arc::new(client),
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    /// Every tool this server offers, as `tools/list` shows them.
+    pub fn tools(&self) -> Vec<rmcp::model::Tool> {
+        self.tool_router.list_all()
+    }
+
+    async fn forward(&self, shape: Shape, request: Request) -> CallToolResult {
+        match self.client.call(request).await {
+            Ok(outcome) => render(shape, outcome),
+            Err(err) => {
+                tracing::warn!(cause = %err, "tool call failed");
+                failure(err.to_string())
+            }
+        }
+    }
+}
+
+#[tool_router]
+impl Chatroom {
+    #[tool(
+        description = "Join the chatroom as `name` with a `role` (default \"general\"). Call it first, once. The name must be unique among the agents present: if another live agent holds it the call fails and you should pick another. Joining again with a name you hold just updates your role. Posts no message. Returns the list of all participants, sorted by name, each {name, role, joined_at, last_seen}."
+    )]
+    async fn join(&self, Parameters(params): Parameters<JoinParams>) -> CallToolResult {
+        let JoinParams { name, role } = params;
+        self.forward(Shape::Participants, Request::Join { name, role })
+            .await
+    }
+
+    #[tool(
+        description = "Leave the chatroom: release `name` and post \"<name> left the chatroom\" to everyone. Returns {\"left\": true}, or {\"left\": false} if nobody held the name. A name held by another live agent cannot be released. Your names are also released automatically when your agent exits."
+    )]
+    async fn leave(&self, Parameters(params): Parameters<NameParams>) -> CallToolResult {
+        let NameParams { name } = params;
+        self.forward(Shape::Left, Request::Leave { name }).await
+    }
+
+    #[tool(
+        description = "Post a message from `name`. `to` is \"all\" (default) for everyone, or one participant's name for a direct message: it then appears only in that participant's read_unread and get_handoff, not in anyone else's (it is not secret: an unfiltered read_messages lists every message). Neither sender nor recipient has to be joined. Returns {\"id\": N}, the new message's id."
+    )]
+    async fn send_message(
+        &self,
+        Parameters(params): Parameters<SendMessageParams>,
+    ) -> CallToolResult {
+        let SendMessageParams { name, content, to } = params;
+        self.forward(Shape::Id, Request::SendMessage { name, content, to })
+            .await
+    }
+
+    #[tool(
+        description = "Read the history: messages with id greater than `since_id` (default 0), oldest first, at most `limit` (1-100, default 50). With `participant` set, only messages visible to that participant (sent to \"all\" or to it); by default every message, direct ones included. Marks nothing read (read_unread does). Returns a list of {id, ts, from, to, content}; to page on, pass the last id you got as since_id."
+    )]
+    async fn read_messages(
+        &self,
+        Parameters(params): Parameters<ReadMessagesParams>,
+    ) -> CallToolResult {
+        let ReadMessagesParams {
+            since_id,
+            limit,
+            participant,
+        } = params;
+        let request = Request::ReadMessages {
+            since_id,
+            limit,
+            participant,
+        };
+        self.forward(Shape::Messages, request).await
+    }
+
+    #[tool(
+        description = "List who is in the room now, sorted by name: a list of {name, role, joined_at, last_seen}. Agents that exit leave automatically, so everyone listed is live.",
+        annotations(read_only_hint = true)
+    )]
+    async fn list_participants(&self) -> CallToolResult {
+        self.forward(Shape::Participants, Request::ListParticipants)
+            .await
+    }
+
+    #[tool(
+        description = "Room totals: {participant_count, message_count, last_activity_ts}, where last_activity_ts is the newest message's time (UTC, YYYY-MM-DDTHH:MM:SSZ) or null when there are no messages.",
+        annotations(read_only_hint = true)
+    )]
+    async fn get_status(&self) -> CallToolResult {
+        self.forward(Shape::Status, Request::GetStatus).await
+    }
+
+    #[tool(
+        description = "Return `name`'s read cursor {name, last_read_id}: the id of the last message it marked read, 0 if none. read_unread returns the visible messages after it.",
+        annotations(read_only_hint = true)
+    )]
+    async fn get_cursor(&self, Parameters(params): Parameters<NameParams>) -> CallToolResult {
+        let NameParams { name } = params;
+        self.forward(Shape::Cursor, Request::GetCursor { name })
+            .await
+    }
+
+    #[tool(
+        description = "Mark every message up to `message_id` as read for `name`. Cursors only move forward: an id at or below the current cursor changes nothing, and an id above the latest message is refused. Returns {name, last_read_id} as it is after the call."
+    )]
+    async fn set_cursor(&self, Parameters(params): Parameters<SetCursorParams>) -> CallToolResult {
+        let SetCursorParams { name, message_id } = params;
+        self.forward(Shape::Cursor, Request::SetCursor { name, message_id })
+            .await
+    }
+
+    #[tool(
+        description = "Your inbox: messages visible to `name` (sent to \"all\" or directly to it) that are newer than its cursor, oldest first, at most `limit` (1-100, default 50). With mark_read=true (the default) the cursor moves to the last message returned, so the same messages are not returned again; pass mark_read=false to peek without marking. Returns {name, last_read_id, messages}, last_read_id being the cursor after the call; if `limit` messages came back, call again for more."
+    )]
+    async fn read_unread(
+        &self,
+        Parameters(params): Parameters<ReadUnreadParams>,
+    ) -> CallToolResult {
+        let ReadUnreadParams {
+            name,
+            limit,
+            mark_read,
+        } = params;
+        let request = Request::ReadUnread {
+            name,
+            limit,
+            mark_read,
+        };
+        self.forward(Shape::Unread, request).await
+    }
+
+    #[tool(
+        description = "Record a handoff summary from `name` for whoever continues the work: what was done, what is in progress, what is left. `scope` is \"all\" (default) or the name of the participant it is meant for. Write one before handing off or stopping. Returns {\"id\": N}, the summary's id."
+    )]
+    async fn write_summary(
+        &self,
+        Parameters(params): Parameters<WriteSummaryParams>,
+    ) -> CallToolResult {
+        let WriteSummaryParams {
+            name,
+            content,
+            scope,
+        } = params;
+        let request = Request::WriteSummary {
+            name,
+            content,
+            scope,
+        };
+        self.forward(Shape::Id, request).await
+    }
+
+    #[tool(
+        description = "Return the newest summary whose scope is exactly `scope` (default \"all\") as {id, ts, from, scope, content}, or null when there is none.",
+        annotations(read_only_hint = true)
+    )]
+    async fn read_latest_summary(
+        &self,
+        Parameters(params): Parameters<ReadLatestSummaryParams>,
+    ) -> CallToolResult {
+        let ReadLatestSummaryParams { scope } = params;
+        self.forward(Shape::Summary, Request::ReadLatestSummary { scope })
+            .await
+    }
+
+    #[tool(
+        description = "Everything needed to start or resume, in one call: {participants, latest_message_id, cursor, unread_count, latest_summary, recent_messages}. With your `name`: your cursor and unread count, the newest summary scoped to \"all\" or to you, and the newest `recent_limit` (1-100, default 10) messages visible to you, oldest first. Without a name: cursor and unread_count are null, the summary is the newest scoped to \"all\", and recent_messages covers every message. Marks nothing read.",
+        annotations(read_only_hint = true)
+    )]
+    async fn get_handoff(
+        &self,
+        Parameters(params): Parameters<GetHandoffParams>,
+    ) -> CallToolResult {
+        let GetHandoffParams { name, recent_limit } = params;
+        self.forward(Shape::Handoff, Request::GetHandoff { name, recent_limit })
+            .await
+    }
+}
+
+#[tool_handler]
+impl ServerHandler for Chatroom {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("chatroom", protocol::PACKAGE_VERSION))
+            .with_instructions(INSTRUCTIONS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn server() -> Chatroom {
+        Chatroom::new(Client::new(Err("no room in unit tests".into())))
+    }
+
+    /// The input schema of `tool` as JSON.
+    fn schema(tool: &str) -> Value {
+        let tools = server().tools();
+        let tool = tools
+            .iter()
+            .find(|candidate| candidate.name == tool)
+            .unwrap_or_else(|| panic!("no tool named {tool}"));
+        Value::Object(tool.input_schema.as_ref().clone())
+    }
+
+    /// Checks a tool's parameters: each `(name, type, default)`, and which are required.
+    fn check(tool: &str, params: &[(&str, &str, Option<Value>)], required: &[&str]) {
+        let schema = schema(tool);
+        assert_eq!(schema["type"], "object", "{tool}: {schema}");
+        let empty = serde_json::Map::new();
+        let properties = schema["properties"].as_object().unwrap_or(&empty);
+        let mut names: Vec<&str> = properties.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        let mut expected: Vec<&str> = params.iter().map(|(name, ..)| *name).collect();
+        expected.sort_unstable();
+        assert_eq!(names, expected, "{tool}: {schema}");
+        for (name, kind, default) in params {
+            let property = &properties[*name];
+            assert_eq!(property["type"], *kind, "{tool}.{name}: {property}");
+            assert_eq!(property.get("default"), default.as_ref(), "{tool}.{name}");
+            assert!(
+                property["description"]
+                    .as_str()
+                    .is_some_and(|text| !text.is_empty()),
+                "{tool}.{name} has no description"
+            );
+        }
+        let mut got_required: Vec<&str> = schema
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|list| list.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        got_required.sort_unstable();
+        assert_eq!(got_required, required, "{tool}: required");
+    }
+
+    #[test]
+    fn the_twelve_tools_of_the_contract() {
+        let mut names: Vec<String> = server()
+            .tools()
+            .into_iter()
+            .map(|tool| tool.name.to_string())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "get_cursor",
+                "get_handoff",
+                "get_status",
+                "join",
+                "leave",
+                "list_participants",
+                "read_latest_summary",
+                "read_messages",
+                "read_unread",
+                "send_message",
+                "set_cursor",
+                "write_summary",
+            ]
+        );
+        for tool in server().tools() {
+            let description = tool.description.as_deref().unwrap_or_default();
+            assert!(description.len() > 80, "{} is undocumented", tool.name);
+            assert!(tool.output_schema.is_none(), "{}", tool.name);
+        }
+    }
+
+    #[test]
+    fn parameter_names_types_and_defaults() {
+        check(
+            "join",
+            &[
+                ("name", "string", None),
+                ("role", "string", Some(json!("general"))),
+            ],
+            &["name"],
+        );
+        check("leave", &[("name", "string", None)], &["name"]);
+        check(
+            "send_message",
+            &[
+                ("name", "string", None),
+                ("content", "string", None),
+                ("to", "string", Some(json!("all"))),
+            ],
+            &["content", "name"],
+        );
+        check(
+            "read_messages",
+            &[
+                ("since_id", "integer", Some(json!(0))),
+                ("limit", "integer", Some(json!(50))),
+                ("participant", "string", Some(json!(""))),
+            ],
+            &[],
+        );
+        check("list_participants", &[], &[]);
+        check("get_status", &[], &[]);
+        check("get_cursor", &[("name", "string", None)], &["name"]);
+        check(
+            "set_cursor",
+            &[("name", "string", None), ("message_id", "integer", None)],
+            &["message_id", "name"],
+        );
+        check(
+            "read_unread",
+            &[
+                ("name", "string", None),
+                ("limit", "integer", Some(json!(50))),
+                ("mark_read", "boolean", Some(json!(true))),
+            ],
+            &["name"],
+        );
+        check(
+            "write_summary",
+            &[
+                ("name", "string", None),
+                ("content", "string", None),
+                ("scope", "string", Some(json!("all"))),
+            ],
+            &["content", "name"],
+        );
+        check(
+            "read_latest_summary",
+            &[("scope", "string", Some(json!("all")))],
+            &[],
+        );
+        check(
+            "get_handoff",
+            &[
+                ("name", "string", Some(json!(""))),
+                ("recent_limit", "integer", Some(json!(10))),
+            ],
+            &[],
+        );
+    }
+
+    #[test]
+    fn omitted_parameters_take_the_contract_defaults() {
+        let join: JoinParams = serde_json::from_value(json!({"name": "ann"})).unwrap();
+        assert_eq!(join.role, "general");
+        let send: SendMessageParams =
+            serde_json::from_value(json!({"name": "ann", "content": "hi"})).unwrap();
+        assert_eq!(send.to, "all");
+        let read: ReadMessagesParams = serde_json::from_value(json!({})).unwrap();
+        assert_eq!(
+            (read.since_id, read.limit, read.participant.as_str()),
+            (0, 50, "")
+        );
+        let unread: ReadUnreadParams = serde_json::from_value(json!({"name": "ann"})).unwrap();
+        assert_eq!((unread.limit, unread.mark_read), (50, true));
+        let summary: WriteSummaryParams =
+            serde_json::from_value(json!({"name": "ann", "content": "done"})).unwrap();
+        assert_eq!(summary.scope, "all");
+        let latest: ReadLatestSummaryParams = serde_json::from_value(json!({})).unwrap();
+        assert_eq!(latest.scope, "all");
+        let handoff: GetHandoffParams = serde_json::from_value(json!({})).unwrap();
+        assert_eq!((handoff.name.as_str(), handoff.recent_limit), ("", 10));
+    }
+
+    #[test]
+    fn values_pass_through_untouched_for_the_daemon_to_judge() {
+        let read: ReadMessagesParams =
+            serde_json::from_value(json!({"since_id": -1, "limit": 1000, "participant": " bob "}))
+                .unwrap();
+        assert_eq!(
+            (read.since_id, read.limit, read.participant.as_str()),
+            (-1, 1000, " bob ")
+        );
+        let join: JoinParams = serde_json::from_value(json!({"name": "  ", "role": ""})).unwrap();
+        assert_eq!((join.name.as_str(), join.role.as_str()), ("  ", ""));
+    }
+
+    #[test]
+    fn server_identity_and_capabilities() {
+        let info = server().get_info();
+        assert_eq!(info.server_info.name, "chatroom");
+        assert_eq!(info.server_info.version, protocol::PACKAGE_VERSION);
+        assert!(info.capabilities.tools.is_some());
+        assert!(info.capabilities.prompts.is_none());
+        assert!(info.capabilities.resources.is_none());
+        let instructions = info.instructions.unwrap_or_default();
+        for tool in [
+            "join",
+            "get_handoff",
+            "read_unread",
+            "send_message",
+            "write_summary",
+            "leave",
+        ] {
+            assert!(instructions.contains(tool), "instructions omit {tool}");
+        }
+    }
+
+    #[tokio::test]
+    async fn without_a_room_calls_fail_as_error_results() {
+        let result = server().forward(Shape::Status, Request::GetStatus).await;
+        assert_eq!(result.is_error, Some(true));
+        assert_eq!(
+            result.content[0].as_text().map(|text| text.text.as_str()),
+            Some("no room in unit tests")
+        );
+    }
+}
