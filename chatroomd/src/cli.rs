@@ -177,7 +177,11 @@ async fn status(paths: &RoomPaths, json: bool) -> anyhow::Result<i32> {
         daemon,
         on_disk,
     };
-    let text = if json { serde_json::to_string_pretty(&report)? + "\n" } else { render_status(&report) };
+    let text = if json {
+        serde_json::to_string_pretty(&report)? + "\n"
+    } else {
+        render_status(&report)
+    };
     print_stdout(&text);
     Ok(0)
 }
@@ -216,8 +220,16 @@ fn render_status(report: &StatusReport) -> String {
     if let Some(daemon) = &report.daemon {
         let _ = writeln!(out, "sessions: {}", daemon.sessions.len());
         for session in &daemon.sessions {
-            let names = if session.names.is_empty() { "-".to_owned() } else { session.names.join(", ") };
-            let _ = writeln!(out, "  session {:<6} client pid {:<8} names: {}", session.session_id, session.client_pid, names);
+            let names = if session.names.is_empty() {
+                "-".to_owned()
+            } else {
+                session.names.join(", ")
+            };
+            let _ = writeln!(
+                out,
+                "  session {:<6} client pid {:<8} names: {}",
+                session.session_id, session.client_pid, names
+            );
         }
         write_participants(&mut out, &daemon.participants);
         let _ = writeln!(
@@ -267,7 +279,10 @@ fn format_duration(secs: u64) -> String {
 
 async fn stop(paths: &RoomPaths) -> anyhow::Result<i32> {
     let Some(mut client) = ControlClient::connect(paths).await? else {
-        print_stdout(&format!("chatroomd is not running for {}\n", paths.root.display()));
+        print_stdout(&format!(
+            "chatroomd is not running for {}\n",
+            paths.root.display()
+        ));
         return Ok(0);
     };
     match client.call(Request::Shutdown).await? {
@@ -277,11 +292,16 @@ async fn stop(paths: &RoomPaths) -> anyhow::Result<i32> {
     }
     drop(client);
     let lock_file = paths.lock_file.clone();
-    let released = tokio::task::spawn_blocking(move || lock::wait_released(&lock_file, Duration::from_secs(30)))
-        .await
-        .context("waiting for chatroomd to exit")??;
+    let released = tokio::task::spawn_blocking(move || {
+        lock::wait_released(&lock_file, Duration::from_secs(30))
+    })
+    .await
+    .context("waiting for chatroomd to exit")??;
     if !released {
-        anyhow::bail!("chatroomd accepted the shutdown but still holds {} after 30s", paths.lock_file.display());
+        anyhow::bail!(
+            "chatroomd accepted the shutdown but still holds {} after 30s",
+            paths.lock_file.display()
+        );
     }
     print_stdout(&format!("chatroomd stopped for {}\n", paths.root.display()));
     Ok(0)

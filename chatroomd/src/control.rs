@@ -5,11 +5,14 @@ use std::io;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use interprocess::local_socket::tokio::{Stream, prelude::*};
 use interprocess::local_socket::GenericFilePath;
+use interprocess::local_socket::tokio::{Stream, prelude::*};
 use protocol::frame::{MAX_CLIENT_FRAME, MAX_SERVER_FRAME, read_frame, write_frame};
 use protocol::paths::RoomPaths;
-use protocol::{ClientKind, ClientMessage, Hello, HelloReply, PROTOCOL_VERSION, Refusal, Request, Response, ServerMessage};
+use protocol::{
+    ClientKind, ClientMessage, Hello, HelloReply, PROTOCOL_VERSION, Refusal, Request, Response,
+    ServerMessage,
+};
 
 /// How long a control command waits for the daemon to answer.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -28,12 +31,24 @@ impl ControlClient {
         let name = paths.socket.as_path().to_fs_name::<GenericFilePath>()?;
         let stream = match Stream::connect(name).await {
             Ok(stream) => stream,
-            Err(err) if matches!(err.kind(), io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused) => {
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+                ) =>
+            {
                 return Ok(None);
             }
-            Err(err) => return Err(err).with_context(|| format!("cannot connect to {}", paths.socket.display())),
+            Err(err) => {
+                return Err(err)
+                    .with_context(|| format!("cannot connect to {}", paths.socket.display()));
+            }
         };
-        let mut client = Self { stream, buffer: Vec::new(), next_id: 1 };
+        let mut client = Self {
+            stream,
+            buffer: Vec::new(),
+            next_id: 1,
+        };
         let hello = ClientMessage::Hello(Hello {
             version: PROTOCOL_VERSION,
             client_pid: std::process::id(),
@@ -42,7 +57,9 @@ impl ControlClient {
         write_frame(&mut client.stream, &hello, MAX_CLIENT_FRAME).await?;
         match client.read().await? {
             Some(ServerMessage::HelloReply(HelloReply::Welcome { .. })) => Ok(Some(client)),
-            Some(ServerMessage::HelloReply(HelloReply::Refused { message, .. })) => bail!("{message}"),
+            Some(ServerMessage::HelloReply(HelloReply::Refused { message, .. })) => {
+                bail!("{message}")
+            }
             Some(other) => bail!("unexpected first frame from chatroomd: {other:?}"),
             None => bail!("chatroomd closed the connection during the handshake"),
         }
@@ -50,13 +67,24 @@ impl ControlClient {
 
     /// Sends one request and waits for its reply. `Ok(None)` if the daemon closed the connection
     /// first (as it may right after accepting a shutdown).
-    pub async fn call(&mut self, request: Request) -> anyhow::Result<Option<Result<Response, Refusal>>> {
+    pub async fn call(
+        &mut self,
+        request: Request,
+    ) -> anyhow::Result<Option<Result<Response, Refusal>>> {
         let id = self.next_id;
         self.next_id += 1;
-        write_frame(&mut self.stream, &ClientMessage::Call { id, request }, MAX_CLIENT_FRAME).await?;
+        write_frame(
+            &mut self.stream,
+            &ClientMessage::Call { id, request },
+            MAX_CLIENT_FRAME,
+        )
+        .await?;
         loop {
             match self.read().await? {
-                Some(ServerMessage::Reply { id: reply_id, outcome }) if reply_id == id => return Ok(Some(outcome)),
+                Some(ServerMessage::Reply {
+                    id: reply_id,
+                    outcome,
+                }) if reply_id == id => return Ok(Some(outcome)),
                 Some(_) => continue,
                 None => return Ok(None),
             }
@@ -72,7 +100,11 @@ impl ControlClient {
         .context("chatroomd did not answer in time")?;
         match frame {
             Ok(frame) => Ok(frame),
-            Err(protocol::frame::FrameError::Io(err)) if err.kind() == io::ErrorKind::ConnectionReset => Ok(None),
+            Err(protocol::frame::FrameError::Io(err))
+                if err.kind() == io::ErrorKind::ConnectionReset =>
+            {
+                Ok(None)
+            }
             Err(err) => Err(err.into()),
         }
     }

@@ -17,7 +17,12 @@ impl RoomLock {
     /// Takes the lock and records our pid in it. `Ok(Err(pid))` when another process holds it
     /// (`pid` is what that process recorded, or `"unknown"`).
     pub fn acquire(path: &Path) -> io::Result<Result<Self, String>> {
-        let mut file = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path)?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => return Ok(Err(read_holder(&mut file))),
@@ -69,7 +74,11 @@ fn read_holder(file: &mut File) -> String {
     let mut text = String::new();
     let _ = file.read_to_string(&mut text);
     let pid = text.trim();
-    if pid.is_empty() { "unknown".to_owned() } else { pid.to_owned() }
+    if pid.is_empty() {
+        "unknown".to_owned()
+    } else {
+        pid.to_owned()
+    }
 }
 
 #[cfg(test)]
@@ -82,7 +91,10 @@ mod tests {
         let path = dir.path().join("chatroomd.lock");
         let lock = RoomLock::acquire(&path).unwrap().unwrap();
         assert!(is_held(&path).unwrap());
-        assert_eq!(RoomLock::acquire(&path).unwrap().unwrap_err(), std::process::id().to_string());
+        assert_eq!(
+            RoomLock::acquire(&path).unwrap().unwrap_err(),
+            std::process::id().to_string()
+        );
         drop(lock);
         assert!(!is_held(&path).unwrap());
         assert!(wait_released(&path, std::time::Duration::from_secs(5)).unwrap());

@@ -19,7 +19,10 @@ pub fn to_file(log_file: &Path) -> std::io::Result<()> {
     if let Some(dir) = log_file.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let file = OpenOptions::new().create(true).append(true).open(log_file)?;
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_file)?;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter("info"))
         .with_ansi(false)

@@ -9,9 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use protocol::{
-    ClientKind, DaemonStatus, Refusal, Request, Response, ServerMessage, SessionInfo,
-};
+use protocol::{ClientKind, DaemonStatus, Refusal, Request, Response, ServerMessage, SessionInfo};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tracing::{debug, error, info, warn};
 
@@ -27,10 +25,20 @@ const LAST_SEEN_FLUSH: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub enum Command {
     /// A connection finished its handshake. Replies and (later) events go to `outbox`.
-    Open { session: SessionId, kind: ClientKind, client_pid: u32, outbox: mpsc::Sender<ServerMessage> },
+    Open {
+        session: SessionId,
+        kind: ClientKind,
+        client_pid: u32,
+        outbox: mpsc::Sender<ServerMessage>,
+    },
     /// A request from `session`; the reply carries `id`. The permit bounds a connection's
     /// requests in flight and is released once the reply is queued.
-    Call { session: SessionId, id: u64, request: Request, permit: Option<OwnedSemaphorePermit> },
+    Call {
+        session: SessionId,
+        id: u64,
+        request: Request,
+        permit: Option<OwnedSemaphorePermit>,
+    },
     /// The connection of `session` ended, however it ended.
     Close { session: SessionId },
     /// The server is shutting down: flush and end the thread.
@@ -80,10 +88,16 @@ pub fn spawn(
     room: Room,
     store: Store,
     facts: DaemonFacts,
-) -> (OwnerHandle, watch::Receiver<Presence>, std::thread::JoinHandle<()>) {
+) -> (
+    OwnerHandle,
+    watch::Receiver<Presence>,
+    std::thread::JoinHandle<()>,
+) {
     let (commands, receiver) = channel();
-    let (presence_tx, presence_rx) =
-        watch::channel(Presence { agent_sessions: 0, shutdown_requested: false });
+    let (presence_tx, presence_rx) = watch::channel(Presence {
+        agent_sessions: 0,
+        shutdown_requested: false,
+    });
     let owner = Owner {
         room,
         store,
@@ -141,7 +155,10 @@ impl Owner {
                 }
             }
             let stop = self.handle_batch(&mut batch);
-            if self.last_seen_dirty_since.is_some_and(|since| since.elapsed() >= LAST_SEEN_FLUSH) {
+            if self
+                .last_seen_dirty_since
+                .is_some_and(|since| since.elapsed() >= LAST_SEEN_FLUSH)
+            {
                 self.flush_last_seen();
             }
             if stop {
@@ -162,9 +179,21 @@ impl Owner {
         let sessions_before = self.agent_sessions();
         for command in batch.drain(..) {
             match command {
-                Command::Open { session, kind, client_pid, outbox } => {
+                Command::Open {
+                    session,
+                    kind,
+                    client_pid,
+                    outbox,
+                } => {
                     debug!(session, client_pid, ?kind, "session opened");
-                    self.sessions.insert(session, SessionEntry { kind, client_pid, outbox });
+                    self.sessions.insert(
+                        session,
+                        SessionEntry {
+                            kind,
+                            client_pid,
+                            outbox,
+                        },
+                    );
                 }
                 Command::Close { session } => {
                     if let Some(entry) = self.sessions.remove(&session) {
@@ -176,56 +205,89 @@ impl Owner {
                     }
                     changes.merge(ended);
                 }
-                Command::Call { session, id, request, permit } => {
+                Command::Call {
+                    session,
+                    id,
+                    request,
+                    permit,
+                } => {
                     let (outcome, call_changes) = self.call(session, request, now);
                     let wrote = call_changes.needs_sync();
                     if matches!(outcome, Ok(Response::ShuttingDown)) {
-                        self.presence.send_modify(|presence| presence.shutdown_requested = true);
+                        self.presence
+                            .send_modify(|presence| presence.shutdown_requested = true);
                     }
                     changes.merge(call_changes);
-                    replies.push(PendingReply { session, id, outcome, wrote, _permit: permit });
+                    replies.push(PendingReply {
+                        session,
+                        id,
+                        outcome,
+                        wrote,
+                        _permit: permit,
+                    });
                 }
                 Command::Stop => stop = true,
             }
         }
-        if changes.needs_sync() {
-            if let Err(err) = self.store.persist(&changes, &self.room) {
-                error!(cause = %err, "could not make the batch durable; its writes are refused");
-                self.room.truncate(checkpoint.0, checkpoint.1);
-                let refusal = Refusal::storage(format!("the chatroom could not save this change: {err}"));
-                for reply in replies.iter_mut().filter(|reply| reply.wrote) {
-                    reply.outcome = Err(refusal.clone());
-                }
+        if changes.needs_sync()
+            && let Err(err) = self.store.persist(&changes, &self.room)
+        {
+            error!(cause = %err, "could not make the batch durable; its writes are refused");
+            self.room.truncate(checkpoint.0, checkpoint.1);
+            let refusal =
+                Refusal::storage(format!("the chatroom could not save this change: {err}"));
+            for reply in replies.iter_mut().filter(|reply| reply.wrote) {
+                reply.outcome = Err(refusal.clone());
             }
         }
         if changes.last_seen && self.last_seen_dirty_since.is_none() {
             self.last_seen_dirty_since = Some(Instant::now());
         }
         for reply in replies {
-            let Some(entry) = self.sessions.get(&reply.session) else { continue };
-            let message = ServerMessage::Reply { id: reply.id, outcome: reply.outcome };
+            let Some(entry) = self.sessions.get(&reply.session) else {
+                continue;
+            };
+            let message = ServerMessage::Reply {
+                id: reply.id,
+                outcome: reply.outcome,
+            };
             if entry.outbox.try_send(message).is_err() {
                 // The connection is gone or not reading; dropping its outbox ends it, and its
                 // Close command follows.
-                warn!(session = reply.session, "session outbox full or closed; dropping the session");
+                warn!(
+                    session = reply.session,
+                    "session outbox full or closed; dropping the session"
+                );
                 self.sessions.remove(&reply.session);
             }
         }
         let sessions_after = self.agent_sessions();
         if sessions_after != sessions_before {
-            self.presence.send_modify(|presence| presence.agent_sessions = sessions_after);
+            self.presence
+                .send_modify(|presence| presence.agent_sessions = sessions_after);
         }
         stop
     }
 
-    fn call(&mut self, session: SessionId, request: Request, now: u64) -> (Result<Response, Refusal>, Changes) {
+    fn call(
+        &mut self,
+        session: SessionId,
+        request: Request,
+        now: u64,
+    ) -> (Result<Response, Refusal>, Changes) {
         let kind = self.sessions.get(&session).map(|entry| entry.kind);
         match request {
-            Request::DaemonStatus => (Ok(Response::DaemonStatus(self.status())), Changes::default()),
+            Request::DaemonStatus => (
+                Ok(Response::DaemonStatus(self.status())),
+                Changes::default(),
+            ),
             Request::Shutdown => (Ok(Response::ShuttingDown), Changes::default()),
-            Request::Join { .. } if kind != Some(ClientKind::Agent) => {
-                (Err(Refusal::not_allowed("only agent sessions can join the room")), Changes::default())
-            }
+            Request::Join { .. } if kind != Some(ClientKind::Agent) => (
+                Err(Refusal::not_allowed(
+                    "only agent sessions can join the room",
+                )),
+                Changes::default(),
+            ),
             request => {
                 let outcome = self.room.handle(session, request, now);
                 (outcome.reply, outcome.changes)
@@ -261,19 +323,24 @@ impl Owner {
     }
 
     fn agent_sessions(&self) -> usize {
-        self.sessions.values().filter(|entry| entry.kind == ClientKind::Agent).count()
+        self.sessions
+            .values()
+            .filter(|entry| entry.kind == ClientKind::Agent)
+            .count()
     }
 
     fn flush_last_seen(&mut self) {
-        if self.last_seen_dirty_since.take().is_some() {
-            if let Err(err) = self.store.write_participants(&self.room) {
-                warn!(cause = %err, "could not rewrite participants.json; last_seen stays in memory");
-            }
+        if self.last_seen_dirty_since.take().is_some()
+            && let Err(err) = self.store.write_participants(&self.room)
+        {
+            warn!(cause = %err, "could not rewrite participants.json; last_seen stays in memory");
         }
     }
 }
 
 /// Seconds since the Unix epoch, the only clock the room sees.
 pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
 }

@@ -66,27 +66,38 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let lock = match RoomLock::acquire(&paths.lock_file).context("cannot take the room lock")? {
         Ok(lock) => lock,
         Err(holder) => {
-            return Err(ServeError::AlreadyRunning { pid: holder, root: paths.root.display().to_string() });
+            return Err(ServeError::AlreadyRunning {
+                pid: holder,
+                root: paths.root.display().to_string(),
+            });
         }
     };
     if let Err(err) = store::ensure_gitignored(&paths.root) {
         warn!(cause = %err, "could not add .chatroom/ to .gitignore");
     }
 
-    let loaded = store::load(&paths.state_dir, store::Mode::Repair).context("cannot load the room")?;
+    let loaded =
+        store::load(&paths.state_dir, store::Mode::Repair).context("cannot load the room")?;
     for warning in &loaded.warnings {
         warn!("{warning}");
     }
     let (message_count, summary_count) = (loaded.messages.len(), loaded.summaries.len());
-    let mut room = Room::restore(loaded.messages, loaded.summaries, loaded.participants, loaded.cursors)
-        .map_err(|cause| anyhow::anyhow!("cannot load the room: {cause}"))?;
+    let mut room = Room::restore(
+        loaded.messages,
+        loaded.summaries,
+        loaded.participants,
+        loaded.cursors,
+    )
+    .map_err(|cause| anyhow::anyhow!("cannot load the room: {cause}"))?;
     let mut store = store::Store::open(&paths.state_dir)
         .with_context(|| format!("cannot open the files in {}", paths.state_dir.display()))?;
     // Nobody is connected to a daemon that just started: names left over from a crash (or from
     // another server) leave now, as their sessions did.
     let orphans = room.remove_orphans(owner::unix_now());
     if !orphans.is_empty() {
-        store.persist(&orphans, &room).context("cannot record the departure of stale participants")?;
+        store
+            .persist(&orphans, &room)
+            .context("cannot record the departure of stale participants")?;
         info!(count = orphans.messages.len(), "stale participants left");
     }
     info!(
@@ -118,7 +129,11 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
         let (owner, presence, owner_thread) = owner::spawn(room, store, facts);
         let shutdown = CancellationToken::new();
         tokio::spawn(shutdown_on_signals(shutdown.clone()));
-        tokio::spawn(shutdown_when_idle_or_asked(presence, config.idle_timeout, shutdown.clone()));
+        tokio::spawn(shutdown_when_idle_or_asked(
+            presence,
+            config.idle_timeout,
+            shutdown.clone(),
+        ));
         run(listener, owner.clone(), shutdown).await;
         owner.send(Command::Stop);
         tokio::task::spawn_blocking(move || owner_thread.join())
@@ -136,10 +151,18 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
 /// Binds the socket. Only called with the room lock held, so a socket file that is still there
 /// belongs to a dead daemon and may be replaced.
 fn bind(paths: &RoomPaths) -> anyhow::Result<Listener> {
-    protocol::paths::ensure_private_dir(&paths.runtime_dir)
-        .with_context(|| format!("cannot use the runtime directory {}", paths.runtime_dir.display()))?;
+    protocol::paths::ensure_private_dir(&paths.runtime_dir).with_context(|| {
+        format!(
+            "cannot use the runtime directory {}",
+            paths.runtime_dir.display()
+        )
+    })?;
     let name = || paths.socket.as_path().to_fs_name::<GenericFilePath>();
-    let options = || ListenerOptions::new().name(name().expect("socket path is a valid name")).try_overwrite(true);
+    let options = || {
+        ListenerOptions::new()
+            .name(name().expect("socket path is a valid name"))
+            .try_overwrite(true)
+    };
     name().with_context(|| format!("invalid socket path {}", paths.socket.display()))?;
     #[cfg(unix)]
     let listener = {
@@ -206,7 +229,10 @@ pub async fn run(listener: Listener, owner: OwnerHandle, shutdown: CancellationT
         }
     }
     drop(listener);
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async { while tasks.join_next().await.is_some() {} }).await;
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
     tasks.abort_all();
     while tasks.join_next().await.is_some() {}
 }
@@ -219,7 +245,9 @@ struct SessionGuard {
 
 impl Drop for SessionGuard {
     fn drop(&mut self) {
-        self.owner.send(Command::Close { session: self.session });
+        self.owner.send(Command::Close {
+            session: self.session,
+        });
     }
 }
 
@@ -267,10 +295,18 @@ async fn connection(
     write_frame(&mut writer, &welcome, MAX_SERVER_FRAME).await?;
 
     let (outbox, mut inbox) = mpsc::channel::<ServerMessage>(OUTBOX_CAPACITY);
-    if !owner.send(Command::Open { session, kind: hello.kind, client_pid: hello.client_pid, outbox }) {
+    if !owner.send(Command::Open {
+        session,
+        kind: hello.kind,
+        client_pid: hello.client_pid,
+        outbox,
+    }) {
         return Ok(());
     }
-    let guard = SessionGuard { session, owner: owner.clone() };
+    let guard = SessionGuard {
+        session,
+        owner: owner.clone(),
+    };
     debug!(session, client_pid = hello.client_pid, kind = ?hello.kind, "session started");
 
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
@@ -282,10 +318,19 @@ async fn connection(
     };
     let read_loop = async {
         loop {
-            let permit = in_flight.clone().acquire_owned().await.expect("semaphore never closed");
+            let permit = in_flight
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("semaphore never closed");
             match read_frame::<ClientMessage, _>(&mut reader, &mut buffer, MAX_CLIENT_FRAME).await {
                 Ok(Some(ClientMessage::Call { id, request })) => {
-                    if !owner.send(Command::Call { session, id, request, permit: Some(permit) }) {
+                    if !owner.send(Command::Call {
+                        session,
+                        id,
+                        request,
+                        permit: Some(permit),
+                    }) {
                         return Ok(());
                     }
                 }
@@ -316,12 +361,10 @@ fn check_peer(stream: &Stream) -> anyhow::Result<()> {
     {
         // SAFETY: geteuid has no preconditions and cannot fail.
         let ours = unsafe { libc::geteuid() };
-        if let Ok(creds) = stream.peer_creds() {
-            if let Some(theirs) = creds.euid() {
-                if theirs != ours {
-                    bail!("refusing a peer running as uid {theirs}");
-                }
-            }
+        if let Some(theirs) = stream.peer_creds().ok().and_then(|creds| creds.euid())
+            && theirs != ours
+        {
+            bail!("refusing a peer running as uid {theirs}");
         }
     }
     let _ = stream;
@@ -332,8 +375,10 @@ async fn shutdown_on_signals(shutdown: CancellationToken) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut interrupt)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-        else {
+        let (Ok(mut term), Ok(mut interrupt)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
             warn!("cannot listen for signals");
             return;
         };

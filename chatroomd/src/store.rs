@@ -25,7 +25,11 @@ pub const CURSORS_FILE: &str = "cursors.json";
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("{path}:{line}: {cause}")]
-    Corrupt { path: PathBuf, line: usize, cause: String },
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        cause: String,
+    },
     #[error("{path}: {cause}")]
     Io { path: PathBuf, cause: io::Error },
 }
@@ -67,7 +71,10 @@ fn load_jsonl<T: DeserializeOwned>(
     mode: Mode,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<T>, LoadError> {
-    let io_err = |cause| LoadError::Io { path: path.to_path_buf(), cause };
+    let io_err = |cause| LoadError::Io {
+        path: path.to_path_buf(),
+        cause,
+    };
     let mut bytes = Vec::new();
     match File::open(path) {
         Ok(mut file) => file.read_to_end(&mut bytes).map_err(io_err)?,
@@ -115,7 +122,9 @@ fn load_jsonl<T: DeserializeOwned>(
             // A complete record whose newline never made it: finish the line so the next append
             // does not glue onto it.
             let mut file = OpenOptions::new().append(true).open(path).map_err(io_err)?;
-            file.write_all(b"\n").and_then(|()| file.sync_data()).map_err(io_err)?;
+            file.write_all(b"\n")
+                .and_then(|()| file.sync_data())
+                .map_err(io_err)?;
         }
         start = next;
     }
@@ -136,7 +145,12 @@ fn load_json_object<T: DeserializeOwned + Default>(path: &Path) -> Result<T, Loa
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(T::default()),
-        Err(cause) => return Err(LoadError::Io { path: path.to_path_buf(), cause }),
+        Err(cause) => {
+            return Err(LoadError::Io {
+                path: path.to_path_buf(),
+                cause,
+            });
+        }
     };
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
@@ -162,7 +176,11 @@ impl Store {
     /// Opens (creating) the append-only files of `state_dir`, which must exist.
     pub fn open(state_dir: &Path) -> io::Result<Self> {
         let open = |name: &str| -> io::Result<File> {
-            let mut file = OpenOptions::new().create(true).append(true).read(true).open(state_dir.join(name))?;
+            let mut file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .read(true)
+                .open(state_dir.join(name))?;
             file.seek(SeekFrom::End(0))?;
             Ok(file)
         };
@@ -199,13 +217,20 @@ impl Store {
 
     /// Replaces `participants.json` with the room's current participants.
     pub fn write_participants(&mut self, room: &Room) -> io::Result<()> {
-        let participants: BTreeMap<String, Participant> =
-            room.participants().into_iter().map(|participant| (participant.name.clone(), participant)).collect();
+        let participants: BTreeMap<String, Participant> = room
+            .participants()
+            .into_iter()
+            .map(|participant| (participant.name.clone(), participant))
+            .collect();
         write_json_atomically(&self.dir, PARTICIPANTS_FILE, &participants)
     }
 }
 
-fn append_records<T: serde::Serialize>(file: &mut File, buffer: &mut Vec<u8>, records: &[T]) -> io::Result<()> {
+fn append_records<T: serde::Serialize>(
+    file: &mut File,
+    buffer: &mut Vec<u8>,
+    records: &[T],
+) -> io::Result<()> {
     buffer.clear();
     for record in records {
         serde_json::to_writer(&mut *buffer, record).map_err(io::Error::other)?;
@@ -215,7 +240,9 @@ fn append_records<T: serde::Serialize>(file: &mut File, buffer: &mut Vec<u8>, re
     if let Err(err) = file.write_all(buffer).and_then(|()| file.sync_data()) {
         // Leave no partial line behind to be glued to the next append; if even that fails the
         // torn tail is cut at the next load.
-        let _ = file.set_len(start).and_then(|()| file.seek(SeekFrom::Start(start)).map(drop));
+        let _ = file
+            .set_len(start)
+            .and_then(|()| file.seek(SeekFrom::Start(start)).map(drop));
         return Err(err);
     }
     Ok(())
@@ -229,7 +256,11 @@ fn write_json_atomically<T: serde::Serialize>(dir: &Path, name: &str, value: &T)
     let mut bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
     bytes.push(b'\n');
     let result = (|| {
-        let mut file = OpenOptions::new().create(true).write(true).truncate(true).open(&temp)?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&temp)?;
         file.write_all(&bytes)?;
         file.sync_all()?;
         std::fs::rename(&temp, &path)?;
@@ -261,15 +292,21 @@ pub fn ensure_gitignored(root: &Path) -> io::Result<()> {
         Err(err) if err.kind() == io::ErrorKind::NotFound => String::new(),
         Err(err) => return Err(err),
     };
-    let ignored = existing
-        .lines()
-        .map(str::trim)
-        .any(|line| matches!(line, ".chatroom" | ".chatroom/" | "/.chatroom" | "/.chatroom/"));
+    let ignored = existing.lines().map(str::trim).any(|line| {
+        matches!(
+            line,
+            ".chatroom" | ".chatroom/" | "/.chatroom" | "/.chatroom/"
+        )
+    });
     if ignored {
         return Ok(());
     }
     let mut file = OpenOptions::new().create(true).append(true).open(&path)?;
-    let separator = if existing.is_empty() || existing.ends_with('\n') { "" } else { "\n" };
+    let separator = if existing.is_empty() || existing.ends_with('\n') {
+        ""
+    } else {
+        "\n"
+    };
     file.write_all(format!("{separator}.chatroom/\n").as_bytes())
 }
 
@@ -295,15 +332,25 @@ mod tests {
         let dir = dir_with(&[]);
         let loaded = load(dir.path(), Mode::Repair).unwrap();
         assert!(loaded.messages.is_empty() && loaded.summaries.is_empty());
-        assert!(loaded.participants.is_empty() && loaded.cursors.is_empty() && loaded.warnings.is_empty());
+        assert!(
+            loaded.participants.is_empty()
+                && loaded.cursors.is_empty()
+                && loaded.warnings.is_empty()
+        );
     }
 
     #[test]
     fn python_formatted_files_load() {
         let dir = dir_with(&[
             (MESSAGES_FILE, PY_MESSAGES),
-            (SUMMARIES_FILE, "{\"id\": 1, \"ts\": \"2026-01-02T03:04:07Z\", \"from\": \"alice\", \"scope\": \"all\", \"content\": \"done\"}\n"),
-            (PARTICIPANTS_FILE, "{\n  \"alice\": {\n    \"name\": \"alice\",\n    \"role\": \"general\",\n    \"joined_at\": \"2026-01-02T03:04:00Z\",\n    \"last_seen\": \"2026-01-02T03:04:05Z\"\n  }\n}"),
+            (
+                SUMMARIES_FILE,
+                "{\"id\": 1, \"ts\": \"2026-01-02T03:04:07Z\", \"from\": \"alice\", \"scope\": \"all\", \"content\": \"done\"}\n",
+            ),
+            (
+                PARTICIPANTS_FILE,
+                "{\n  \"alice\": {\n    \"name\": \"alice\",\n    \"role\": \"general\",\n    \"joined_at\": \"2026-01-02T03:04:00Z\",\n    \"last_seen\": \"2026-01-02T03:04:05Z\"\n  }\n}",
+            ),
             (CURSORS_FILE, "{\"alice\": 2, \"bob\": 1}"),
         ]);
         let loaded = load(dir.path(), Mode::Repair).unwrap();
@@ -311,7 +358,10 @@ mod tests {
         assert_eq!(loaded.messages[1].content, "café");
         assert_eq!(loaded.summaries[0].content, "done");
         assert_eq!(loaded.participants[0].joined_at, "2026-01-02T03:04:00Z");
-        assert_eq!(loaded.cursors, vec![("alice".to_owned(), 2), ("bob".to_owned(), 1)]);
+        assert_eq!(
+            loaded.cursors,
+            vec![("alice".to_owned(), 2), ("bob".to_owned(), 1)]
+        );
     }
 
     #[test]
@@ -323,8 +373,16 @@ mod tests {
         let loaded = load(dir.path(), Mode::ReadOnly).unwrap();
         assert_eq!(loaded.messages.len(), 2);
         assert_eq!(loaded.warnings.len(), 1);
-        assert!(loaded.warnings[0].contains("messages.jsonl:3"), "{}", loaded.warnings[0]);
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), torn, "read-only mode must not touch the file");
+        assert!(
+            loaded.warnings[0].contains("messages.jsonl:3"),
+            "{}",
+            loaded.warnings[0]
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            torn,
+            "read-only mode must not touch the file"
+        );
 
         let loaded = load(dir.path(), Mode::Repair).unwrap();
         assert_eq!(loaded.messages.len(), 2);
@@ -338,7 +396,10 @@ mod tests {
         let loaded = load(dir.path(), Mode::Repair).unwrap();
         assert_eq!(loaded.messages.len(), 2);
         assert!(loaded.warnings.is_empty());
-        assert_eq!(std::fs::read_to_string(dir.path().join(MESSAGES_FILE)).unwrap(), PY_MESSAGES);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(MESSAGES_FILE)).unwrap(),
+            PY_MESSAGES
+        );
     }
 
     #[test]
@@ -357,9 +418,15 @@ mod tests {
         let dir = dir_with(&[(".gitignore", "target")]);
         ensure_gitignored(dir.path()).unwrap();
         ensure_gitignored(dir.path()).unwrap();
-        assert_eq!(std::fs::read_to_string(dir.path().join(".gitignore")).unwrap(), "target\n.chatroom/\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(".gitignore")).unwrap(),
+            "target\n.chatroom/\n"
+        );
         let fresh = dir_with(&[]);
         ensure_gitignored(fresh.path()).unwrap();
-        assert_eq!(std::fs::read_to_string(fresh.path().join(".gitignore")).unwrap(), ".chatroom/\n");
+        assert_eq!(
+            std::fs::read_to_string(fresh.path().join(".gitignore")).unwrap(),
+            ".chatroom/\n"
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! ([`Agent`]), and the `chatroomd` CLI. Dropping a `TestRoom` stops its daemon (and kills it if
 //! a stop does not work), so no test leaves a daemon behind.
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
@@ -129,8 +130,8 @@ impl TestRoom {
         Agent { client: Some(client), pid }
     }
 
-    /// Runs `chatroomd ARGS --root <root>` to completion (bounded by [`DEFAULT_TIMEOUT`]).
-    pub fn chatroomd(&self, args: &[&str]) -> Output {
+    /// A `chatroomd ARGS --root <root>` command for this room (stdin on /dev/null).
+    pub fn chatroomd_command(&self, args: &[&str]) -> std::process::Command {
         let mut command = std::process::Command::new(daemon_bin());
         command
             .args(args)
@@ -138,8 +139,38 @@ impl TestRoom {
             .arg(&self.root)
             .current_dir(&self.root)
             .env(protocol::paths::ENV_RUNTIME_DIR, &self.runtime_dir)
+            .env_remove(protocol::paths::ENV_ROOT)
             .stdin(Stdio::null());
-        run_bounded(command, DEFAULT_TIMEOUT).expect("running chatroomd")
+        command
+    }
+
+    /// Runs `chatroomd ARGS --root <root>` to completion (bounded by [`DEFAULT_TIMEOUT`]).
+    pub fn chatroomd(&self, args: &[&str]) -> Output {
+        run_bounded(self.chatroomd_command(args), DEFAULT_TIMEOUT).expect("running chatroomd")
+    }
+
+    /// Starts `chatroomd serve ARGS --root <root>` in the background (output discarded; the
+    /// daemon logs to its log file) and waits until it holds the room's lock. The caller owns
+    /// the child: it must stop the daemon and reap it ([`wait_exit`]).
+    pub fn spawn_daemon(&self, args: &[&str]) -> std::process::Child {
+        let mut serve = vec!["serve"];
+        serve.extend_from_slice(args);
+        let mut child = self
+            .chatroomd_command(&serve)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawning chatroomd serve");
+        let pid = child.id();
+        let started = wait_for(DEFAULT_TIMEOUT, || {
+            self.daemon_pid() == Some(pid) && self.paths().socket.exists()
+                || matches!(child.try_wait(), Ok(Some(_)))
+        });
+        assert!(started.is_ok(), "chatroomd serve (pid {pid}) did not take the room");
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("chatroomd serve exited at start ({status}); log:\n{}", self.log());
+        }
+        child
     }
 
     /// `chatroomd status --json`, parsed.
@@ -162,6 +193,31 @@ impl TestRoom {
     /// The daemon's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.paths().log_file).unwrap_or_default()
+    }
+
+    /// `<root>/.chatroom/<name>`.
+    pub fn state_file(&self, name: &str) -> PathBuf {
+        self.state_dir().join(name)
+    }
+
+    /// The text of `<root>/.chatroom/<name>`, empty if it does not exist.
+    pub fn read_state(&self, name: &str) -> String {
+        read_or_empty(&self.state_file(name))
+    }
+
+    /// Writes `<root>/.chatroom/<name>` (a fixture, before any daemon runs).
+    pub fn write_state(&self, name: &str, contents: &str) {
+        std::fs::create_dir_all(self.state_dir()).expect("creating .chatroom");
+        std::fs::write(self.state_file(name), contents).expect("writing a state file");
+    }
+
+    /// Stops the daemon (as dropping does), then asserts that no `chatroomd` process serving
+    /// this root is left. For the end of tests that start many processes.
+    pub fn finish(self) {
+        let root = self.root.clone();
+        drop(self);
+        let left = wait_for(DEFAULT_TIMEOUT, || daemon_processes(&root).is_empty());
+        assert!(left.is_ok(), "chatroomd still running for {}: {:?}", root.display(), daemon_processes(&root));
     }
 
     /// Stops the daemon with `chatroomd stop`; kills it if that fails. Returns whether one ran.
@@ -258,6 +314,20 @@ impl Agent {
             let _ = tokio::time::timeout(DEFAULT_TIMEOUT, client.cancel()).await;
         }
     }
+
+    /// Waits until the shim has exited and been reaped, which happens on its own once it is
+    /// killed ([`Agent::kill`]): the client sees its stdout end and waits for the process.
+    /// Panics if that takes longer than [`DEFAULT_TIMEOUT`].
+    pub async fn reap(mut self) {
+        let pid = self.pid;
+        if let Some(client) = self.client.take() {
+            tokio::time::timeout(DEFAULT_TIMEOUT, client.waiting())
+                .await
+                .unwrap_or_else(|_| panic!("shim {pid} was not reaped"))
+                .expect("the MCP client task failed");
+        }
+        assert!(!process_running(pid), "shim {pid} is still running");
+    }
 }
 
 /// The text of a result's first content block.
@@ -285,6 +355,42 @@ pub fn wait_for(timeout: Duration, mut condition: impl FnMut() -> bool) -> anyho
     }
 }
 
+/// Polls the async `probe` until it yields a value or `timeout` passes; returns the value and
+/// how long it took. For conditions only observable by asking the room through an agent; every
+/// use has a deadline.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut probe: F) -> anyhow::Result<(T, Duration)>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return Ok((value, start.elapsed()));
+        }
+        if start.elapsed() > timeout {
+            bail!("condition not met within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Waits for a child to exit, killing it after `timeout`; returns its status.
+pub fn wait_exit(child: &mut std::process::Child, timeout: Duration) -> anyhow::Result<std::process::ExitStatus> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("pid {} did not exit within {timeout:?}", child.id());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Runs a command to completion, killing it after `timeout`.
 pub fn run_bounded(mut command: std::process::Command, timeout: Duration) -> anyhow::Result<Output> {
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -307,6 +413,86 @@ pub fn run_bounded(mut command: std::process::Command, timeout: Duration) -> any
 pub fn process_alive(pid: u32) -> bool {
     // SAFETY: signal 0 only checks for existence and permission.
     unsafe { libc::kill(pid as i32, 0) == 0 }
+}
+
+/// Whether the process `pid` exists and is not a zombie (Linux: reads `/proc/<pid>/stat`).
+/// Unlike [`process_alive`], a process that exited but was not reaped yet counts as gone.
+pub fn process_running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name, which may itself hold spaces.
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !matches!(rest.trim_start().chars().next(), Some('Z' | 'X'))),
+        Err(_) => false,
+    }
+}
+
+/// The pids of the running `chatroomd` processes whose command line names `root` (Linux: scans
+/// `/proc/*/cmdline`; zombies have an empty command line and are not counted).
+pub fn daemon_processes(root: &Path) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let root = root.as_os_str().as_encoded_bytes();
+    let mut pids: Vec<u32> = entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
+            let mut args = cmdline.split(|byte| *byte == 0);
+            let is_daemon = args.next().is_some_and(|program| {
+                Path::new(std::ffi::OsStr::from_bytes(program)).file_name() == Some("chatroomd".as_ref())
+            });
+            is_daemon && args.any(|arg| arg == root)
+        })
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// The current Unix time in whole seconds.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970").as_secs()
+}
+
+/// Whether `text` is a timestamp of the contract: UTC `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn is_timestamp(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() == 20
+        && bytes.iter().enumerate().all(|(index, byte)| match index {
+            4 | 7 => *byte == b'-',
+            10 => *byte == b'T',
+            13 | 16 => *byte == b':',
+            19 => *byte == b'Z',
+            _ => byte.is_ascii_digit(),
+        })
+}
+
+/// The `id`s of a list of records (messages or summaries).
+pub fn ids(records: &Value) -> Vec<u64> {
+    records.as_array().expect("a list of records").iter().map(|record| record["id"].as_u64().expect("an id")).collect()
+}
+
+/// The `content`s of a list of records.
+pub fn contents(records: &Value) -> Vec<String> {
+    records
+        .as_array()
+        .expect("a list of records")
+        .iter()
+        .map(|record| record["content"].as_str().expect("a content").to_owned())
+        .collect()
+}
+
+/// The `name`s of a list of participants.
+pub fn names(participants: &Value) -> Vec<String> {
+    participants
+        .as_array()
+        .expect("a list of participants")
+        .iter()
+        .map(|participant| participant["name"].as_str().expect("a name").to_owned())
+        .collect()
+}
+
+/// The keys of a JSON object, sorted.
+pub fn keys(object: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = object.as_object().expect("a JSON object").keys().cloned().collect();
+    keys.sort();
+    keys
 }
 
 /// Reads `path` to a string, empty if it does not exist.
