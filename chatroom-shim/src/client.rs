@@ -16,7 +16,7 @@ use protocol::{
 use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::spawn;
+use protocol::launch as spawn;
 
 /// The longest a call waits for the daemon's reply. Generous, because a durable write on a loaded
 /// disk can be slow and a late success beats a spurious failure; its job is only that no tool call
@@ -294,6 +294,9 @@ async fn handshake(
         ServerMessage::Reply { id, .. } => Err(CallError::Handshake(format!(
             "a reply to call {id} came before the handshake"
         ))),
+        ServerMessage::Event(_) => Err(CallError::Handshake(
+            "an event came before the handshake".to_owned(),
+        )),
     }
 }
 
@@ -305,6 +308,10 @@ async fn read_loop(mut reader: ReadHalf<Stream>, calls: Arc<InFlight>) {
             Ok(Some(ServerMessage::Reply { id, outcome })) => calls.resolve(id, outcome),
             Ok(Some(ServerMessage::HelloReply(reply))) => {
                 tracing::warn!(?reply, "ignoring a second handshake reply from chatroomd");
+            }
+            // The shim does not subscribe yet; an event is harmless and dropped.
+            Ok(Some(ServerMessage::Event(event))) => {
+                tracing::debug!(?event, "ignoring an event from chatroomd");
             }
             Ok(None) => {
                 tracing::warn!("chatroomd closed the connection");

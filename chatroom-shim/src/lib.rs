@@ -7,13 +7,13 @@
 //! - [`tools`]: the MCP server, its twelve tools and their parameters.
 //! - [`render`]: daemon outcomes as the contract's tool results.
 //! - [`client`]: the session with the daemon: handshake, concurrent calls, reconnect and re-join.
-//! - [`spawn`]: connect-or-start, race-safe, with signalled readiness.
+//! - `protocol::launch` (shared with `chatroomd send`): connect-or-start, race-safe, with
+//!   signalled readiness.
 //!
 //! Stdout carries JSON-RPC and nothing else: logs go to stderr.
 
 pub mod client;
 pub mod render;
-pub mod spawn;
 pub mod tools;
 
 use anyhow::Context;

@@ -132,6 +132,7 @@ mod tests {
             from: "ann".into(),
             to: to.into(),
             content: "hi \"there\"\n".into(),
+            human: false,
         }
     }
 

@@ -9,11 +9,13 @@ use std::collections::BTreeMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use protocol::{ClientKind, DaemonStatus, Refusal, Request, Response, ServerMessage, SessionInfo};
+use protocol::{
+    ClientKind, DaemonStatus, Event, Refusal, Request, Response, ServerMessage, SessionInfo,
+};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tracing::{debug, error, info, warn};
 
-use crate::room::{Changes, Room, SessionId};
+use crate::room::{self, Caller, Changes, Room, SessionId};
 use crate::store::Store;
 
 /// How many queued commands one batch takes at most, so a flood cannot delay replies unboundedly.
@@ -48,8 +50,9 @@ pub enum Command {
 /// What the owner tells the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Presence {
-    /// Agent sessions open now (control connections do not count): the idle timer runs at zero.
-    pub agent_sessions: usize,
+    /// Agent and person sessions open now (control connections do not count): the idle timer
+    /// runs at zero.
+    pub live_sessions: usize,
     /// A client asked the daemon to shut down.
     pub shutdown_requested: bool,
 }
@@ -80,6 +83,9 @@ struct SessionEntry {
     kind: ClientKind,
     client_pid: u32,
     outbox: mpsc::Sender<ServerMessage>,
+    /// `Some` once the session subscribed: `Some(None)` for every message, `Some(Some(name))`
+    /// for the messages visible to `name`.
+    subscription: Option<Option<String>>,
 }
 
 /// Starts the owner thread. It runs until it receives [`Command::Stop`] (or every handle is gone)
@@ -95,7 +101,7 @@ pub fn spawn(
 ) {
     let (commands, receiver) = channel();
     let (presence_tx, presence_rx) = watch::channel(Presence {
-        agent_sessions: 0,
+        live_sessions: 0,
         shutdown_requested: false,
     });
     let owner = Owner {
@@ -176,24 +182,13 @@ impl Owner {
         let mut changes = Changes::default();
         let mut replies: Vec<PendingReply> = Vec::with_capacity(batch.len());
         let mut stop = false;
-        let sessions_before = self.agent_sessions();
+        let sessions_before = self.live_sessions();
         for command in batch.drain(..) {
             match command {
-                Command::Open {
-                    session,
-                    kind,
-                    client_pid,
-                    outbox,
-                } => {
+                Command::Open { session, kind, client_pid, outbox } => {
                     debug!(session, client_pid, ?kind, "session opened");
-                    self.sessions.insert(
-                        session,
-                        SessionEntry {
-                            kind,
-                            client_pid,
-                            outbox,
-                        },
-                    );
+                    let entry = SessionEntry { kind, client_pid, outbox, subscription: None };
+                    self.sessions.insert(session, entry);
                 }
                 Command::Close { session } => {
                     if let Some(entry) = self.sessions.remove(&session) {
@@ -205,34 +200,24 @@ impl Owner {
                     }
                     changes.merge(ended);
                 }
-                Command::Call {
-                    session,
-                    id,
-                    request,
-                    permit,
-                } => {
+                Command::Call { session, id, request, permit } => {
                     let (outcome, call_changes) = self.call(session, request, now);
                     let wrote = call_changes.needs_sync();
                     if matches!(outcome, Ok(Response::ShuttingDown)) {
-                        self.presence
-                            .send_modify(|presence| presence.shutdown_requested = true);
+                        self.presence.send_modify(|presence| presence.shutdown_requested = true);
                     }
                     changes.merge(call_changes);
-                    replies.push(PendingReply {
-                        session,
-                        id,
-                        outcome,
-                        wrote,
-                        _permit: permit,
-                    });
+                    replies.push(PendingReply { session, id, outcome, wrote, _permit: permit });
                 }
                 Command::Stop => stop = true,
             }
         }
+        let mut stored = true;
         if changes.needs_sync()
             && let Err(err) = self.store.persist(&changes, &self.room)
         {
             error!(cause = %err, "could not make the batch durable; its writes are refused");
+            stored = false;
             self.room.truncate(checkpoint.0, checkpoint.1);
             let refusal =
                 Refusal::storage(format!("the chatroom could not save this change: {err}"));
@@ -247,26 +232,59 @@ impl Owner {
             let Some(entry) = self.sessions.get(&reply.session) else {
                 continue;
             };
-            let message = ServerMessage::Reply {
-                id: reply.id,
-                outcome: reply.outcome,
-            };
+            let message = ServerMessage::Reply { id: reply.id, outcome: reply.outcome };
             if entry.outbox.try_send(message).is_err() {
                 // The connection is gone or not reading; dropping its outbox ends it, and its
                 // Close command follows.
-                warn!(
-                    session = reply.session,
-                    "session outbox full or closed; dropping the session"
-                );
+                warn!(session = reply.session, "session outbox full or closed; dropping the session");
                 self.sessions.remove(&reply.session);
             }
         }
-        let sessions_after = self.agent_sessions();
+        let sessions_after = self.live_sessions();
+        if stored {
+            self.publish(&changes, sessions_after != sessions_before);
+        }
         if sessions_after != sessions_before {
-            self.presence
-                .send_modify(|presence| presence.agent_sessions = sessions_after);
+            self.presence.send_modify(|presence| presence.live_sessions = sessions_after);
         }
         stop
+    }
+
+    /// Pushes a durable batch's news to the subscribed sessions: each new message to those that
+    /// can see it, each new summary, and the presence when names or sessions changed.
+    fn publish(&mut self, changes: &Changes, sessions_changed: bool) {
+        if !self.sessions.values().any(|entry| entry.subscription.is_some()) {
+            return;
+        }
+        let presence = (changes.membership || sessions_changed).then(|| Event::Presence {
+            participants: self.room.participants(),
+            sessions: self.session_infos(),
+        });
+        let mut slow = Vec::new();
+        for (session, entry) in &self.sessions {
+            let Some(filter) = &entry.subscription else { continue };
+            let visible = changes.messages.iter().filter(|message| match filter {
+                Some(participant) => room::is_visible_to(message, participant),
+                None => true,
+            });
+            let events = visible
+                .cloned()
+                .map(Event::Message)
+                .chain(changes.summaries.iter().cloned().map(Event::Summary))
+                .chain(presence.clone());
+            for event in events {
+                if entry.outbox.try_send(ServerMessage::Event(event)).is_err() {
+                    slow.push(*session);
+                    break;
+                }
+            }
+        }
+        for session in slow {
+            // A subscriber that does not keep up is dropped rather than buffered without bound;
+            // its connection ends, and it can subscribe again.
+            warn!(session, "subscriber outbox full; dropping the session");
+            self.sessions.remove(&session);
+        }
     }
 
     fn call(
@@ -276,36 +294,49 @@ impl Owner {
         now: u64,
     ) -> (Result<Response, Refusal>, Changes) {
         let kind = self.sessions.get(&session).map(|entry| entry.kind);
+        let unchanged = |reply| (reply, Changes::default());
         match request {
-            Request::DaemonStatus => (
-                Ok(Response::DaemonStatus(self.status())),
-                Changes::default(),
-            ),
-            Request::Shutdown => (Ok(Response::ShuttingDown), Changes::default()),
-            Request::Join { .. } if kind != Some(ClientKind::Agent) => (
-                Err(Refusal::not_allowed(
-                    "only agent sessions can join the room",
-                )),
-                Changes::default(),
-            ),
+            Request::DaemonStatus => unchanged(Ok(Response::DaemonStatus(self.status()))),
+            Request::Shutdown => unchanged(Ok(Response::ShuttingDown)),
+            Request::Subscribe { participant } => unchanged(self.subscribe(session, &participant)),
+            Request::Join { .. } if kind != Some(ClientKind::Agent) => unchanged(Err(
+                Refusal::not_allowed(
+                    "only agent sessions can join the room; a person posts with `chatroomd send --as NAME`",
+                ),
+            )),
             request => {
-                let outcome = self.room.handle(session, request, now);
+                let caller = Caller { session, human: kind == Some(ClientKind::Human) };
+                let outcome = self.room.handle_as(caller, request, now);
                 (outcome.reply, outcome.changes)
             }
         }
     }
 
-    fn status(&self) -> DaemonStatus {
-        let sessions = self
+    fn subscribe(&mut self, session: SessionId, participant: &str) -> Result<Response, Refusal> {
+        let filter = room::subscription_filter(participant)?;
+        let entry = self
             .sessions
+            .get_mut(&session)
+            .ok_or_else(|| Refusal::not_allowed("the session has ended"))?;
+        entry.subscription = Some(filter);
+        Ok(Response::Subscribed)
+    }
+
+    /// The live sessions of agents and people (control connections are not sessions).
+    fn session_infos(&self) -> Vec<SessionInfo> {
+        self.sessions
             .iter()
-            .filter(|(_, entry)| entry.kind == ClientKind::Agent)
+            .filter(|(_, entry)| entry.kind != ClientKind::Control)
             .map(|(session, entry)| SessionInfo {
                 session_id: *session,
                 client_pid: entry.client_pid,
                 names: self.room.names_held_by(*session),
+                kind: entry.kind,
             })
-            .collect();
+            .collect()
+    }
+
+    fn status(&self) -> DaemonStatus {
         DaemonStatus {
             pid: std::process::id(),
             package_version: protocol::PACKAGE_VERSION.to_owned(),
@@ -314,7 +345,7 @@ impl Owner {
             root: self.facts.root.clone(),
             socket: self.facts.socket.clone(),
             log: self.facts.log.clone(),
-            sessions,
+            sessions: self.session_infos(),
             participants: self.room.participants(),
             message_count: self.room.message_count() as u64,
             summary_count: self.room.summary_count() as u64,
@@ -322,11 +353,8 @@ impl Owner {
         }
     }
 
-    fn agent_sessions(&self) -> usize {
-        self.sessions
-            .values()
-            .filter(|entry| entry.kind == ClientKind::Agent)
-            .count()
+    fn live_sessions(&self) -> usize {
+        self.sessions.values().filter(|entry| entry.kind != ClientKind::Control).count()
     }
 
     fn flush_last_seen(&mut self) {

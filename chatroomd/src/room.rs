@@ -14,6 +14,13 @@ use protocol::{
 /// The daemon's id for one connection; presence belongs to sessions.
 pub type SessionId = u64;
 
+/// Who is making a request: the session, and whether it is a person's (`chatroomd send`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    pub session: SessionId,
+    pub human: bool,
+}
+
 /// The recipient of a broadcast, and the default scope of a summary.
 const BROADCAST: &str = "all";
 /// The sender of the room's own messages.
@@ -172,16 +179,24 @@ impl Room {
         Ok(room)
     }
 
-    /// Handles one contract request for `session` at `now` (unix seconds). A refused request
-    /// changes nothing. [`Request::DaemonStatus`] and [`Request::Shutdown`] are the daemon's
-    /// own, not the room's, and are refused here.
+    /// Handles one contract request for an agent's `session` at `now` (unix seconds). A refused
+    /// request changes nothing. [`Request::DaemonStatus`], [`Request::Shutdown`] and
+    /// [`Request::Subscribe`] are the daemon's own, not the room's, and are refused here.
     pub fn handle(&mut self, session: SessionId, request: Request, now: u64) -> Outcome {
+        self.handle_as(Caller { session, human: false }, request, now)
+    }
+
+    /// Like [`Room::handle`], for a caller that may be a person: a person's messages carry
+    /// `human: true`.
+    pub fn handle_as(&mut self, caller: Caller, request: Request, now: u64) -> Outcome {
+        let Caller { session, human } = caller;
         let handled = match request {
             Request::Join { name, role } => self.join(session, &name, &role, now),
             Request::Leave { name } => self.leave(session, &name, now),
             Request::SendMessage { name, content, to } => {
-                self.send_message(&name, &content, &to, now)
+                self.send_message(&name, &content, &to, human, now)
             }
+            Request::ReadSummaries { since_id, limit } => self.read_summaries(since_id, limit),
             Request::ReadMessages {
                 since_id,
                 limit,
@@ -210,6 +225,9 @@ impl Room {
                 Err(Refusal::not_allowed("daemon_status is not a room request"))
             }
             Request::Shutdown => Err(Refusal::not_allowed("shutdown is not a room request")),
+            Request::Subscribe { .. } => {
+                Err(Refusal::not_allowed("subscribe is not a room request"))
+            }
         };
         match handled {
             Ok((reply, changes)) => Outcome {
@@ -361,11 +379,18 @@ impl Room {
         }
     }
 
-    fn send_message(&mut self, name: &str, content: &str, to: &str, now: u64) -> Handled {
+    fn send_message(
+        &mut self,
+        name: &str,
+        content: &str,
+        to: &str,
+        human: bool,
+        now: u64,
+    ) -> Handled {
         let name = holder_name(name)?;
         let content = content_param(content)?;
         let to = name_param("to", to)?;
-        let message = self.append_message(name, to, content, now);
+        let message = self.append_message(name, to, content, human, now);
         let changes = Changes {
             last_seen: self.touch(name, now),
             messages: vec![message],
@@ -469,6 +494,14 @@ impl Room {
         Ok((Response::Id(id), changes))
     }
 
+    fn read_summaries(&self, since_id: i64, limit: i64) -> Handled {
+        let since_id = non_negative("since_id", since_id)?;
+        let limit = limit_param("limit", limit)?;
+        let start = self.summaries.partition_point(|summary| summary.id <= since_id);
+        let end = self.summaries.len().min(start + limit);
+        Ok((Response::Summaries(self.summaries[start..end].to_vec()), Changes::default()))
+    }
+
     fn read_latest_summary(&self, scope: &str) -> Handled {
         let scope = name_param("scope", scope)?;
         let summary = self
@@ -517,13 +550,21 @@ impl Room {
     }
 
     /// Appends a new message from `from` with the next id.
-    fn append_message(&mut self, from: &str, to: &str, content: &str, now: u64) -> Message {
+    fn append_message(
+        &mut self,
+        from: &str,
+        to: &str,
+        content: &str,
+        human: bool,
+        now: u64,
+    ) -> Message {
         let message = Message {
             id: self.last_message_id() + 1,
             ts: format_ts(now),
             from: from.to_owned(),
             to: to.to_owned(),
             content: content.to_owned(),
+            human,
         };
         self.push_message(message.clone());
         message
@@ -564,7 +605,7 @@ impl Room {
     fn remove_member(&mut self, name: &str, now: u64) -> Changes {
         self.members.remove(name);
         let content = format!("{name} left the chatroom");
-        let message = self.append_message(SYSTEM, BROADCAST, &content, now);
+        let message = self.append_message(SYSTEM, BROADCAST, &content, false, now);
         Changes {
             messages: vec![message],
             membership: true,
@@ -777,6 +818,17 @@ fn limit_param(param: &str, value: i64) -> Result<usize, Refusal> {
 /// `since_id` or `message_id`: >= 0.
 fn non_negative(param: &str, value: i64) -> Result<u64, Refusal> {
     u64::try_from(value).map_err(|_| Refusal::invalid(format!("{param} must be >= 0")))
+}
+
+/// Validates the participant of a subscription like `read_messages`' `participant`: `None` when
+/// blank (every message), else the trimmed name.
+pub fn subscription_filter(participant: &str) -> Result<Option<String>, Refusal> {
+    optional_name_param("participant", participant).map(|name| name.map(str::to_owned))
+}
+
+/// Whether `message` is visible to `participant` (contract, "Words").
+pub fn is_visible_to(message: &Message, participant: &str) -> bool {
+    message.to == BROADCAST || message.to == participant
 }
 
 /// Formats unix seconds as UTC `YYYY-MM-DDTHH:MM:SSZ`.
@@ -1223,6 +1275,7 @@ mod tests {
             from: "bob".into(),
             to: "alice".into(),
             content: "hi there".into(),
+            human: false,
         };
         assert_eq!(changes.messages, vec![message.clone()]);
         assert_eq!(read_ids(&mut room, read(0, 50, " alice ")), vec![1]);
@@ -1303,6 +1356,7 @@ mod tests {
             from: "system".into(),
             to: "all".into(),
             content: "alice left the chatroom".into(),
+            human: false,
         };
         assert_eq!(
             changes,
@@ -1347,6 +1401,7 @@ mod tests {
             from: "alice".into(),
             to: "all".into(),
             content: "one".into(),
+            human: false,
         };
         assert_eq!(
             changes,
@@ -1703,6 +1758,7 @@ mod tests {
             from: "old".into(),
             to: to.into(),
             content: format!("message {id}"),
+            human: false,
         }
     }
 

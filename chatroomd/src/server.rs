@@ -405,7 +405,7 @@ async fn shutdown_when_idle_or_asked(
             info!("shutdown requested by a client");
             break;
         }
-        let idle = current.agent_sessions == 0;
+        let idle = current.live_sessions == 0;
         let changed = presence.changed();
         match idle_timeout.filter(|_| idle) {
             Some(timeout) => tokio::select! {

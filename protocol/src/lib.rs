@@ -1,11 +1,15 @@
 //! The wire contract between `chatroom-shim` (and the `chatroomd` CLI) and the `chatroomd` daemon.
 //!
-//! Three things live here and nothing else: the typed messages ([`ClientMessage`], [`ServerMessage`]
-//! and what they carry), the frame codec that moves them over a byte stream ([`frame`]), and the
-//! per-repository path rules both sides must agree on ([`paths`]). This crate knows nothing about
-//! MCP, about the room's rules, about tasks or about the files inside `.chatroom/`.
+//! What both sides of the socket must agree on, and nothing else: the typed messages
+//! ([`ClientMessage`], [`ServerMessage`] and what they carry), the frame codec that moves them over
+//! a byte stream ([`frame`]), the per-repository path rules ([`paths`]), and (feature `launch`)
+//! the starter's half of the launch handshake: connect, or start the daemon and wait for its
+//! readiness line ([`launch`]). This crate knows nothing about MCP, about the room's rules or
+//! about the files inside `.chatroom/`.
 
 pub mod frame;
+#[cfg(feature = "launch")]
+pub mod launch;
 pub mod message;
 pub mod paths;
 
@@ -13,7 +17,7 @@ pub use message::*;
 
 /// The protocol version carried by [`Hello`]. Bump it whenever any message's encoding changes
 /// (postcard encodes structs positionally and enum variants by index, so adding a field is a change).
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The version of the crates, shown by `chatroomd status` and in handshake refusals.
 pub const PACKAGE_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -9,7 +9,8 @@
 //! Tool inputs travel as the agent gave them (untrimmed strings, signed integers): the daemon is
 //! the single place where they are validated, so every client gets the same refusals.
 
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
 
 /// What a client sends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,9 +31,24 @@ pub enum ServerMessage {
         id: u64,
         outcome: Result<Response, Refusal>,
     },
-    // Pushed events (new messages for a waiting session, presence changes) will be appended here
-    // as a further variant. Postcard cannot skip a variant it does not know, so adding one bumps
-    // PROTOCOL_VERSION; clients already accept frames in any order relative to their replies.
+    /// Something happened in the room; sent only to sessions that asked with
+    /// [`Request::Subscribe`], once the change is durable. Frames may interleave with replies.
+    /// (Postcard cannot skip a variant it does not know: appending one bumps PROTOCOL_VERSION.)
+    Event(Event),
+}
+
+/// What the daemon pushes to subscribed sessions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Event {
+    /// A new message visible to the subscription's participant (every message when it has none).
+    Message(Message),
+    /// A new summary.
+    Summary(Summary),
+    /// The participants or the live sessions changed (a join, a leave, a session's start or end).
+    Presence {
+        participants: Vec<Participant>,
+        sessions: Vec<SessionInfo>,
+    },
 }
 
 /// Frozen forever: the first frame of every connection.
@@ -48,11 +64,15 @@ pub struct Hello {
 
 /// What a connection is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ClientKind {
     /// An agent's session through `chatroom-shim`: it may hold names, and it keeps the daemon alive.
     Agent,
     /// A short-lived command (`chatroomd status`, `chatroomd stop`): holds no names.
     Control,
+    /// A person through `chatroomd send`, `tail` or `monitor`: holds no names, keeps the daemon
+    /// alive while connected, and the messages it sends are marked as a person's.
+    Human,
 }
 
 /// Frozen forever: the daemon's answer to [`Hello`].
@@ -119,6 +139,11 @@ pub enum Request {
     DaemonStatus,
     /// `chatroomd stop`: flush and shut down.
     Shutdown,
+    /// Start receiving [`Event`]s on this connection: messages visible to `participant` (every
+    /// message when it is blank), summaries, and presence changes.
+    Subscribe { participant: String },
+    /// Summaries with `id > since_id`, ascending, at most `limit` (1..=100).
+    ReadSummaries { since_id: i64, limit: i64 },
 }
 
 /// The successful result of a [`Request`].
@@ -146,6 +171,10 @@ pub enum Response {
     DaemonStatus(DaemonStatus),
     /// `chatroomd stop`: the daemon is shutting down.
     ShuttingDown,
+    /// [`Request::Subscribe`]: events follow on this connection.
+    Subscribed,
+    /// [`Request::ReadSummaries`].
+    Summaries(Vec<Summary>),
 }
 
 /// Why a request was not carried out. It changed nothing.
@@ -202,8 +231,9 @@ impl std::fmt::Display for Refusal {
     }
 }
 
-/// A chat message: `{"id", "ts", "from", "to", "content"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A chat message: `{"id", "ts", "from", "to", "content"}`, plus `"human": true` on a message a
+/// person posted.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Message {
     pub id: u64,
     /// UTC `YYYY-MM-DDTHH:MM:SSZ`.
@@ -212,6 +242,30 @@ pub struct Message {
     /// A participant's name, or `"all"`.
     pub to: String,
     pub content: String,
+    /// Posted by a person through `chatroomd send` rather than by an agent.
+    #[serde(default)]
+    pub human: bool,
+}
+
+/// Postcard (not human-readable) gets every field in order, as it must; JSON (human-readable)
+/// gets the `human` key only when it is true, so that a room used the v1 way yields exactly the
+/// v1 keys, on the wire to agents and on disk.
+impl Serialize for Message {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let with_human = !serializer.is_human_readable() || self.human;
+        let mut record = serializer.serialize_struct("Message", 5 + usize::from(with_human))?;
+        record.serialize_field("id", &self.id)?;
+        record.serialize_field("ts", &self.ts)?;
+        record.serialize_field("from", &self.from)?;
+        record.serialize_field("to", &self.to)?;
+        record.serialize_field("content", &self.content)?;
+        if with_human {
+            record.serialize_field("human", &self.human)?;
+        } else {
+            record.skip_field("human")?;
+        }
+        record.end()
+    }
 }
 
 /// A name present in the room: `{"name", "role", "joined_at", "last_seen"}`.
@@ -287,10 +341,45 @@ pub struct DaemonStatus {
     pub last_activity_ts: Option<String>,
 }
 
-/// One live agent session.
+/// One live session of an agent or a person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionInfo {
     pub session_id: u64,
     pub client_pid: u32,
     pub names: Vec<String>,
+    pub kind: ClientKind,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(human: bool) -> Message {
+        Message {
+            id: 7,
+            ts: "2026-11-24T00:00:00Z".into(),
+            from: "ana".into(),
+            to: "all".into(),
+            content: "hi".into(),
+            human,
+        }
+    }
+
+    #[test]
+    fn json_records_carry_the_human_key_only_on_a_persons_messages() {
+        let agent = serde_json::to_string(&message(false)).unwrap();
+        assert_eq!(agent, r#"{"id":7,"ts":"2026-11-24T00:00:00Z","from":"ana","to":"all","content":"hi"}"#);
+        let person = serde_json::to_string(&message(true)).unwrap();
+        assert_eq!(person, r#"{"id":7,"ts":"2026-11-24T00:00:00Z","from":"ana","to":"all","content":"hi","human":true}"#);
+        assert_eq!(serde_json::from_str::<Message>(&agent).unwrap(), message(false));
+        assert_eq!(serde_json::from_str::<Message>(&person).unwrap(), message(true));
+    }
+
+    #[test]
+    fn postcard_carries_every_field() {
+        for human in [false, true] {
+            let bytes = postcard::to_allocvec(&message(human)).unwrap();
+            assert_eq!(postcard::from_bytes::<Message>(&bytes).unwrap(), message(human));
+        }
+    }
 }

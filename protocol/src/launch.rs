@@ -1,9 +1,11 @@
 //! Connect-or-start: reaching the room's daemon, starting it first when nobody serves the room.
+//! The starter's half of the launch handshake whose daemon half is `chatroomd serve --ready-fd`;
+//! used by `chatroom-shim` and by the `chatroomd` subcommands that write (`send`).
 //!
-//! Racing shims serialize on a start lock (an flock in the runtime dir, released by the kernel
+//! Racing starters serialize on a start lock (an flock in the runtime dir, released by the kernel
 //! even if its holder is killed), and the one holding it checks again before starting, so a burst
 //! of shims on a fresh repository starts exactly one daemon. The daemon says when it is ready by
-//! writing [`protocol::READY_LINE`] to an inherited pipe; nothing here sleeps to guess.
+//! writing [`crate::READY_LINE`] to an inherited pipe; nothing here sleeps to guess.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
@@ -12,9 +14,9 @@ use std::time::Duration;
 
 use interprocess::local_socket::tokio::{Stream, prelude::*};
 use interprocess::local_socket::{GenericFilePath, ToFsName};
-use protocol::paths::RoomPaths;
+use crate::paths::RoomPaths;
 
-/// How long to wait for another shim that is starting the daemon.
+/// How long to wait for another client that is starting the daemon.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a freshly spawned daemon has to signal readiness (it normally takes milliseconds).
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -34,7 +36,7 @@ pub enum StartError {
         source: io::Error,
     },
     #[error(
-        "timed out after {}s waiting for another chatroom-shim to start chatroomd (start lock {})",
+        "timed out after {}s waiting for another client to start chatroomd (start lock {})",
         LOCK_TIMEOUT.as_secs(),
         path.display()
     )]
@@ -85,7 +87,7 @@ pub async fn connect_or_start(paths: &RoomPaths) -> Result<Stream, StartError> {
         Ok(stream) => return Ok(stream),
         Err(err) => tracing::debug!(cause = %err, "no daemon answered; starting one"),
     }
-    protocol::paths::ensure_private_dir(&paths.runtime_dir).map_err(|source| {
+    crate::paths::ensure_private_dir(&paths.runtime_dir).map_err(|source| {
         StartError::Setup {
             path: paths.runtime_dir.clone(),
             source,
@@ -262,7 +264,7 @@ async fn start(paths: &RoomPaths) -> Result<Stream, StartError> {
                     return Err(StartError::NotReady { hint });
                 }
             };
-            if status.code() == Some(protocol::EXIT_ALREADY_RUNNING) {
+            if status.code() == Some(crate::EXIT_ALREADY_RUNNING) {
                 tracing::info!("another chatroomd already serves this room; connecting to it");
                 return connect_to_winner(paths, hint).await;
             }
@@ -296,16 +298,16 @@ fn ready_pipe() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
 async fn wait_ready(read_end: std::os::fd::OwnedFd) -> io::Result<bool> {
     use tokio::io::AsyncReadExt;
     let mut pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(read_end)?;
-    let mut received = Vec::with_capacity(protocol::READY_LINE.len());
+    let mut received = Vec::with_capacity(crate::READY_LINE.len());
     let mut chunk = [0u8; 64];
-    while received.len() < protocol::READY_LINE.len() {
+    while received.len() < crate::READY_LINE.len() {
         let read = pipe.read(&mut chunk).await?;
         if read == 0 {
             break;
         }
         received.extend_from_slice(&chunk[..read]);
     }
-    Ok(received.starts_with(protocol::READY_LINE))
+    Ok(received.starts_with(crate::READY_LINE))
 }
 
 /// Lost a start race to a daemon started some other way (by hand, say): it holds the room's
