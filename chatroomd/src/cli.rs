@@ -1,18 +1,20 @@
-//! The `chatroomd` command line: `serve`, `status`, `stop`. Each subcommand's doc comment is its
-//! help text.
+//! The `chatroomd` command line: the daemon itself (`serve`, `stop`) and the surfaces for the
+//! people watching (`status`, `monitor`, `send`, `tail`, `export`). Each subcommand's doc comment
+//! is its help text. Every subcommand goes through the daemon when one runs, so the daemon stays
+//! the only writer of `.chatroom/`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use protocol::paths::RoomPaths;
-use protocol::{DaemonStatus, Participant, Request, Response};
-use serde::Serialize;
+use protocol::{ClientKind, Request, Response};
 
 use crate::control::ControlClient;
 use crate::server::{ServeConfig, ServeError};
-use crate::{lock, logging, store};
+use crate::transcript::{self, Format, Start, write_stdout};
+use crate::{lock, logging, monitor, status};
 
 /// The chatroom daemon: one per repository, shared by every agent's chatroom-shim.
 #[derive(Debug, Parser)]
@@ -27,9 +29,88 @@ pub enum Command {
     /// Run the daemon for a repository (what chatroom-shim starts automatically).
     Serve(ServeArgs),
     /// Show whether a daemon is running, its sessions and participants, and what is on disk.
+    /// Never starts a daemon.
     Status(StatusArgs),
     /// Shut the daemon down cleanly, flushing everything, and wait until it has exited.
     Stop(RootArg),
+    /// Watch the room live: participants, the latest summary and the latest messages, redrawn
+    /// as they change. With no daemon running it shows the room from disk and starts none.
+    Monitor(MonitorArgs),
+    /// Post a message as a person. Agents see it like any message, marked `"human": true`.
+    /// Starts the daemon if none runs.
+    Send(SendArgs),
+    /// Print messages as text or JSON lines; with --follow, keep printing new ones as they
+    /// arrive (starting the daemon if none runs). Without --follow it never starts one.
+    Tail(TailArgs),
+    /// Print the whole room (participants, messages, summaries) as JSON or as a Markdown
+    /// transcript. Never starts a daemon.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    #[command(flatten)]
+    pub root: RootArg,
+    /// How many of the latest messages to show (1 to 100).
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub limit: u16,
+    /// Show what this participant would see: only messages visible to it, and its summaries.
+    #[arg(long, value_name = "NAME")]
+    pub participant: Option<String>,
+    /// Seconds between refreshes of ages and counts (and of the files when no daemon runs).
+    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+    pub interval: f64,
+    /// Print one frame and exit (for scripts and CI).
+    #[arg(long)]
+    pub once: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    #[command(flatten)]
+    pub root: RootArg,
+    /// The name to post as (the same rules as an agent's name).
+    #[arg(long = "as", value_name = "NAME")]
+    pub name: String,
+    /// A participant for a direct message; everyone when absent.
+    #[arg(long, value_name = "NAME", default_value = "all")]
+    pub to: String,
+    /// The message; `-` reads it from stdin.
+    #[arg(value_name = "TEXT")]
+    pub text: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    #[command(flatten)]
+    pub root: RootArg,
+    /// Print every message after this id (instead of the last --lines).
+    #[arg(long, value_name = "ID", conflicts_with = "lines")]
+    pub since: Option<u64>,
+    /// How many of the latest messages to print first (1 to 100).
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub lines: u16,
+    /// Only messages visible to this participant (to "all" or to it).
+    #[arg(long, value_name = "NAME")]
+    pub participant: Option<String>,
+    /// Keep printing new messages as the daemon stores them.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// One JSON object per line, in the contract's message shape.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub root: RootArg,
+    /// One JSON document (the default).
+    #[arg(long, conflicts_with = "markdown")]
+    pub json: bool,
+    /// A readable Markdown transcript.
+    #[arg(long)]
+    pub markdown: bool,
 }
 
 /// Which room: `--root`, else `CHATROOM_ROOT`, else the git main working tree of the current
@@ -70,17 +151,61 @@ pub struct StatusArgs {
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Serve(args) => serve(args),
-        Command::Status(args) => {
-            logging::to_stderr("warn");
-            let paths = room_paths(&args.root)?;
-            block_on(status(&paths, args.json))
-        }
         Command::Stop(args) => {
             logging::to_stderr("warn");
             let paths = room_paths(&args)?;
             block_on(stop(&paths))
         }
+        command => {
+            logging::to_stderr("warn");
+            block_on(surface(command))?;
+            Ok(0)
+        }
     }
+}
+
+/// The commands for people: everything but `serve` and `stop`.
+async fn surface(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Status(args) => status::status(&room_paths(&args.root)?, args.json).await,
+        Command::Monitor(args) => {
+            if !(args.interval.is_finite() && args.interval >= 0.05) {
+                anyhow::bail!("--interval must be at least 0.05 seconds");
+            }
+            let options = monitor::Options {
+                limit: usize::from(args.limit),
+                participant: non_blank(args.participant),
+                interval: Duration::from_secs_f64(args.interval),
+                once: args.once,
+            };
+            monitor::monitor(&room_paths(&args.root)?, options).await
+        }
+        Command::Send(args) => {
+            transcript::send(&room_paths(&args.root)?, &args.name, &args.to, &args.text).await
+        }
+        Command::Tail(args) => {
+            let start = match args.since {
+                Some(id) => Start::Since(id),
+                None => Start::Last(usize::from(args.lines)),
+            };
+            let format = if args.json {
+                Format::JsonLines
+            } else {
+                Format::Text
+            };
+            let participant = non_blank(args.participant);
+            let paths = room_paths(&args.root)?;
+            transcript::tail(&paths, start, participant.as_deref(), args.follow, format).await
+        }
+        Command::Export(args) => transcript::export(&room_paths(&args.root)?, args.markdown).await,
+        Command::Serve(_) | Command::Stop(_) => unreachable!("handled by run"),
+    }
+}
+
+fn non_blank(value: Option<String>) -> Option<String> {
+    value
+        .map(|value| value.trim().to_owned())
+        .filter(|value| !value.is_empty())
 }
 
 fn room_paths(arg: &RootArg) -> anyhow::Result<RoomPaths> {
@@ -130,159 +255,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<i32> {
     }
 }
 
-/// `chatroomd status --json`: one document whether or not a daemon runs.
-#[derive(Debug, Serialize)]
-struct StatusReport {
-    running: bool,
-    root: String,
-    state_dir: String,
-    socket: String,
-    log: String,
-    /// What the running daemon reports; `null` when none runs.
-    daemon: Option<DaemonStatus>,
-    /// What the files hold; `null` when a daemon runs (it is the authority then).
-    on_disk: Option<DiskStatus>,
-}
-
-#[derive(Debug, Serialize)]
-struct DiskStatus {
-    message_count: u64,
-    summary_count: u64,
-    /// Names recorded in participants.json; without a daemon nobody is connected, so a running
-    /// daemon drops them at start.
-    participants: Vec<Participant>,
-    last_activity_ts: Option<String>,
-}
-
-async fn status(paths: &RoomPaths, json: bool) -> anyhow::Result<i32> {
-    let daemon = match ControlClient::connect(paths).await? {
-        Some(mut client) => match client.call(Request::DaemonStatus).await? {
-            Some(Ok(Response::DaemonStatus(status))) => Some(status),
-            Some(Ok(other)) => anyhow::bail!("unexpected reply from chatroomd: {other:?}"),
-            Some(Err(refusal)) => anyhow::bail!("{refusal}"),
-            None => anyhow::bail!("chatroomd closed the connection"),
-        },
-        None => None,
-    };
-    let on_disk = match daemon {
-        Some(_) => None,
-        None => Some(disk_status(&paths.state_dir)?),
-    };
-    let report = StatusReport {
-        running: daemon.is_some(),
-        root: paths.root.display().to_string(),
-        state_dir: paths.state_dir.display().to_string(),
-        socket: paths.socket.display().to_string(),
-        log: paths.log_file.display().to_string(),
-        daemon,
-        on_disk,
-    };
-    let text = if json {
-        serde_json::to_string_pretty(&report)? + "\n"
-    } else {
-        render_status(&report)
-    };
-    print_stdout(&text);
-    Ok(0)
-}
-
-fn disk_status(state_dir: &Path) -> anyhow::Result<DiskStatus> {
-    let loaded = store::load(state_dir, store::Mode::ReadOnly)?;
-    Ok(DiskStatus {
-        message_count: loaded.messages.len() as u64,
-        summary_count: loaded.summaries.len() as u64,
-        last_activity_ts: loaded.messages.last().map(|message| message.ts.clone()),
-        participants: loaded.participants,
-    })
-}
-
-fn render_status(report: &StatusReport) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    match &report.daemon {
-        Some(daemon) => {
-            let _ = writeln!(
-                out,
-                "chatroomd is running: pid {}, version {}, protocol v{}, up {}",
-                daemon.pid,
-                daemon.package_version,
-                daemon.protocol_version,
-                format_duration(daemon.uptime_secs)
-            );
-        }
-        None => {
-            let _ = writeln!(out, "chatroomd is not running for this room");
-        }
-    }
-    let _ = writeln!(out, "root:    {}", report.root);
-    let _ = writeln!(out, "socket:  {}", report.socket);
-    let _ = writeln!(out, "log:     {}", report.log);
-    if let Some(daemon) = &report.daemon {
-        let _ = writeln!(out, "sessions: {}", daemon.sessions.len());
-        for session in &daemon.sessions {
-            let names = if session.names.is_empty() {
-                "-".to_owned()
-            } else {
-                session.names.join(", ")
-            };
-            let _ = writeln!(
-                out,
-                "  session {:<6} client pid {:<8} names: {}",
-                session.session_id, session.client_pid, names
-            );
-        }
-        write_participants(&mut out, &daemon.participants);
-        let _ = writeln!(
-            out,
-            "messages: {}  summaries: {}  last activity: {}",
-            daemon.message_count,
-            daemon.summary_count,
-            daemon.last_activity_ts.as_deref().unwrap_or("never")
-        );
-    }
-    if let Some(disk) = &report.on_disk {
-        let _ = writeln!(out, "on disk ({}):", report.state_dir);
-        let _ = writeln!(
-            out,
-            "messages: {}  summaries: {}  last activity: {}",
-            disk.message_count,
-            disk.summary_count,
-            disk.last_activity_ts.as_deref().unwrap_or("never")
-        );
-        if !disk.participants.is_empty() {
-            let _ = writeln!(out, "recorded participants (not connected):");
-            write_participants(&mut out, &disk.participants);
-        }
-    }
-    out
-}
-
-fn write_participants(out: &mut String, participants: &[Participant]) {
-    use std::fmt::Write as _;
-    let _ = writeln!(out, "participants: {}", participants.len());
-    for participant in participants {
-        let _ = writeln!(
-            out,
-            "  {:<20} role {:<12} joined {}  last seen {}",
-            participant.name, participant.role, participant.joined_at, participant.last_seen
-        );
-    }
-}
-
-fn format_duration(secs: u64) -> String {
-    match secs {
-        0..60 => format!("{secs}s"),
-        60..3600 => format!("{}m {}s", secs / 60, secs % 60),
-        _ => format!("{}h {}m", secs / 3600, secs % 3600 / 60),
-    }
-}
-
 async fn stop(paths: &RoomPaths) -> anyhow::Result<i32> {
-    let Some(mut client) = ControlClient::connect(paths).await? else {
-        print_stdout(&format!(
+    let Some(mut client) = ControlClient::connect(paths, ClientKind::Control).await? else {
+        write_stdout(&format!(
             "chatroomd is not running for {}\n",
             paths.root.display()
-        ));
+        ))?;
         return Ok(0);
     };
     match client.call(Request::Shutdown).await? {
@@ -303,11 +281,6 @@ async fn stop(paths: &RoomPaths) -> anyhow::Result<i32> {
             paths.lock_file.display()
         );
     }
-    print_stdout(&format!("chatroomd stopped for {}\n", paths.root.display()));
+    write_stdout(&format!("chatroomd stopped for {}\n", paths.root.display()))?;
     Ok(0)
-}
-
-#[allow(clippy::print_stdout)]
-fn print_stdout(text: &str) {
-    print!("{text}");
 }

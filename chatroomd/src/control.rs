@@ -1,6 +1,9 @@
-//! The daemon's own client, used by the `chatroomd` subcommands that talk to a running daemon
-//! (`status`, `stop`). It never starts a daemon: these commands report what is there.
+//! The daemon's own client, used by the `chatroomd` subcommands that talk to a running daemon.
+//! [`ControlClient::connect`] never starts a daemon (`status`, `stop`, `monitor`, `tail`,
+//! `export` report what is there); [`ControlClient::connect_or_start`] does, the same race-safe
+//! way the shim does (`send`, `tail --follow`).
 
+use std::collections::VecDeque;
 use std::io;
 use std::time::Duration;
 
@@ -10,24 +13,26 @@ use interprocess::local_socket::tokio::{Stream, prelude::*};
 use protocol::frame::{MAX_CLIENT_FRAME, MAX_SERVER_FRAME, read_frame, write_frame};
 use protocol::paths::RoomPaths;
 use protocol::{
-    ClientKind, ClientMessage, Hello, HelloReply, PROTOCOL_VERSION, Refusal, Request, Response,
-    ServerMessage,
+    ClientKind, ClientMessage, Event, Hello, HelloReply, PROTOCOL_VERSION, Refusal, Request,
+    Response, ServerMessage,
 };
 
-/// How long a control command waits for the daemon to answer.
+/// How long a command waits for the daemon to answer one request.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A handshaken control connection.
+/// A handshaken connection to the daemon.
 #[derive(Debug)]
 pub struct ControlClient {
     stream: Stream,
     buffer: Vec<u8>,
     next_id: u64,
+    /// Events that arrived while a reply was awaited, in order.
+    events: VecDeque<Event>,
 }
 
 impl ControlClient {
-    /// Connects to the room's daemon. `Ok(None)` when no daemon is listening.
-    pub async fn connect(paths: &RoomPaths) -> anyhow::Result<Option<Self>> {
+    /// Connects to the room's daemon as `kind`. `Ok(None)` when no daemon is listening.
+    pub async fn connect(paths: &RoomPaths, kind: ClientKind) -> anyhow::Result<Option<Self>> {
         let name = paths.socket.as_path().to_fs_name::<GenericFilePath>()?;
         let stream = match Stream::connect(name).await {
             Ok(stream) => stream,
@@ -44,21 +49,32 @@ impl ControlClient {
                     .with_context(|| format!("cannot connect to {}", paths.socket.display()));
             }
         };
+        Self::handshake(stream, kind).await.map(Some)
+    }
+
+    /// Connects as `kind`, starting the daemon first if none serves the room.
+    pub async fn connect_or_start(paths: &RoomPaths, kind: ClientKind) -> anyhow::Result<Self> {
+        let stream = protocol::launch::connect_or_start(paths).await?;
+        Self::handshake(stream, kind).await
+    }
+
+    async fn handshake(stream: Stream, kind: ClientKind) -> anyhow::Result<Self> {
         let mut client = Self {
             stream,
             buffer: Vec::new(),
             next_id: 1,
+            events: VecDeque::new(),
         };
         let hello = ClientMessage::Hello(Hello {
             version: PROTOCOL_VERSION,
             client_pid: std::process::id(),
-            kind: ClientKind::Control,
+            kind,
         });
         write_frame(&mut client.stream, &hello, MAX_CLIENT_FRAME).await?;
-        match client.read().await? {
-            Some(ServerMessage::HelloReply(HelloReply::Welcome { .. })) => Ok(Some(client)),
+        match client.read(Some(REPLY_TIMEOUT)).await? {
+            Some(ServerMessage::HelloReply(HelloReply::Welcome { .. })) => Ok(client),
             Some(ServerMessage::HelloReply(HelloReply::Refused { message, .. })) => {
-                bail!("{message}")
+                bail!("{message}; restart it with `chatroomd stop` and retry")
             }
             Some(other) => bail!("unexpected first frame from chatroomd: {other:?}"),
             None => bail!("chatroomd closed the connection during the handshake"),
@@ -66,7 +82,8 @@ impl ControlClient {
     }
 
     /// Sends one request and waits for its reply. `Ok(None)` if the daemon closed the connection
-    /// first (as it may right after accepting a shutdown).
+    /// first (as it may right after accepting a shutdown). Events that arrive meanwhile are kept
+    /// for [`ControlClient::next_event`].
     pub async fn call(
         &mut self,
         request: Request,
@@ -80,24 +97,54 @@ impl ControlClient {
         )
         .await?;
         loop {
-            match self.read().await? {
+            match self.read(Some(REPLY_TIMEOUT)).await? {
                 Some(ServerMessage::Reply {
                     id: reply_id,
                     outcome,
-                }) if reply_id == id => return Ok(Some(outcome)),
+                }) if reply_id == id => {
+                    return Ok(Some(outcome));
+                }
+                Some(ServerMessage::Event(event)) => self.events.push_back(event),
                 Some(_) => continue,
                 None => return Ok(None),
             }
         }
     }
 
-    async fn read(&mut self) -> anyhow::Result<Option<ServerMessage>> {
-        let frame = tokio::time::timeout(
-            REPLY_TIMEOUT,
-            read_frame::<ServerMessage, _>(&mut self.stream, &mut self.buffer, MAX_SERVER_FRAME),
-        )
-        .await
-        .context("chatroomd did not answer in time")?;
+    /// Like [`ControlClient::call`], for requests that must succeed: a refusal or a closed
+    /// connection is an error.
+    pub async fn request(&mut self, request: Request) -> anyhow::Result<Response> {
+        match self.call(request).await? {
+            Some(Ok(response)) => Ok(response),
+            Some(Err(refusal)) => bail!("{refusal}"),
+            None => bail!("chatroomd closed the connection"),
+        }
+    }
+
+    /// The next pushed event (after [`Request::Subscribe`]); `Ok(None)` when the daemon closed
+    /// the connection. Waits as long as it takes.
+    pub async fn next_event(&mut self) -> anyhow::Result<Option<Event>> {
+        if let Some(event) = self.events.pop_front() {
+            return Ok(Some(event));
+        }
+        loop {
+            match self.read(None).await? {
+                Some(ServerMessage::Event(event)) => return Ok(Some(event)),
+                Some(_) => continue,
+                None => return Ok(None),
+            }
+        }
+    }
+
+    async fn read(&mut self, timeout: Option<Duration>) -> anyhow::Result<Option<ServerMessage>> {
+        let read =
+            read_frame::<ServerMessage, _>(&mut self.stream, &mut self.buffer, MAX_SERVER_FRAME);
+        let frame = match timeout {
+            Some(timeout) => tokio::time::timeout(timeout, read)
+                .await
+                .context("chatroomd did not answer in time")?,
+            None => read.await,
+        };
         match frame {
             Ok(frame) => Ok(frame),
             Err(protocol::frame::FrameError::Io(err))

@@ -185,9 +185,19 @@ impl Owner {
         let sessions_before = self.live_sessions();
         for command in batch.drain(..) {
             match command {
-                Command::Open { session, kind, client_pid, outbox } => {
+                Command::Open {
+                    session,
+                    kind,
+                    client_pid,
+                    outbox,
+                } => {
                     debug!(session, client_pid, ?kind, "session opened");
-                    let entry = SessionEntry { kind, client_pid, outbox, subscription: None };
+                    let entry = SessionEntry {
+                        kind,
+                        client_pid,
+                        outbox,
+                        subscription: None,
+                    };
                     self.sessions.insert(session, entry);
                 }
                 Command::Close { session } => {
@@ -200,14 +210,26 @@ impl Owner {
                     }
                     changes.merge(ended);
                 }
-                Command::Call { session, id, request, permit } => {
+                Command::Call {
+                    session,
+                    id,
+                    request,
+                    permit,
+                } => {
                     let (outcome, call_changes) = self.call(session, request, now);
                     let wrote = call_changes.needs_sync();
                     if matches!(outcome, Ok(Response::ShuttingDown)) {
-                        self.presence.send_modify(|presence| presence.shutdown_requested = true);
+                        self.presence
+                            .send_modify(|presence| presence.shutdown_requested = true);
                     }
                     changes.merge(call_changes);
-                    replies.push(PendingReply { session, id, outcome, wrote, _permit: permit });
+                    replies.push(PendingReply {
+                        session,
+                        id,
+                        outcome,
+                        wrote,
+                        _permit: permit,
+                    });
                 }
                 Command::Stop => stop = true,
             }
@@ -232,11 +254,17 @@ impl Owner {
             let Some(entry) = self.sessions.get(&reply.session) else {
                 continue;
             };
-            let message = ServerMessage::Reply { id: reply.id, outcome: reply.outcome };
+            let message = ServerMessage::Reply {
+                id: reply.id,
+                outcome: reply.outcome,
+            };
             if entry.outbox.try_send(message).is_err() {
                 // The connection is gone or not reading; dropping its outbox ends it, and its
                 // Close command follows.
-                warn!(session = reply.session, "session outbox full or closed; dropping the session");
+                warn!(
+                    session = reply.session,
+                    "session outbox full or closed; dropping the session"
+                );
                 self.sessions.remove(&reply.session);
             }
         }
@@ -245,7 +273,8 @@ impl Owner {
             self.publish(&changes, sessions_after != sessions_before);
         }
         if sessions_after != sessions_before {
-            self.presence.send_modify(|presence| presence.live_sessions = sessions_after);
+            self.presence
+                .send_modify(|presence| presence.live_sessions = sessions_after);
         }
         stop
     }
@@ -253,7 +282,11 @@ impl Owner {
     /// Pushes a durable batch's news to the subscribed sessions: each new message to those that
     /// can see it, each new summary, and the presence when names or sessions changed.
     fn publish(&mut self, changes: &Changes, sessions_changed: bool) {
-        if !self.sessions.values().any(|entry| entry.subscription.is_some()) {
+        if !self
+            .sessions
+            .values()
+            .any(|entry| entry.subscription.is_some())
+        {
             return;
         }
         let presence = (changes.membership || sessions_changed).then(|| Event::Presence {
@@ -262,7 +295,9 @@ impl Owner {
         });
         let mut slow = Vec::new();
         for (session, entry) in &self.sessions {
-            let Some(filter) = &entry.subscription else { continue };
+            let Some(filter) = &entry.subscription else {
+                continue;
+            };
             let visible = changes.messages.iter().filter(|message| match filter {
                 Some(participant) => room::is_visible_to(message, participant),
                 None => true,
@@ -299,13 +334,16 @@ impl Owner {
             Request::DaemonStatus => unchanged(Ok(Response::DaemonStatus(self.status()))),
             Request::Shutdown => unchanged(Ok(Response::ShuttingDown)),
             Request::Subscribe { participant } => unchanged(self.subscribe(session, &participant)),
-            Request::Join { .. } if kind != Some(ClientKind::Agent) => unchanged(Err(
-                Refusal::not_allowed(
+            Request::Join { .. } if kind != Some(ClientKind::Agent) => {
+                unchanged(Err(Refusal::not_allowed(
                     "only agent sessions can join the room; a person posts with `chatroomd send --as NAME`",
-                ),
-            )),
+                )))
+            }
             request => {
-                let caller = Caller { session, human: kind == Some(ClientKind::Human) };
+                let caller = Caller {
+                    session,
+                    human: kind == Some(ClientKind::Human),
+                };
                 let outcome = self.room.handle_as(caller, request, now);
                 (outcome.reply, outcome.changes)
             }
@@ -354,7 +392,10 @@ impl Owner {
     }
 
     fn live_sessions(&self) -> usize {
-        self.sessions.values().filter(|entry| entry.kind != ClientKind::Control).count()
+        self.sessions
+            .values()
+            .filter(|entry| entry.kind != ClientKind::Control)
+            .count()
     }
 
     fn flush_last_seen(&mut self) {

@@ -183,7 +183,14 @@ impl Room {
     /// request changes nothing. [`Request::DaemonStatus`], [`Request::Shutdown`] and
     /// [`Request::Subscribe`] are the daemon's own, not the room's, and are refused here.
     pub fn handle(&mut self, session: SessionId, request: Request, now: u64) -> Outcome {
-        self.handle_as(Caller { session, human: false }, request, now)
+        self.handle_as(
+            Caller {
+                session,
+                human: false,
+            },
+            request,
+            now,
+        )
     }
 
     /// Like [`Room::handle`], for a caller that may be a person: a person's messages carry
@@ -497,9 +504,14 @@ impl Room {
     fn read_summaries(&self, since_id: i64, limit: i64) -> Handled {
         let since_id = non_negative("since_id", since_id)?;
         let limit = limit_param("limit", limit)?;
-        let start = self.summaries.partition_point(|summary| summary.id <= since_id);
+        let start = self
+            .summaries
+            .partition_point(|summary| summary.id <= since_id);
         let end = self.summaries.len().min(start + limit);
-        Ok((Response::Summaries(self.summaries[start..end].to_vec()), Changes::default()))
+        Ok((
+            Response::Summaries(self.summaries[start..end].to_vec()),
+            Changes::default(),
+        ))
     }
 
     fn read_latest_summary(&self, scope: &str) -> Handled {
@@ -864,10 +876,79 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (year, month, day)
 }
 
+/// Parses `YYYY-MM-DDTHH:MM:SSZ` (what [`format_ts`] writes) back to unix seconds; `None` for
+/// anything else (a history from elsewhere may carry other formats).
+pub fn parse_ts(ts: &str) -> Option<u64> {
+    let bytes = ts.as_bytes();
+    if bytes.len() != 20
+        || bytes[4] != b'-'
+        || bytes[7] != b'-'
+        || bytes[10] != b'T'
+        || bytes[19] != b'Z'
+    {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| ts.get(range)?.parse::<u64>().ok();
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    Some(days_from_civil(year, month, day)? * 86_400 + hour * 3600 + minute * 60 + second)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (the inverse of `civil_from_days`).
+fn days_from_civil(year: u64, month: u64, day: u64) -> Option<u64> {
+    let year = if month <= 2 {
+        year.checked_sub(1)?
+    } else {
+        year
+    };
+    let era = year / 400;
+    let year_of_era = year % 400;
+    let month_from_march = if month > 2 { month - 3 } else { month + 9 };
+    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    (era * 146_097 + day_of_era).checked_sub(719_468)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use protocol::RefusalKind;
+
+    #[test]
+    fn parse_ts_inverts_format_ts() {
+        for secs in [
+            0,
+            951_782_400,
+            T0,
+            1_795_478_400,
+            4_107_542_399,
+            253_402_300_799,
+        ] {
+            assert_eq!(
+                parse_ts(&format_ts(secs)),
+                Some(secs),
+                "{}",
+                format_ts(secs)
+            );
+        }
+        for bad in [
+            "",
+            "2026-11-24 00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-11-24T00:00:00.5Z",
+            "1969-12-31T23:59:59Z",
+        ] {
+            assert_eq!(parse_ts(bad), None, "{bad}");
+        }
+    }
 
     /// 2024-02-29T12:34:56Z, a leap day.
     const T0: u64 = 1_709_210_096;

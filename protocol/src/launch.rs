@@ -12,9 +12,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::paths::RoomPaths;
 use interprocess::local_socket::tokio::{Stream, prelude::*};
 use interprocess::local_socket::{GenericFilePath, ToFsName};
-use crate::paths::RoomPaths;
 
 /// How long to wait for another client that is starting the daemon.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -87,11 +87,9 @@ pub async fn connect_or_start(paths: &RoomPaths) -> Result<Stream, StartError> {
         Ok(stream) => return Ok(stream),
         Err(err) => tracing::debug!(cause = %err, "no daemon answered; starting one"),
     }
-    crate::paths::ensure_private_dir(&paths.runtime_dir).map_err(|source| {
-        StartError::Setup {
-            path: paths.runtime_dir.clone(),
-            source,
-        }
+    crate::paths::ensure_private_dir(&paths.runtime_dir).map_err(|source| StartError::Setup {
+        path: paths.runtime_dir.clone(),
+        source,
     })?;
     // Held until this function returns, i.e. until we are connected or have given up, so that
     // the shims queued behind us find the daemon we started instead of starting another.

@@ -368,18 +368,33 @@ mod tests {
     #[test]
     fn json_records_carry_the_human_key_only_on_a_persons_messages() {
         let agent = serde_json::to_string(&message(false)).unwrap();
-        assert_eq!(agent, r#"{"id":7,"ts":"2026-11-24T00:00:00Z","from":"ana","to":"all","content":"hi"}"#);
+        assert_eq!(
+            agent,
+            r#"{"id":7,"ts":"2026-11-24T00:00:00Z","from":"ana","to":"all","content":"hi"}"#
+        );
         let person = serde_json::to_string(&message(true)).unwrap();
-        assert_eq!(person, r#"{"id":7,"ts":"2026-11-24T00:00:00Z","from":"ana","to":"all","content":"hi","human":true}"#);
-        assert_eq!(serde_json::from_str::<Message>(&agent).unwrap(), message(false));
-        assert_eq!(serde_json::from_str::<Message>(&person).unwrap(), message(true));
+        assert_eq!(
+            person,
+            r#"{"id":7,"ts":"2026-11-24T00:00:00Z","from":"ana","to":"all","content":"hi","human":true}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Message>(&agent).unwrap(),
+            message(false)
+        );
+        assert_eq!(
+            serde_json::from_str::<Message>(&person).unwrap(),
+            message(true)
+        );
     }
 
     #[test]
     fn postcard_carries_every_field() {
         for human in [false, true] {
             let bytes = postcard::to_allocvec(&message(human)).unwrap();
-            assert_eq!(postcard::from_bytes::<Message>(&bytes).unwrap(), message(human));
+            assert_eq!(
+                postcard::from_bytes::<Message>(&bytes).unwrap(),
+                message(human)
+            );
         }
     }
 }

@@ -1,0 +1,413 @@
+//! `chatroomd monitor`: a live view of the room for the person running the agents. It follows
+//! the room through events the daemon pushes (no re-reading of files while a daemon runs), and
+//! redraws in place on a terminal; in a pipe it prints plain frames with no control codes. With
+//! no daemon running it shows the room from disk, says so, and never starts one; it switches to
+//! the live view as soon as a daemon appears.
+
+use std::collections::VecDeque;
+use std::io::IsTerminal as _;
+use std::time::{Duration, Instant};
+
+use protocol::paths::RoomPaths;
+use protocol::{
+    ClientKind, DaemonStatus, Event, Message, Participant, Request, Response, SessionInfo, Summary,
+};
+use tokio::sync::mpsc;
+
+use crate::control::ControlClient;
+use crate::owner::unix_now;
+use crate::room::is_visible_to;
+use crate::source::load_from_disk;
+use crate::transcript::write_stdout;
+use crate::view;
+
+/// What the monitor shows and how.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How many of the latest messages to show (1..=100).
+    pub limit: usize,
+    /// Show what this participant would see (its visible messages and summaries).
+    pub participant: Option<String>,
+    /// How often to refresh ages and counts, and to re-read the files when no daemon runs.
+    pub interval: Duration,
+    /// Print one frame and exit.
+    pub once: bool,
+}
+
+/// Everything one frame shows.
+#[derive(Debug, Default, Clone)]
+pub struct Frame {
+    pub root: String,
+    /// `None` when no daemon runs (the frame then comes from the files).
+    pub daemon: Option<DaemonStatus>,
+    pub participants: Vec<Participant>,
+    pub sessions: Vec<SessionInfo>,
+    pub messages: VecDeque<Message>,
+    pub latest_summary: Option<Summary>,
+    pub message_count: u64,
+    pub summary_count: u64,
+    pub last_activity_ts: Option<String>,
+    /// A problem to show under the header (a lost connection, an unreadable file).
+    pub notice: Option<String>,
+}
+
+/// Runs the monitor until interrupted (or after one frame with `--once`).
+pub async fn monitor(paths: &RoomPaths, options: Options) -> anyhow::Result<()> {
+    let terminal = std::io::stdout().is_terminal();
+    let mut ticker = tokio::time::interval(options.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    loop {
+        match Live::connect(paths, &options).await? {
+            Some(mut live) => {
+                draw(&live.frame, &options, terminal)?;
+                if options.once {
+                    return Ok(());
+                }
+                let mut last_draw = Instant::now();
+                loop {
+                    tokio::select! {
+                        event = live.events.recv() => match event {
+                            Some(event) => live.apply(event, &options),
+                            None => break,
+                        },
+                        _ = ticker.tick() => {
+                            if let Err(err) = live.refresh().await {
+                                live.frame.notice = Some(format!("lost the daemon: {err:#}"));
+                                break;
+                            }
+                        }
+                        _ = &mut interrupted => return Ok(()),
+                    }
+                    // Bursts of events redraw at most every 50 ms.
+                    if last_draw.elapsed() >= Duration::from_millis(50) || live.events.is_empty() {
+                        draw(&live.frame, &options, terminal)?;
+                        last_draw = Instant::now();
+                    }
+                }
+            }
+            None => {
+                let frame = disk_frame(paths, &options);
+                draw(&frame, &options, terminal)?;
+                if options.once {
+                    return Ok(());
+                }
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    _ = &mut interrupted => return Ok(()),
+                }
+            }
+        }
+    }
+}
+
+/// A live view: one connection receiving events, one for queries.
+struct Live {
+    frame: Frame,
+    events: mpsc::Receiver<Event>,
+    queries: ControlClient,
+}
+
+impl Live {
+    async fn connect(paths: &RoomPaths, options: &Options) -> anyhow::Result<Option<Self>> {
+        let Some(mut queries) = ControlClient::connect(paths, ClientKind::Control).await? else {
+            return Ok(None);
+        };
+        let participant = options.participant.clone().unwrap_or_default();
+        // Subscribe before taking the snapshot; events it already covers are skipped by id.
+        let (sender, events) = mpsc::channel(1024);
+        if !options.once {
+            let Some(mut subscriber) = ControlClient::connect(paths, ClientKind::Human).await?
+            else {
+                return Ok(None);
+            };
+            subscriber
+                .request(Request::Subscribe {
+                    participant: participant.clone(),
+                })
+                .await?;
+            tokio::spawn(async move {
+                while let Ok(Some(event)) = subscriber.next_event().await {
+                    if sender.send(event).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let Response::Handoff(handoff) = queries
+            .request(Request::GetHandoff {
+                name: participant,
+                recent_limit: options.limit as i64,
+            })
+            .await?
+        else {
+            anyhow::bail!("unexpected reply from chatroomd to get_handoff");
+        };
+        let mut live = Self {
+            frame: Frame {
+                root: paths.root.display().to_string(),
+                messages: handoff.recent_messages.into(),
+                latest_summary: handoff.latest_summary,
+                ..Frame::default()
+            },
+            events,
+            queries,
+        };
+        live.refresh().await?;
+        Ok(Some(live))
+    }
+
+    /// Re-reads what events do not carry: uptime, counts, sessions.
+    async fn refresh(&mut self) -> anyhow::Result<()> {
+        let Response::DaemonStatus(status) = self.queries.request(Request::DaemonStatus).await?
+        else {
+            anyhow::bail!("unexpected reply from chatroomd to status");
+        };
+        self.frame.participants = status.participants.clone();
+        self.frame.sessions = status.sessions.clone();
+        self.frame.message_count = status.message_count;
+        self.frame.summary_count = status.summary_count;
+        self.frame.last_activity_ts = status.last_activity_ts.clone();
+        self.frame.daemon = Some(status);
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Event, options: &Options) {
+        let frame = &mut self.frame;
+        match event {
+            Event::Message(message) => {
+                if frame
+                    .messages
+                    .back()
+                    .is_some_and(|last| last.id >= message.id)
+                {
+                    return;
+                }
+                frame.message_count += 1;
+                frame.last_activity_ts = Some(message.ts.clone());
+                frame.messages.push_back(message);
+                while frame.messages.len() > options.limit {
+                    frame.messages.pop_front();
+                }
+            }
+            Event::Summary(summary) => {
+                frame.summary_count += 1;
+                let wanted = summary.scope == "all"
+                    || options.participant.as_deref() == Some(summary.scope.as_str());
+                if wanted
+                    && frame
+                        .latest_summary
+                        .as_ref()
+                        .is_none_or(|latest| latest.id < summary.id)
+                {
+                    frame.latest_summary = Some(summary);
+                }
+            }
+            Event::Presence {
+                participants,
+                sessions,
+            } => {
+                frame.participants = participants;
+                frame.sessions = sessions;
+            }
+        }
+    }
+}
+
+/// The frame of a room no daemon serves, from its files.
+fn disk_frame(paths: &RoomPaths, options: &Options) -> Frame {
+    let mut frame = Frame {
+        root: paths.root.display().to_string(),
+        ..Frame::default()
+    };
+    match load_from_disk(&paths.state_dir) {
+        Ok(loaded) => {
+            let participant = options.participant.as_deref();
+            let visible =
+                |message: &&Message| participant.is_none_or(|name| is_visible_to(message, name));
+            let mut latest: Vec<Message> = loaded
+                .messages
+                .iter()
+                .rev()
+                .filter(visible)
+                .take(options.limit)
+                .cloned()
+                .collect();
+            latest.reverse();
+            frame.latest_summary = loaded
+                .summaries
+                .iter()
+                .rev()
+                .find(|summary| {
+                    summary.scope == "all" || Some(summary.scope.as_str()) == participant
+                })
+                .cloned();
+            frame.message_count = loaded.messages.len() as u64;
+            frame.summary_count = loaded.summaries.len() as u64;
+            frame.last_activity_ts = loaded.messages.last().map(|message| message.ts.clone());
+            frame.participants = loaded.participants;
+            frame.messages = latest.into();
+        }
+        Err(err) => frame.notice = Some(format!("cannot read the room: {err:#}")),
+    }
+    frame
+}
+
+fn draw(frame: &Frame, options: &Options, terminal: bool) -> anyhow::Result<()> {
+    let mut text = render(frame, options, unix_now(), terminal);
+    if terminal {
+        // Home, then clear below: the frame is redrawn in place.
+        text = format!("\x1b[H\x1b[2J{text}");
+    } else {
+        text.push('\n');
+    }
+    write_stdout(&text)
+}
+
+/// One frame as text. `styled` adds bold headings (terminal only); the layout is the same.
+pub fn render(frame: &Frame, options: &Options, now: u64, styled: bool) -> String {
+    use std::fmt::Write as _;
+    let heading = |text: &str| {
+        if styled {
+            format!("\x1b[1m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", heading(&format!("chatroom · {}", frame.root)));
+    match &frame.daemon {
+        Some(daemon) => {
+            let _ = writeln!(
+                out,
+                "daemon: pid {}, version {}, up {}",
+                daemon.pid,
+                daemon.package_version,
+                view::duration(daemon.uptime_secs)
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "daemon: down (showing the room from disk; it starts with the first agent)"
+            );
+        }
+    }
+    if let Some(participant) = &options.participant {
+        let _ = writeln!(out, "view: what {participant} sees");
+    }
+    if let Some(notice) = &frame.notice {
+        let _ = writeln!(out, "note: {notice}");
+    }
+    let _ = writeln!(
+        out,
+        "messages: {}  summaries: {}  sessions: {}  last activity: {}",
+        frame.message_count,
+        frame.summary_count,
+        frame.sessions.len(),
+        frame
+            .last_activity_ts
+            .as_deref()
+            .map_or_else(|| "never".to_owned(), |ts| view::ago(ts, now))
+    );
+    let _ = writeln!(out);
+    let title = if frame.daemon.is_some() {
+        "participants"
+    } else {
+        "participants recorded on disk"
+    };
+    let _ = writeln!(
+        out,
+        "{}",
+        heading(&format!("{title} ({})", frame.participants.len()))
+    );
+    if frame.participants.is_empty() {
+        let _ = writeln!(out, "  nobody");
+    } else {
+        out.push_str(&view::participants_table(
+            &frame.participants,
+            &frame.sessions,
+            now,
+        ));
+    }
+    if let Some(people) = view::people_line(&frame.sessions) {
+        let _ = writeln!(out, "{people}");
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{}", heading("latest summary"));
+    match &frame.latest_summary {
+        Some(summary) => {
+            let _ = writeln!(out, "{}", view::indent(&view::summary_text(summary), "  "));
+        }
+        None => {
+            let _ = writeln!(out, "  none yet");
+        }
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{}",
+        heading(&format!("latest messages ({} shown)", frame.messages.len()))
+    );
+    if frame.messages.is_empty() {
+        let _ = writeln!(out, "  none yet");
+    }
+    for message in &frame.messages {
+        let _ = writeln!(out, "{}", view::indent(&view::message_line(message), "  "));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::room::parse_ts;
+
+    #[test]
+    fn a_plain_frame_has_every_section_and_no_control_codes() {
+        let now = parse_ts("2026-11-24T09:15:10Z").unwrap();
+        let frame = Frame {
+            root: "/repo".into(),
+            participants: vec![Participant {
+                name: "ana".into(),
+                role: "reviewer".into(),
+                joined_at: "2026-11-24T09:00:00Z".into(),
+                last_seen: "2026-11-24T09:15:00Z".into(),
+            }],
+            messages: vec![Message {
+                id: 1,
+                ts: "2026-11-24T09:15:00Z".into(),
+                from: "bo".into(),
+                to: "ana".into(),
+                content: "look".into(),
+                human: true,
+            }]
+            .into(),
+            message_count: 1,
+            last_activity_ts: Some("2026-11-24T09:15:00Z".into()),
+            ..Frame::default()
+        };
+        let options = Options {
+            limit: 20,
+            participant: Some("ana".into()),
+            interval: Duration::from_secs(2),
+            once: true,
+        };
+        let text = render(&frame, &options, now, false);
+        assert!(!text.contains('\x1b'));
+        for expected in [
+            "chatroom · /repo",
+            "daemon: down",
+            "view: what ana sees",
+            "messages: 1  summaries: 0  sessions: 0  last activity: 10s ago",
+            "participants recorded on disk (1)",
+            "  ana   reviewer  -        10s ago",
+            "latest summary\n  none yet",
+            "  #1 2026-11-24T09:15:00Z bo (person) → ana [direct]: look",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+        }
+        assert!(render(&frame, &options, now, true).contains("\x1b[1m"));
+    }
+}

@@ -1,0 +1,163 @@
+//! `chatroomd status`: whether a daemon serves the room, what it holds (sessions, participants,
+//! counts), and where everything lives; with no daemon, what the files hold. Never starts one.
+
+use std::fmt::Write as _;
+
+use protocol::paths::RoomPaths;
+use protocol::{ClientKind, DaemonStatus, Participant, Request, Response};
+use serde::Serialize;
+
+use crate::control::ControlClient;
+use crate::owner::unix_now;
+use crate::source::load_from_disk;
+use crate::transcript::write_stdout;
+use crate::view;
+
+/// `chatroomd status --json`: one document whether or not a daemon runs.
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    pub running: bool,
+    pub root: String,
+    pub state_dir: String,
+    pub socket: String,
+    pub log: String,
+    /// What the running daemon reports; `null` when none runs.
+    pub daemon: Option<DaemonStatus>,
+    /// What the files hold; `null` when a daemon runs (it is the authority then).
+    pub on_disk: Option<DiskStatus>,
+}
+
+/// What the files of a room no daemon serves hold.
+#[derive(Debug, Serialize)]
+pub struct DiskStatus {
+    pub message_count: u64,
+    pub summary_count: u64,
+    /// Names recorded in participants.json; nobody is connected without a daemon, and a daemon
+    /// drops them when it starts.
+    pub participants: Vec<Participant>,
+    pub last_activity_ts: Option<String>,
+}
+
+/// Prints the status as text, or as JSON with `json`.
+pub async fn status(paths: &RoomPaths, json: bool) -> anyhow::Result<()> {
+    let daemon = match ControlClient::connect(paths, ClientKind::Control).await? {
+        Some(mut client) => match client.request(Request::DaemonStatus).await? {
+            Response::DaemonStatus(status) => Some(status),
+            other => anyhow::bail!("unexpected reply from chatroomd: {other:?}"),
+        },
+        None => None,
+    };
+    let on_disk = match daemon {
+        Some(_) => None,
+        None => {
+            let loaded = load_from_disk(&paths.state_dir)?;
+            Some(DiskStatus {
+                message_count: loaded.messages.len() as u64,
+                summary_count: loaded.summaries.len() as u64,
+                last_activity_ts: loaded.messages.last().map(|message| message.ts.clone()),
+                participants: loaded.participants,
+            })
+        }
+    };
+    let report = StatusReport {
+        running: daemon.is_some(),
+        root: paths.root.display().to_string(),
+        state_dir: paths.state_dir.display().to_string(),
+        socket: paths.socket.display().to_string(),
+        log: paths.log_file.display().to_string(),
+        daemon,
+        on_disk,
+    };
+    let text = if json {
+        serde_json::to_string_pretty(&report)? + "\n"
+    } else {
+        render(&report, unix_now())
+    };
+    write_stdout(&text)
+}
+
+/// The report as the text a person reads.
+pub fn render(report: &StatusReport, now: u64) -> String {
+    let mut out = String::new();
+    match &report.daemon {
+        Some(daemon) => {
+            let _ = writeln!(
+                out,
+                "chatroomd is running: pid {}, version {}, protocol v{}, up {}",
+                daemon.pid,
+                daemon.package_version,
+                daemon.protocol_version,
+                view::duration(daemon.uptime_secs)
+            );
+        }
+        None => {
+            let _ = writeln!(out, "chatroomd is not running for this room");
+        }
+    }
+    let _ = writeln!(out, "root:    {}", report.root);
+    let _ = writeln!(out, "socket:  {}", report.socket);
+    let _ = writeln!(out, "log:     {}", report.log);
+    if let Some(daemon) = &report.daemon {
+        let _ = writeln!(out, "\nsessions ({})", daemon.sessions.len());
+        let mut rows = vec![[
+            "SESSION".to_owned(),
+            "KIND".to_owned(),
+            "CLIENT PID".to_owned(),
+            "NAMES".to_owned(),
+        ]];
+        for session in &daemon.sessions {
+            let kind = match session.kind {
+                ClientKind::Agent => "agent",
+                ClientKind::Human => "person",
+                ClientKind::Control => "control",
+            };
+            let names = if session.names.is_empty() {
+                "-".to_owned()
+            } else {
+                session.names.join(", ")
+            };
+            rows.push([
+                format!("#{}", session.session_id),
+                kind.to_owned(),
+                session.client_pid.to_string(),
+                names,
+            ]);
+        }
+        if !daemon.sessions.is_empty() {
+            out.push_str(&view::table(&rows));
+        }
+        let _ = writeln!(out, "\nparticipants ({})", daemon.participants.len());
+        if !daemon.participants.is_empty() {
+            out.push_str(&view::participants_table(
+                &daemon.participants,
+                &daemon.sessions,
+                now,
+            ));
+        }
+        let _ = writeln!(
+            out,
+            "\nmessages: {}  summaries: {}  last activity: {}",
+            daemon.message_count,
+            daemon.summary_count,
+            daemon.last_activity_ts.as_deref().unwrap_or("never")
+        );
+    }
+    if let Some(disk) = &report.on_disk {
+        let _ = writeln!(out, "\non disk ({}):", report.state_dir);
+        let _ = writeln!(
+            out,
+            "messages: {}  summaries: {}  last activity: {}",
+            disk.message_count,
+            disk.summary_count,
+            disk.last_activity_ts.as_deref().unwrap_or("never")
+        );
+        if !disk.participants.is_empty() {
+            let _ = writeln!(
+                out,
+                "participants recorded (not connected; dropped when a daemon starts):"
+            );
+            out.push_str(&view::participants_table(&disk.participants, &[], now));
+        }
+    }
+    out
+}

@@ -1,0 +1,240 @@
+//! The commands that move messages between the room and a person or a script: `send` (post as a
+//! person), `tail` (read, optionally follow, as text or JSON lines) and `export` (the whole room
+//! as JSON or Markdown). All of them go through the daemon when one runs; only `send` and
+//! `tail --follow` start one.
+
+use std::fmt::Write as _;
+use std::io::{Read as _, Write as _};
+
+use anyhow::{Context, bail};
+use protocol::paths::RoomPaths;
+use protocol::{ClientKind, Event, Message, Request, Response};
+use serde::Serialize;
+
+use crate::control::ControlClient;
+use crate::owner::unix_now;
+use crate::room::format_ts;
+use crate::source::Source;
+use crate::view;
+
+/// `chatroomd send`: posts `text` (stdin when it is `-`) as `name`, marked as a person's message.
+/// Prints the new message's id.
+pub async fn send(paths: &RoomPaths, name: &str, to: &str, text: &str) -> anyhow::Result<()> {
+    let content = if text == "-" {
+        let mut content = String::new();
+        std::io::stdin()
+            .read_to_string(&mut content)
+            .context("cannot read the message from stdin (it must be UTF-8)")?;
+        content
+    } else {
+        text.to_owned()
+    };
+    let mut client = ControlClient::connect_or_start(paths, ClientKind::Human).await?;
+    let request = Request::SendMessage {
+        name: name.to_owned(),
+        content,
+        to: to.to_owned(),
+    };
+    match client.request(request).await? {
+        Response::Id(id) => {
+            write_stdout(&format!("sent message #{id}\n"))?;
+            Ok(())
+        }
+        other => bail!("unexpected reply from chatroomd: {other:?}"),
+    }
+}
+
+/// How `tail` prints messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    JsonLines,
+}
+
+/// What `tail` prints first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Every message after this id.
+    Since(u64),
+    /// The newest this many (1..=100).
+    Last(usize),
+}
+
+/// `chatroomd tail`: prints messages, then with `follow` every new one as it is stored.
+pub async fn tail(
+    paths: &RoomPaths,
+    start: Start,
+    participant: Option<&str>,
+    follow: bool,
+    format: Format,
+) -> anyhow::Result<()> {
+    if !follow {
+        let mut source = Source::open(paths, ClientKind::Control).await?;
+        for message in initial(&mut source, start, participant).await? {
+            print_message(&message, format)?;
+        }
+        return Ok(());
+    }
+    // Subscribe before reading the history, so that nothing stored in between is missed; the
+    // events that overlap the history are skipped by id.
+    let mut client = ControlClient::connect_or_start(paths, ClientKind::Human).await?;
+    client
+        .request(Request::Subscribe {
+            participant: participant.unwrap_or("").to_owned(),
+        })
+        .await?;
+    let mut source = Source::Live(Box::new(client));
+    let history = initial(&mut source, start, participant).await?;
+    let mut last_id = match start {
+        Start::Since(id) => id,
+        Start::Last(_) => 0,
+    };
+    for message in history {
+        last_id = last_id.max(message.id);
+        print_message(&message, format)?;
+    }
+    let Source::Live(mut client) = source else {
+        unreachable!("opened live")
+    };
+    while let Some(event) = client.next_event().await? {
+        if let Event::Message(message) = event
+            && message.id > last_id
+        {
+            last_id = message.id;
+            print_message(&message, format)?;
+        }
+    }
+    bail!("chatroomd closed the connection")
+}
+
+async fn initial(
+    source: &mut Source,
+    start: Start,
+    participant: Option<&str>,
+) -> anyhow::Result<Vec<Message>> {
+    match start {
+        Start::Since(id) => source.messages_after(id, participant).await,
+        Start::Last(count) => source.latest_messages(count, participant).await,
+    }
+}
+
+fn print_message(message: &Message, format: Format) -> anyhow::Result<()> {
+    let mut line = match format {
+        Format::Text => view::message_line(message),
+        Format::JsonLines => serde_json::to_string(message)?,
+    };
+    line.push('\n');
+    write_stdout(&line)
+}
+
+/// `chatroomd export --json`: the whole room as one document.
+#[derive(Debug, Serialize)]
+struct Export {
+    root: String,
+    exported_at: String,
+    /// Whether a daemon was running (participants are then the present ones; otherwise those
+    /// recorded on disk).
+    live: bool,
+    participants: Vec<protocol::Participant>,
+    messages: Vec<Message>,
+    summaries: Vec<protocol::Summary>,
+}
+
+/// `chatroomd export`: everything in the room, as JSON or as a Markdown transcript.
+pub async fn export(paths: &RoomPaths, markdown: bool) -> anyhow::Result<()> {
+    let mut source = Source::open(paths, ClientKind::Control).await?;
+    let export = Export {
+        root: paths.root.display().to_string(),
+        exported_at: format_ts(unix_now()),
+        live: source.is_live(),
+        participants: source.participants().await?,
+        messages: source.messages_after(0, None).await?,
+        summaries: source.summaries().await?,
+    };
+    let text = if markdown {
+        markdown_transcript(&export)
+    } else {
+        serde_json::to_string_pretty(&export)? + "\n"
+    };
+    write_stdout(&text)
+}
+
+fn markdown_transcript(export: &Export) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Chatroom transcript: `{}`\n", export.root);
+    let _ = writeln!(
+        out,
+        "Exported {}: {} messages, {} summaries, {} participants{}.\n",
+        export.exported_at,
+        export.messages.len(),
+        export.summaries.len(),
+        export.participants.len(),
+        if export.live {
+            " present"
+        } else {
+            " recorded on disk (no daemon was running)"
+        }
+    );
+    let _ = writeln!(out, "## Participants\n");
+    if export.participants.is_empty() {
+        let _ = writeln!(out, "Nobody.\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "| name | role | joined | last seen |\n|---|---|---|---|"
+        );
+        for participant in &export.participants {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                escape_cell(&participant.name),
+                escape_cell(&participant.role),
+                participant.joined_at,
+                participant.last_seen
+            );
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "## Messages\n");
+    for message in &export.messages {
+        let direct = if message.to == "all" {
+            String::new()
+        } else {
+            " (direct)".to_owned()
+        };
+        let _ = writeln!(
+            out,
+            "**#{} · {} · {} → {}{direct}**\n\n{}\n",
+            message.id,
+            message.ts,
+            view::sender(message),
+            message.to,
+            view::indent(&message.content, "> ")
+        );
+    }
+    let _ = writeln!(out, "## Summaries\n");
+    for summary in &export.summaries {
+        let _ = writeln!(
+            out,
+            "### #{} · {} · {} (scope {})\n\n{}\n",
+            summary.id, summary.ts, summary.from, summary.scope, summary.content
+        );
+    }
+    out
+}
+
+fn escape_cell(text: &str) -> String {
+    text.replace('|', "\\|")
+}
+
+/// Writes to stdout; a closed pipe (`| head`) ends the command quietly instead of panicking.
+pub fn write_stdout(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        result => Ok(result?),
+    }
+}
