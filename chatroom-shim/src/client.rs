@@ -94,9 +94,25 @@ impl Client {
         Ok(outcome)
     }
 
-    fn encode(&self, request: Request) -> Result<(u64, Vec<u8>), CallError> {
+    fn encode(&self, mut request: Request) -> Result<(u64, Vec<u8>), CallError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        match frame::encode(&ClientMessage::Call { id, request }, MAX_CLIENT_FRAME) {
+        let mut message = ClientMessage::Call {
+            id,
+            request: request.clone(),
+        };
+        match frame::encode(&message, MAX_CLIENT_FRAME) {
+            Ok(bytes) => return Ok((id, bytes)),
+            Err(FrameError::TooLarge { .. }) => {}
+            Err(err) => return Err(CallError::Encode(err.to_string())),
+        }
+        // Too large for a frame: cut each huge argument down to a size that is still over every
+        // limit the daemon enforces, so that the daemon (the one validator) refuses it naming
+        // the parameter and its limit, as it does for arguments just over the limit.
+        for value in request.strings_mut() {
+            bound_argument(value);
+        }
+        message = ClientMessage::Call { id, request };
+        match frame::encode(&message, MAX_CLIENT_FRAME) {
             Ok(bytes) => Ok((id, bytes)),
             Err(FrameError::TooLarge { len, max }) => Err(CallError::TooLarge { len, max }),
             Err(err) => Err(CallError::Encode(err.to_string())),
@@ -298,6 +314,25 @@ async fn handshake(
             "an event came before the handshake".to_owned(),
         )),
     }
+}
+
+/// The most bytes of one argument sent once a request is too large for a frame: far above every
+/// limit of the contract (64 KiB of content, 64-character names), and small enough that the few
+/// arguments of one request fit in [`MAX_CLIENT_FRAME`] together.
+const ARGUMENT_CUT: usize = 256 * 1024;
+
+/// Trims `value` (as the daemon will) if it is over [`ARGUMENT_CUT`], and cuts it to that length
+/// on a character boundary if it still is.
+fn bound_argument(value: &mut String) {
+    if value.len() <= ARGUMENT_CUT {
+        return;
+    }
+    let trimmed = value.trim();
+    let mut end = trimmed.len().min(ARGUMENT_CUT);
+    while !trimmed.is_char_boundary(end) {
+        end -= 1;
+    }
+    *value = trimmed[..end].to_owned();
 }
 
 /// Routes each reply to its waiter until the connection ends, then fails whoever still waits.
@@ -862,19 +897,41 @@ mod tests {
     }
 
     #[test]
-    fn oversized_requests_are_refused_before_connecting() {
+    fn huge_arguments_are_cut_but_stay_over_every_limit() {
         let client = Client::new(Err("no root in this test".into()));
         let request = Request::SendMessage {
-            name: "ann".into(),
-            content: "x".repeat(MAX_CLIENT_FRAME + 1),
+            name: "é".repeat(MAX_CLIENT_FRAME),
+            content: format!("  {}  ", "x".repeat(2 * MAX_CLIENT_FRAME)),
             to: "all".into(),
         };
-        match client.encode(request) {
-            Err(CallError::TooLarge { len, max }) => {
-                assert!(len > MAX_CLIENT_FRAME);
-                assert_eq!(max, MAX_CLIENT_FRAME);
-            }
-            other => panic!("expected TooLarge, got {other:?}"),
-        }
+        let (id, bytes) = client.encode(request).expect("fits once cut");
+        assert!(bytes.len() <= MAX_CLIENT_FRAME + frame::PREFIX_LEN);
+        let Ok(ClientMessage::Call {
+            id: sent_id,
+            request,
+        }) = frame::decode(&bytes[frame::PREFIX_LEN..])
+        else {
+            panic!("not a call");
+        };
+        assert_eq!(sent_id, id);
+        let Request::SendMessage { name, content, to } = request else {
+            panic!("not a send")
+        };
+        // Cut on a character boundary, still far over the 64-character and 64 KiB limits.
+        assert!(
+            name.len() <= ARGUMENT_CUT
+                && name.chars().count() > 64
+                && name.chars().all(|c| c == 'é')
+        );
+        assert_eq!(content, "x".repeat(ARGUMENT_CUT));
+        assert_eq!(to, "all");
+    }
+
+    #[test]
+    fn arguments_within_a_frame_are_sent_untouched() {
+        let mut value = format!("  {}  ", "y".repeat(70_000));
+        let before = value.clone();
+        bound_argument(&mut value);
+        assert_eq!(value, before);
     }
 }

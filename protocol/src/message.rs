@@ -146,6 +146,30 @@ pub enum Request {
     ReadSummaries { since_id: i64, limit: i64 },
 }
 
+impl Request {
+    /// Every string argument, for a client that must bound them before sending.
+    pub fn strings_mut(&mut self) -> Vec<&mut String> {
+        match self {
+            Request::Join { name, role } => vec![name, role],
+            Request::Leave { name } | Request::GetCursor { name } => vec![name],
+            Request::SendMessage { name, content, to } => vec![name, content, to],
+            Request::ReadMessages { participant, .. } => vec![participant],
+            Request::SetCursor { name, .. } | Request::ReadUnread { name, .. } => vec![name],
+            Request::WriteSummary {
+                name,
+                content,
+                scope,
+            } => vec![name, content, scope],
+            Request::ReadLatestSummary { scope } => vec![scope],
+            Request::GetHandoff { name, .. } => vec![name],
+            Request::ListParticipants
+            | Request::GetStatus
+            | Request::DaemonStatus
+            | Request::Shutdown => Vec::new(),
+        }
+    }
+}
+
 /// The successful result of a [`Request`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Response {

@@ -1,7 +1,13 @@
 //! The harness shared by the end-to-end tests, the demo and the benchmark: a fresh temporary git
 //! repository per [`TestRoom`], real `chatroom-shim` processes driven by rmcp's MCP client
 //! ([`Agent`]), and the `chatroomd` CLI. Dropping a `TestRoom` stops its daemon (and kills it if
-//! a stop does not work), so no test leaves a daemon behind.
+//! a stop does not work), so no test leaves a daemon behind; [`TestRoom::finish`] also checks it.
+//!
+//! Besides those: the contract's result rules as checks ([`Agent::ok`], [`Agent::err`],
+//! [`check_records`], [`is_timestamp`]), small accessors for JSON results ([`ids`], [`names`],
+//! [`contents`], [`keys`]), bounded waits ([`wait_for`], [`eventually`], [`wait_exit`],
+//! [`run_bounded`]) and process checks that read `/proc` ([`process_running`],
+//! [`daemon_processes`]). Every wait has a deadline.
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -11,7 +17,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use protocol::paths::RoomPaths;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation, ProtocolVersion,
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
+    ProtocolVersion,
 };
 use rmcp::service::RunningService;
 use rmcp::transport::TokioChildProcess;
@@ -20,6 +27,12 @@ use serde_json::Value;
 
 /// Every wait in the harness is bounded by this unless a caller gives its own.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The log filter every process of a room runs with: `CHATROOM_LOG` if set, else the daemon's
+/// own events at `info` (in its log file) and only warnings from the shims (on the test's stderr).
+pub fn log_filter() -> String {
+    std::env::var("CHATROOM_LOG").unwrap_or_else(|_| "warn,chatroomd=info".into())
+}
 
 /// The directory holding the built binaries: `CHATROOM_BIN_DIR`, else the cargo target profile
 /// directory this executable was built into (tests live in `target/<profile>/deps/`).
@@ -68,7 +81,10 @@ impl TestRoom {
     /// Creates the repository with `git init`.
     pub fn new() -> Self {
         // Short paths under /tmp keep the socket path well inside sun_path.
-        let temp = tempfile::Builder::new().prefix("cr").tempdir_in(std::env::temp_dir()).expect("temp dir");
+        let temp = tempfile::Builder::new()
+            .prefix("cr")
+            .tempdir_in(std::env::temp_dir())
+            .expect("temp dir");
         let root = temp.path().join("repo");
         std::fs::create_dir(&root).expect("repo dir");
         let status = std::process::Command::new("git")
@@ -79,7 +95,11 @@ impl TestRoom {
         assert!(status.success(), "git init failed");
         let root = root.canonicalize().expect("canonical root");
         let runtime_dir = temp.path().join("rt");
-        Self { _temp: temp, root, runtime_dir }
+        Self {
+            _temp: temp,
+            root,
+            runtime_dir,
+        }
     }
 
     /// The paths both binaries derive for this room.
@@ -98,7 +118,7 @@ impl TestRoom {
             .current_dir(&self.root)
             .env(protocol::paths::ENV_RUNTIME_DIR, &self.runtime_dir)
             .env_remove(protocol::paths::ENV_ROOT)
-            .env("CHATROOM_LOG", std::env::var("CHATROOM_LOG").unwrap_or_else(|_| "info".into()));
+            .env("CHATROOM_LOG", log_filter());
     }
 
     /// A `chatroom-shim` command for this room (stdin/stdout for MCP, stderr inherited).
@@ -121,13 +141,19 @@ impl TestRoom {
             .spawn()
             .expect("spawning chatroom-shim");
         let pid = transport.id().expect("shim pid");
-        let info = ClientConfig::new(ClientCapabilities::default(), Implementation::new("chatroom-tests", "0"))
-            .with_protocol_version(ProtocolVersion::V_2025_06_18);
+        let info = ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new("chatroom-tests", "0"),
+        )
+        .with_protocol_version(ProtocolVersion::V_2025_06_18);
         let client = tokio::time::timeout(DEFAULT_TIMEOUT, info.serve(transport))
             .await
             .expect("MCP initialize timed out")
             .expect("MCP initialize failed");
-        Agent { client: Some(client), pid }
+        Agent {
+            client: Some(client),
+            pid,
+        }
     }
 
     /// A `chatroomd ARGS --root <root>` command for this room (stdin on /dev/null).
@@ -140,6 +166,7 @@ impl TestRoom {
             .current_dir(&self.root)
             .env(protocol::paths::ENV_RUNTIME_DIR, &self.runtime_dir)
             .env_remove(protocol::paths::ENV_ROOT)
+            .env("CHATROOM_LOG", log_filter())
             .stdin(Stdio::null());
         command
     }
@@ -166,9 +193,15 @@ impl TestRoom {
             self.daemon_pid() == Some(pid) && self.paths().socket.exists()
                 || matches!(child.try_wait(), Ok(Some(_)))
         });
-        assert!(started.is_ok(), "chatroomd serve (pid {pid}) did not take the room");
+        assert!(
+            started.is_ok(),
+            "chatroomd serve (pid {pid}) did not take the room"
+        );
         if let Ok(Some(status)) = child.try_wait() {
-            panic!("chatroomd serve exited at start ({status}); log:\n{}", self.log());
+            panic!(
+                "chatroomd serve exited at start ({status}); log:\n{}",
+                self.log()
+            );
         }
         child
     }
@@ -176,14 +209,22 @@ impl TestRoom {
     /// `chatroomd status --json`, parsed.
     pub fn status(&self) -> Value {
         let output = self.chatroomd(&["status", "--json"]);
-        assert!(output.status.success(), "status failed: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "status failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         serde_json::from_slice(&output.stdout).expect("status --json is JSON")
     }
 
     /// The pid of the daemon holding this room's lock, if one does.
     pub fn daemon_pid(&self) -> Option<u32> {
         let lock = self.paths().lock_file;
-        let file = std::fs::OpenOptions::new().read(true).write(true).open(&lock).ok()?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&lock)
+            .ok()?;
         match file.try_lock() {
             Ok(()) => None,
             Err(_) => std::fs::read_to_string(&lock).ok()?.trim().parse().ok(),
@@ -211,18 +252,31 @@ impl TestRoom {
         std::fs::write(self.state_file(name), contents).expect("writing a state file");
     }
 
-    /// Stops the daemon (as dropping does), then asserts that no `chatroomd` process serving
-    /// this root is left. For the end of tests that start many processes.
+    /// Stops the daemon (as dropping does), then asserts that its process has ended and that no
+    /// `chatroomd` process serving this root is left. For the end of tests that start many
+    /// processes.
     pub fn finish(self) {
         let root = self.root.clone();
+        let pid = self.daemon_pid();
+        self.stop_daemon();
+        assert_eq!(self.daemon_pid(), None, "the daemon survived a stop");
         drop(self);
-        let left = wait_for(DEFAULT_TIMEOUT, || daemon_processes(&root).is_empty());
-        assert!(left.is_ok(), "chatroomd still running for {}: {:?}", root.display(), daemon_processes(&root));
+        // The lock is released before the process has quite finished exiting: wait for that too.
+        let gone = || daemon_processes(&root).is_empty() && !pid.is_some_and(process_running);
+        let left = wait_for(DEFAULT_TIMEOUT, gone);
+        assert!(
+            left.is_ok(),
+            "chatroomd still running for {}: {:?}",
+            root.display(),
+            daemon_processes(&root)
+        );
     }
 
     /// Stops the daemon with `chatroomd stop`; kills it if that fails. Returns whether one ran.
     pub fn stop_daemon(&self) -> bool {
-        let Some(pid) = self.daemon_pid() else { return false };
+        let Some(pid) = self.daemon_pid() else {
+            return false;
+        };
         let output = self.chatroomd(&["stop"]);
         if !output.status.success() || self.daemon_pid().is_some() {
             // SAFETY: plain kill(2) on a pid we read from the room's lock file.
@@ -264,7 +318,9 @@ impl Agent {
 
     /// Calls `tool` with `args` (a JSON object) and returns the raw result.
     pub async fn call(&self, tool: &str, args: Value) -> anyhow::Result<CallToolResult> {
-        let Value::Object(arguments) = args else { bail!("tool arguments must be a JSON object") };
+        let Value::Object(arguments) = args else {
+            bail!("tool arguments must be a JSON object")
+        };
         let params = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
         let result = tokio::time::timeout(DEFAULT_TIMEOUT, self.client().call_tool(params))
             .await
@@ -272,33 +328,85 @@ impl Agent {
         Ok(result)
     }
 
-    /// Calls `tool`, asserts success and the contract's result shape (a compact JSON text block;
-    /// objects mirrored in `structuredContent`, lists wrapped as `{"result": [...]}`), and returns
-    /// the JSON value.
+    /// Calls `tool`, asserts success and the contract's result shape, and returns the JSON value.
+    /// The shape: one text block of compact JSON whose objects are records of the contract with
+    /// exactly its keys in its order ([`check_records`]); an object is also the
+    /// `structuredContent`, a list is wrapped there as `{"result": [...]}`, and `null` has none.
     pub async fn ok(&self, tool: &str, args: Value) -> Value {
-        let result = self.call(tool, args).await.unwrap_or_else(|err| panic!("{tool}: {err:#}"));
-        assert_ne!(result.is_error, Some(true), "{tool} failed: {}", text_of(&result));
+        self.ok_text(tool, args).await.0
+    }
+
+    /// Like [`Agent::ok`], also returning the text block as sent.
+    pub async fn ok_text(&self, tool: &str, args: Value) -> (Value, String) {
+        let result = self
+            .call(tool, args)
+            .await
+            .unwrap_or_else(|err| panic!("{tool}: {err:#}"));
+        assert_ne!(
+            result.is_error,
+            Some(true),
+            "{tool} failed: {}",
+            text_of(&result)
+        );
+        assert_eq!(
+            result.content.len(),
+            1,
+            "{tool}: one content block: {result:?}"
+        );
         let text = text_of(&result);
-        let value: Value = serde_json::from_str(&text).unwrap_or_else(|err| panic!("{tool}: not JSON ({err}): {text}"));
-        assert_eq!(serde_json::to_string(&value).unwrap(), text, "{tool}: the text block must be compact JSON");
+        let value: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|err| panic!("{tool}: not JSON ({err}): {text}"));
+        assert!(
+            is_compact_json(&text),
+            "{tool}: the text block must be compact JSON: {text}"
+        );
+        if let Err(problem) = check_records(&text) {
+            panic!("{tool}: {problem}: {text}");
+        }
         match &value {
-            Value::Object(_) => assert_eq!(result.structured_content.as_ref(), Some(&value), "{tool}: structuredContent"),
+            Value::Object(_) => assert_eq!(
+                result.structured_content.as_ref(),
+                Some(&value),
+                "{tool}: structuredContent"
+            ),
             Value::Array(_) => assert_eq!(
                 result.structured_content,
                 Some(serde_json::json!({ "result": value })),
                 "{tool}: lists are wrapped in structuredContent"
             ),
-            _ => {}
+            _ => assert_eq!(
+                result.structured_content, None,
+                "{tool}: a scalar result has no structuredContent"
+            ),
         }
-        value
+        (value, text)
     }
 
-    /// Calls `tool`, asserts it was refused (`isError: true`) and returns the one-line message.
+    /// Calls `tool`, asserts it was refused (`isError: true`) and returns the message: one line,
+    /// not starting with a capital, without a trailing period.
     pub async fn err(&self, tool: &str, args: Value) -> String {
-        let result = self.call(tool, args).await.unwrap_or_else(|err| panic!("{tool}: {err:#}"));
+        let result = self
+            .call(tool, args)
+            .await
+            .unwrap_or_else(|err| panic!("{tool}: {err:#}"));
         let text = text_of(&result);
-        assert_eq!(result.is_error, Some(true), "{tool} should have been refused, got {text}");
-        assert!(!text.contains('\n'), "{tool}: refusals are one line: {text:?}");
+        assert_eq!(
+            result.is_error,
+            Some(true),
+            "{tool} should have been refused, got {text}"
+        );
+        assert!(
+            !text.contains('\n'),
+            "{tool}: refusals are one line: {text:?}"
+        );
+        assert!(
+            !text.is_empty() && !text.starts_with(char::is_uppercase),
+            "{tool}: refusals are lowercase: {text:?}"
+        );
+        assert!(
+            !text.ends_with('.'),
+            "{tool}: refusals have no trailing period: {text:?}"
+        );
         text
     }
 
@@ -340,9 +448,148 @@ pub fn text_of(result: &CallToolResult) -> String {
         .unwrap_or_default()
 }
 
+/// Whether `text` (valid JSON) has no whitespace outside its strings.
+pub fn is_compact_json(text: &str) -> bool {
+    let (mut in_string, mut escaped) = (false, false);
+    for character in text.chars() {
+        if in_string {
+            match character {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+        } else if character == '"' {
+            in_string = true;
+        } else if character.is_whitespace() {
+            return false;
+        }
+    }
+    true
+}
+
+/// The keys of every record of the contract, in the contract's order (and the Python server's,
+/// which writes dicts in insertion order).
+pub const RECORD_KEYS: &[&[&str]] = &[
+    &["id", "ts", "from", "to", "content"],
+    &["name", "role", "joined_at", "last_seen"],
+    &["id", "ts", "from", "scope", "content"],
+    &["participant_count", "message_count", "last_activity_ts"],
+    &["name", "last_read_id"],
+    &["name", "last_read_id", "messages"],
+    &[
+        "participants",
+        "latest_message_id",
+        "cursor",
+        "unread_count",
+        "latest_summary",
+        "recent_messages",
+    ],
+    &["id"],
+    &["left"],
+];
+
+/// Checks that every object in the JSON `text`, at any depth, is one of the contract's
+/// [`RECORD_KEYS`] with exactly its keys in its order.
+pub fn check_records(text: &str) -> Result<(), String> {
+    fn walk(node: &Ordered) -> Result<(), String> {
+        match node {
+            Ordered::Object(entries) => {
+                let keys: Vec<&str> = entries.iter().map(|(key, _)| key.as_str()).collect();
+                let mut sorted = keys.clone();
+                sorted.sort_unstable();
+                let shape = RECORD_KEYS.iter().find(|shape| {
+                    let mut expected = shape.to_vec();
+                    expected.sort_unstable();
+                    expected == sorted
+                });
+                match shape {
+                    None => {
+                        return Err(format!(
+                            "an object with keys {keys:?} is no record of the contract"
+                        ));
+                    }
+                    Some(shape) if **shape != keys[..] => {
+                        return Err(format!(
+                            "keys {keys:?} are not in the contract's order {shape:?}"
+                        ));
+                    }
+                    Some(_) => {}
+                }
+                entries.iter().try_for_each(|(_, value)| walk(value))
+            }
+            Ordered::Array(items) => items.iter().try_for_each(walk),
+            Ordered::Scalar => Ok(()),
+        }
+    }
+    let node: Ordered = serde_json::from_str(text).map_err(|err| format!("not JSON: {err}"))?;
+    walk(&node)
+}
+
+/// A JSON value that remembers the order of object keys (`serde_json::Value` sorts them).
+enum Ordered {
+    Object(Vec<(String, Ordered)>),
+    Array(Vec<Ordered>),
+    Scalar,
+}
+
+impl<'de> serde::Deserialize<'de> for Ordered {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Ordered;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("any JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Ordered, E> {
+                Ok(Ordered::Scalar)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Ordered, E> {
+                Ok(Ordered::Scalar)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Ordered, E> {
+                Ok(Ordered::Scalar)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Ordered, E> {
+                Ok(Ordered::Scalar)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Ordered, E> {
+                Ok(Ordered::Scalar)
+            }
+            fn visit_unit<E>(self) -> Result<Ordered, E> {
+                Ok(Ordered::Scalar)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Ordered, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Ordered::Array(items))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Ordered, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    entries.push((key, map.next_value()?));
+                }
+                Ok(Ordered::Object(entries))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
 /// Polls `condition` until it holds or `timeout` passes. For conditions only observable by
 /// asking (the room's state through another process); every use has a deadline.
-pub fn wait_for(timeout: Duration, mut condition: impl FnMut() -> bool) -> anyhow::Result<Duration> {
+pub fn wait_for(
+    timeout: Duration,
+    mut condition: impl FnMut() -> bool,
+) -> anyhow::Result<Duration> {
     let start = Instant::now();
     loop {
         if condition() {
@@ -376,7 +623,10 @@ where
 }
 
 /// Waits for a child to exit, killing it after `timeout`; returns its status.
-pub fn wait_exit(child: &mut std::process::Child, timeout: Duration) -> anyhow::Result<std::process::ExitStatus> {
+pub fn wait_exit(
+    child: &mut std::process::Child,
+    timeout: Duration,
+) -> anyhow::Result<std::process::ExitStatus> {
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait()? {
@@ -392,7 +642,10 @@ pub fn wait_exit(child: &mut std::process::Child, timeout: Duration) -> anyhow::
 }
 
 /// Runs a command to completion, killing it after `timeout`.
-pub fn run_bounded(mut command: std::process::Command, timeout: Duration) -> anyhow::Result<Output> {
+pub fn run_bounded(
+    mut command: std::process::Command,
+    timeout: Duration,
+) -> anyhow::Result<Output> {
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = command.spawn()?;
     let start = Instant::now();
@@ -403,7 +656,10 @@ pub fn run_bounded(mut command: std::process::Command, timeout: Duration) -> any
         if start.elapsed() > timeout {
             let _ = child.kill();
             let output = child.wait_with_output()?;
-            bail!("timed out after {timeout:?}; stderr: {}", String::from_utf8_lossy(&output.stderr));
+            bail!(
+                "timed out after {timeout:?}; stderr: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
         }
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -420,7 +676,9 @@ pub fn process_alive(pid: u32) -> bool {
 pub fn process_running(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state follows the parenthesised command name, which may itself hold spaces.
-        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !matches!(rest.trim_start().chars().next(), Some('Z' | 'X'))),
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !matches!(rest.trim_start().chars().next(), Some('Z' | 'X'))),
         Err(_) => false,
     }
 }
@@ -428,15 +686,20 @@ pub fn process_running(pid: u32) -> bool {
 /// The pids of the running `chatroomd` processes whose command line names `root` (Linux: scans
 /// `/proc/*/cmdline`; zombies have an empty command line and are not counted).
 pub fn daemon_processes(root: &Path) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     let root = root.as_os_str().as_encoded_bytes();
     let mut pids: Vec<u32> = entries
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| {
-            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
+            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                return false;
+            };
             let mut args = cmdline.split(|byte| *byte == 0);
             let is_daemon = args.next().is_some_and(|program| {
-                Path::new(std::ffi::OsStr::from_bytes(program)).file_name() == Some("chatroomd".as_ref())
+                Path::new(std::ffi::OsStr::from_bytes(program)).file_name()
+                    == Some("chatroomd".as_ref())
             });
             is_daemon && args.any(|arg| arg == root)
         })
@@ -447,7 +710,10 @@ pub fn daemon_processes(root: &Path) -> Vec<u32> {
 
 /// The current Unix time in whole seconds.
 pub fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970").as_secs()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
 }
 
 /// Whether `text` is a timestamp of the contract: UTC `YYYY-MM-DDTHH:MM:SSZ`.
@@ -465,7 +731,12 @@ pub fn is_timestamp(text: &str) -> bool {
 
 /// The `id`s of a list of records (messages or summaries).
 pub fn ids(records: &Value) -> Vec<u64> {
-    records.as_array().expect("a list of records").iter().map(|record| record["id"].as_u64().expect("an id")).collect()
+    records
+        .as_array()
+        .expect("a list of records")
+        .iter()
+        .map(|record| record["id"].as_u64().expect("an id"))
+        .collect()
 }
 
 /// The `content`s of a list of records.
@@ -490,7 +761,12 @@ pub fn names(participants: &Value) -> Vec<String> {
 
 /// The keys of a JSON object, sorted.
 pub fn keys(object: &Value) -> Vec<String> {
-    let mut keys: Vec<String> = object.as_object().expect("a JSON object").keys().cloned().collect();
+    let mut keys: Vec<String> = object
+        .as_object()
+        .expect("a JSON object")
+        .keys()
+        .cloned()
+        .collect();
     keys.sort();
     keys
 }
@@ -498,4 +774,46 @@ pub fn keys(object: &Value) -> Vec<String> {
 /// Reads `path` to a string, empty if it does not exist.
 pub fn read_or_empty(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_json_has_no_whitespace_outside_strings() {
+        assert!(is_compact_json(r#"{"a":[1,2],"b":"x y\" z"}"#));
+        assert!(!is_compact_json(r#"{"a": 1}"#));
+        assert!(!is_compact_json("[1,\n2]"));
+    }
+
+    #[test]
+    fn records_need_the_contract_keys_in_order() {
+        assert_eq!(
+            check_records(r#"[{"id":1,"ts":"t","from":"a","to":"all","content":"c"}]"#),
+            Ok(())
+        );
+        assert_eq!(
+            check_records(r#"{"name":"a","last_read_id":0,"messages":[]}"#),
+            Ok(())
+        );
+        assert_eq!(check_records("null"), Ok(()));
+        assert!(check_records(r#"{"ts":"t","id":1,"from":"a","to":"all","content":"c"}"#).is_err());
+        assert!(check_records(r#"{"id":1,"extra":2}"#).is_err());
+        assert!(check_records(r#"{"left":true,"why":"x"}"#).is_err());
+    }
+
+    #[test]
+    fn timestamps_are_utc_seconds() {
+        assert!(is_timestamp("2026-01-02T03:04:05Z"));
+        assert!(!is_timestamp("2026-01-02T03:04:05.123Z"));
+        assert!(!is_timestamp("2026-01-02 03:04:05Z"));
+        assert!(!is_timestamp("2026-01-02T03:04:05+00:00"));
+    }
+
+    #[test]
+    fn process_checks_see_this_process() {
+        assert!(process_running(std::process::id()));
+        assert!(daemon_processes(Path::new("/nonexistent/root")).is_empty());
+    }
 }
