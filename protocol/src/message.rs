@@ -162,6 +162,8 @@ impl Request {
             } => vec![name, content, scope],
             Request::ReadLatestSummary { scope } => vec![scope],
             Request::GetHandoff { name, .. } => vec![name],
+            Request::Subscribe { participant } => vec![participant],
+            Request::ReadSummaries { .. } => Vec::new(),
             Request::ListParticipants
             | Request::GetStatus
             | Request::DaemonStatus

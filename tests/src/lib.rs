@@ -472,6 +472,8 @@ pub fn is_compact_json(text: &str) -> bool {
 /// which writes dicts in insertion order).
 pub const RECORD_KEYS: &[&[&str]] = &[
     &["id", "ts", "from", "to", "content"],
+    // A message a person posted with `chatroomd send`: the one record that carries a further key.
+    &["id", "ts", "from", "to", "content", "human"],
     &["name", "role", "joined_at", "last_seen"],
     &["id", "ts", "from", "scope", "content"],
     &["participant_count", "message_count", "last_activity_ts"],

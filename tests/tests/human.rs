@@ -1,0 +1,424 @@
+//! The surfaces for the people watching, run as processes against a real daemon: `monitor`,
+//! `send`, `tail`, `export` and `status`, and which of them may start a daemon.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use chatroom_tests::{Agent, DEFAULT_TIMEOUT, TestRoom, wait_exit};
+use serde_json::{Value, json};
+
+fn stdout(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "chatroomd failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).expect("utf-8 output")
+}
+
+async fn joined(room: &TestRoom, name: &str, role: &str) -> Agent {
+    let agent = room.agent().await;
+    agent.ok("join", json!({"name": name, "role": role})).await;
+    agent
+}
+
+/// Every message of the room through an agent, paging with read_messages.
+async fn all_messages(agent: &Agent) -> Vec<Value> {
+    let mut messages: Vec<Value> = Vec::new();
+    loop {
+        let since = messages
+            .last()
+            .map_or(0, |message| message["id"].as_u64().unwrap());
+        let page = agent
+            .ok("read_messages", json!({"since_id": since, "limit": 100}))
+            .await;
+        let page = page.as_array().unwrap().clone();
+        if page.is_empty() {
+            return messages;
+        }
+        messages.extend(page);
+    }
+}
+
+#[tokio::test]
+async fn monitor_once_in_a_pipe_shows_participants_and_the_latest_messages() {
+    let room = TestRoom::new();
+    let claude = joined(&room, "claude", "implementer").await;
+    let _codex = joined(&room, "codex", "reviewer").await;
+    claude
+        .ok(
+            "send_message",
+            json!({"name": "claude", "content": "starting on the parser"}),
+        )
+        .await;
+    claude
+        .ok(
+            "write_summary",
+            json!({"name": "claude", "content": "parser half done"}),
+        )
+        .await;
+    claude
+        .ok(
+            "send_message",
+            json!({"name": "claude", "to": "codex", "content": "a moment ago"}),
+        )
+        .await;
+
+    let text = stdout(&room.chatroomd(&["monitor", "--once"]));
+    assert!(
+        !text.contains('\x1b'),
+        "no control codes in a pipe:\n{text}"
+    );
+    for expected in [
+        "daemon: pid",
+        "participants (2)",
+        "claude",
+        "implementer",
+        "codex",
+        "reviewer",
+        "parser half done",
+        "claude → all: starting on the parser",
+        "claude → codex [direct]: a moment ago",
+    ] {
+        assert!(
+            text.contains(expected),
+            "monitor --once lacks {expected:?}:\n{text}"
+        );
+    }
+
+    // What one participant sees: not the direct messages to others.
+    claude
+        .ok(
+            "send_message",
+            json!({"name": "claude", "to": "gemini", "content": "for gemini only"}),
+        )
+        .await;
+    let codex_view = stdout(&room.chatroomd(&[
+        "monitor",
+        "--once",
+        "--participant",
+        "codex",
+        "--limit",
+        "5",
+    ]));
+    assert!(
+        codex_view.contains("a moment ago") && !codex_view.contains("for gemini only"),
+        "{codex_view}"
+    );
+    room.finish();
+}
+
+#[tokio::test]
+async fn a_persons_message_reaches_the_agents_marked_as_a_persons() {
+    let room = TestRoom::new();
+    let claude = joined(&room, "claude", "implementer").await;
+    claude
+        .ok(
+            "send_message",
+            json!({"name": "claude", "content": "agent speaking"}),
+        )
+        .await;
+
+    let sent = stdout(&room.chatroomd(&[
+        "send",
+        "--as",
+        "maria",
+        "--to",
+        "claude",
+        "please pause the migration",
+    ]));
+    assert_eq!(sent.trim(), "sent message #2");
+    let unread = claude.ok("read_unread", json!({"name": "claude"})).await;
+    let messages = unread["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2, "{unread}");
+    assert_eq!(
+        messages[0].get("human"),
+        None,
+        "an agent's message keeps exactly the v1 keys"
+    );
+    assert_eq!(
+        messages[1],
+        json!({"id": 2, "ts": messages[1]["ts"], "from": "maria", "to": "claude",
+               "content": "please pause the migration", "human": true})
+    );
+
+    // From stdin, with the same validation as an agent's message.
+    let mut command = room.chatroomd_command(&["send", "--as", "maria", "-"]);
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all("line one\nline two\n".as_bytes()).unwrap();
+    }
+    assert!(wait_exit(&mut child, DEFAULT_TIMEOUT).unwrap().success());
+    let last = claude.ok("read_messages", json!({"since_id": 2})).await;
+    assert_eq!(last[0]["content"], "line one\nline two");
+
+    let refused = room.chatroomd(&["send", "--as", "system", "hi"]);
+    assert!(!refused.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&refused.stderr),
+        "chatroomd: name 'system' is reserved\n"
+    );
+    let blank = room.chatroomd(&["send", "--as", "maria", "   "]);
+    assert_eq!(
+        String::from_utf8_lossy(&blank.stderr),
+        "chatroomd: content must not be blank\n"
+    );
+    let status = claude.ok("get_status", json!({})).await;
+    assert_eq!(status["message_count"], 3, "refused sends change nothing");
+
+    // A person cannot be mistaken for a participant: sending does not join.
+    let participants = claude.ok("list_participants", json!({})).await;
+    assert_eq!(participants.as_array().unwrap().len(), 1);
+    room.finish();
+}
+
+#[tokio::test]
+async fn tail_follow_json_receives_a_new_message_within_a_second() {
+    let room = TestRoom::new();
+    let claude = joined(&room, "claude", "implementer").await;
+    claude
+        .ok(
+            "send_message",
+            json!({"name": "claude", "content": "before tail"}),
+        )
+        .await;
+
+    let mut child = room
+        .chatroomd_command(&["tail", "--follow", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let (lines, received) = mpsc::channel();
+    let reader = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in reader.lines().map_while(Result::ok) {
+            if lines.send((line, Instant::now())).is_err() {
+                break;
+            }
+        }
+    });
+    // The history line proves tail has subscribed (it subscribes before reading history).
+    let (first, _) = received
+        .recv_timeout(DEFAULT_TIMEOUT)
+        .expect("the history line");
+    assert_eq!(
+        serde_json::from_str::<Value>(&first).unwrap()["content"],
+        "before tail"
+    );
+
+    let sent_at = Instant::now();
+    claude
+        .ok(
+            "send_message",
+            json!({"name": "claude", "to": "codex", "content": "after tail"}),
+        )
+        .await;
+    let (line, arrived) = received
+        .recv_timeout(Duration::from_secs(1))
+        .expect("a followed line within a second");
+    assert!(arrived.duration_since(sent_at) < Duration::from_secs(1));
+    let message: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        message,
+        json!({"id": 2, "ts": message["ts"], "from": "claude", "to": "codex", "content": "after tail"}),
+        "one contract message per line"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    room.finish();
+}
+
+#[tokio::test]
+async fn tail_prints_text_and_json_lines_with_since_and_participant() {
+    let room = TestRoom::new();
+    let claude = joined(&room, "claude", "implementer").await;
+    for (to, content) in [
+        ("all", "one"),
+        ("codex", "two\nlines"),
+        ("gemini", "three"),
+        ("all", "four"),
+    ] {
+        claude
+            .ok(
+                "send_message",
+                json!({"name": "claude", "to": to, "content": content}),
+            )
+            .await;
+    }
+    let text = stdout(&room.chatroomd(&["tail"]));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    assert!(
+        lines[0].starts_with("#1 ") && lines[0].ends_with("claude → all: one"),
+        "{text}"
+    );
+    assert!(
+        lines[1].ends_with("claude → codex [direct]: two") && lines[2] == "    lines",
+        "{text}"
+    );
+
+    let json_lines =
+        stdout(&room.chatroomd(&["tail", "--json", "--since", "1", "--participant", "codex"]));
+    let ids: Vec<u64> = json_lines
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(ids, [2, 4], "visible to codex after id 1:\n{json_lines}");
+    let last_two = stdout(&room.chatroomd(&["tail", "-n", "2", "--json"]));
+    assert_eq!(last_two.lines().count(), 2);
+    room.finish();
+}
+
+#[tokio::test]
+async fn export_json_round_trips_every_message_live_and_from_disk() {
+    let room = TestRoom::new();
+    let claude = joined(&room, "claude", "implementer").await;
+    for index in 0..230 {
+        let to = if index % 3 == 0 { "codex" } else { "all" };
+        let content = format!("message {index} — ünïcode\nsecond line");
+        claude
+            .ok(
+                "send_message",
+                json!({"name": "claude", "to": to, "content": content}),
+            )
+            .await;
+    }
+    claude
+        .ok(
+            "write_summary",
+            json!({"name": "claude", "content": "done", "scope": "codex"}),
+        )
+        .await;
+    let expected = all_messages(&claude).await;
+    assert_eq!(expected.len(), 230);
+
+    let live: Value =
+        serde_json::from_str(&stdout(&room.chatroomd(&["export", "--json"]))).unwrap();
+    assert_eq!(live["live"], true);
+    assert_eq!(live["messages"].as_array().unwrap(), &expected);
+    assert_eq!(live["summaries"][0]["content"], "done");
+    assert_eq!(live["participants"][0]["name"], "claude");
+
+    claude.close().await;
+    room.stop_daemon();
+    let offline: Value = serde_json::from_str(&stdout(&room.chatroomd(&["export"]))).unwrap();
+    assert_eq!(offline["live"], false);
+    // The claude session ended, so the room gained its system message.
+    let offline_messages = offline["messages"].as_array().unwrap();
+    assert_eq!(&offline_messages[..230], &expected[..]);
+    assert_eq!(offline_messages[230]["content"], "claude left the chatroom");
+    assert_eq!(room.daemon_pid(), None, "export does not start a daemon");
+
+    let markdown = stdout(&room.chatroomd(&["export", "--markdown"]));
+    assert!(markdown.starts_with("# Chatroom transcript"));
+    assert!(
+        markdown.contains("**#1 · ") && markdown.contains("> message 0 — ünïcode\n> second line"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("### #1 · ") && markdown.contains("claude (scope codex)"));
+    room.finish();
+}
+
+#[test]
+fn reading_commands_never_start_a_daemon() {
+    let room = TestRoom::new();
+    for args in [
+        &["status"][..],
+        &["status", "--json"],
+        &["monitor", "--once"],
+        &["tail"],
+        &["tail", "--json", "--since", "0"],
+        &["export"],
+        &["export", "--markdown"],
+        &["stop"],
+    ] {
+        let output = room.chatroomd(args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(room.daemon_pid(), None, "{args:?} started a daemon");
+        assert!(!room.paths().socket.exists(), "{args:?} left a socket");
+    }
+    let monitor = stdout(&room.chatroomd(&["monitor", "--once"]));
+    assert!(monitor.contains("daemon: down"), "{monitor}");
+
+    // Writing goes through a daemon, so send starts one.
+    stdout(&room.chatroomd(&["send", "--as", "maria", "anyone here?"]));
+    assert!(room.daemon_pid().is_some(), "send starts the daemon");
+    let status = room.status();
+    assert_eq!(status["daemon"]["message_count"], 1);
+    room.finish();
+}
+
+#[tokio::test]
+async fn status_shows_sessions_and_participants_as_a_table() {
+    let room = TestRoom::new();
+    let claude = joined(&room, "claude", "implementer").await;
+    let text = stdout(&room.chatroomd(&["status"]));
+    assert!(text.contains("SESSION  KIND   CLIENT PID  NAMES"), "{text}");
+    assert!(text.contains(&format!("agent  {}", claude.pid)), "{text}");
+    assert!(text.contains("NAME    ROLE         SESSION"), "{text}");
+    let json = room.status();
+    assert_eq!(json["daemon"]["sessions"][0]["kind"], "agent");
+    assert_eq!(json["daemon"]["sessions"][0]["names"], json!(["claude"]));
+    room.finish();
+}
+
+#[test]
+fn every_command_explains_itself() {
+    let room = TestRoom::new();
+    for (command, options) in [
+        (
+            "monitor",
+            &["--limit", "--participant", "--interval", "--once", "--root"][..],
+        ),
+        ("send", &["--as", "--to", "TEXT", "--root"]),
+        (
+            "tail",
+            &[
+                "--follow",
+                "--since",
+                "--participant",
+                "--json",
+                "--lines",
+                "--root",
+            ],
+        ),
+        ("export", &["--json", "--markdown", "--root"]),
+        ("status", &["--json", "--root"]),
+    ] {
+        let help = room
+            .chatroomd_command(&[command, "--help"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&help.stdout);
+        for option in options {
+            assert!(
+                text.contains(option),
+                "{command} --help lacks {option}:\n{text}"
+            );
+        }
+    }
+    let bad = room.chatroomd(&["monitor", "--once", "--limit", "0"]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("--limit"),
+        "names the option"
+    );
+}
