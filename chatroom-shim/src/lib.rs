@@ -41,8 +41,10 @@ pub async fn run() -> anyhow::Result<()> {
         Err(err) => tracing::warn!(cause = %err, "no room"),
     }
     let server = tools::Chatroom::new(client::Client::new(paths));
+    // MCP clients launch us with pipes: drive them on the reactor rather than tokio's blocking
+    // pool, which costs a thread hand-off per message (a third of the shim's CPU under load).
     let service = server
-        .serve(rmcp::transport::stdio())
+        .serve(rmcp::transport::stdio_pipes())
         .await
         .context("mcp initialization failed")?;
     let reason = service

@@ -339,7 +339,8 @@ impl Chatroom {
     }
 }
 
-#[tool_handler]
+// The router built once in `new`; a bare `#[tool_handler]` would rebuild it on every request.
+#[tool_handler(router = self.tool_router)]
 impl ServerHandler for Chatroom {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
