@@ -10,8 +10,8 @@ use interprocess::local_socket::tokio::Stream;
 use protocol::frame::{self, FrameError, MAX_CLIENT_FRAME, MAX_SERVER_FRAME};
 use protocol::paths::RoomPaths;
 use protocol::{
-    ClientKind, ClientMessage, Hello, HelloReply, PROTOCOL_VERSION, Refusal, Request, Response,
-    ServerMessage,
+    ClientKind, ClientMessage, Hello, HelloReply, Refusal, Request, Response, ServerMessage,
+    protocol_version,
 };
 use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot};
@@ -44,13 +44,24 @@ pub enum CallError {
     #[error("chatroomd did not complete the handshake: {0}")]
     Handshake(String),
     #[error(
-        "chatroomd (pid {daemon_pid}) speaks protocol v{daemon_version} but this chatroom-shim speaks v{PROTOCOL_VERSION}: run `chatroomd stop --root {root}` and retry, or restart your agent"
+        "chatroomd (pid {daemon_pid}) speaks protocol v{daemon_version} but this chatroom-shim speaks v{}: run `chatroomd stop --root {root}` and retry, or restart your agent",
+        protocol_version()
     )]
     VersionMismatch {
         daemon_pid: u32,
         daemon_version: u32,
         root: String,
     },
+    #[error(
+        "this chatroom-shim speaks protocol v{} but the running chatroomd (pid {daemon_pid}) speaks the newer v{daemon_version}: restart your agent so that it launches the newer chatroom-shim",
+        protocol_version()
+    )]
+    ShimOutdated {
+        daemon_pid: u32,
+        daemon_version: u32,
+    },
+    #[error("could not replace the older chatroomd (pid {daemon_pid}): {cause}")]
+    Replace { daemon_pid: u32, cause: String },
     #[error("{0}")]
     Start(#[from] spawn::StartError),
     #[error("{0}")]
@@ -82,24 +93,41 @@ impl Client {
     }
 
     /// Sends one request and waits for its outcome, connecting (and starting the daemon) first
-    /// if this session has no live connection.
+    /// if this session has no live connection. If the connection (or the daemon) is lost on the
+    /// way, the call is sent again on a new one, after this session's names are joined again: a
+    /// write goes with an idempotency key, so the daemon carries it out once however often it
+    /// arrives.
     pub async fn call(&self, request: Request) -> Result<Outcome, CallError> {
         let change = NameChange::of(&request);
-        let (id, bytes) = self.encode(request)?;
-        let connection = self.connection().await?;
-        let outcome = connection.call(id, bytes).await?;
+        let key = request.wants_key().then(new_key);
+        let mut attempt = 1;
+        let outcome = loop {
+            let (id, bytes) = self.encode(request.clone(), key)?;
+            let result = match self.connection().await {
+                Ok(connection) => connection.call(id, bytes).await,
+                Err(err) => Err(err),
+            };
+            match result {
+                Err(err) if attempt < MAX_ATTEMPTS && err.is_transient() => {
+                    tracing::info!(attempt, cause = %err, "sending the call again on a new connection");
+                    attempt += 1;
+                }
+                result => break result?,
+            }
+        };
         if let Some(change) = change {
             self.held().apply(change, &outcome);
         }
         Ok(outcome)
     }
 
-    fn encode(&self, mut request: Request) -> Result<(u64, Vec<u8>), CallError> {
+    fn encode(&self, mut request: Request, key: Option<u128>) -> Result<(u64, Vec<u8>), CallError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut message = ClientMessage::Call {
-            id,
-            request: request.clone(),
+        let call = |id, request| match key {
+            Some(key) => ClientMessage::KeyedCall { id, key, request },
+            None => ClientMessage::Call { id, request },
         };
+        let mut message = call(id, request.clone());
         match frame::encode(&message, MAX_CLIENT_FRAME) {
             Ok(bytes) => return Ok((id, bytes)),
             Err(FrameError::TooLarge { .. }) => {}
@@ -111,7 +139,7 @@ impl Client {
         for value in request.strings_mut() {
             bound_argument(value);
         }
-        message = ClientMessage::Call { id, request };
+        message = call(id, request);
         match frame::encode(&message, MAX_CLIENT_FRAME) {
             Ok(bytes) => Ok((id, bytes)),
             Err(FrameError::TooLarge { len, max }) => Err(CallError::TooLarge { len, max }),
@@ -143,6 +171,26 @@ impl Client {
             // A daemon shutting down (idle timeout, `chatroomd stop`) may accept and then close
             // us; the second attempt starts a fresh one.
             Err(CallError::HandshakeClosed) => Connection::open(paths).await?,
+            // An older daemon survived an upgrade: stop it cleanly and start ours.
+            Err(CallError::VersionMismatch {
+                daemon_pid,
+                daemon_version,
+                ..
+            }) if daemon_version < protocol_version() => {
+                tracing::warn!(daemon_pid, daemon_version, "replacing an older chatroomd");
+                replace_older_daemon(paths, daemon_pid).await?;
+                Connection::open(paths).await?
+            }
+            Err(CallError::VersionMismatch {
+                daemon_pid,
+                daemon_version,
+                ..
+            }) => {
+                return Err(CallError::ShimOutdated {
+                    daemon_pid,
+                    daemon_version,
+                });
+            }
             result => result?,
         };
         let connection = Arc::new(connection);
@@ -157,10 +205,13 @@ impl Client {
     async fn rejoin(&self, connection: &Connection) -> Result<(), CallError> {
         let names = self.held().names();
         for (name, role) in names {
-            let (id, bytes) = self.encode(Request::Join {
-                name: name.clone(),
-                role,
-            })?;
+            let (id, bytes) = self.encode(
+                Request::Join {
+                    name: name.clone(),
+                    role,
+                },
+                None,
+            )?;
             match connection.call(id, bytes).await? {
                 Ok(Response::Participants(_)) => {
                     tracing::info!(%name, "joined again after reconnecting");
@@ -177,6 +228,81 @@ impl Client {
             }
         }
         Ok(())
+    }
+}
+
+/// How often one call is sent in all, when connections keep getting lost under it.
+const MAX_ATTEMPTS: u32 = 3;
+/// How long an older daemon gets to shut down when it is being replaced.
+const REPLACE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl CallError {
+    /// Whether a new connection may succeed where this one failed: the connection or the daemon
+    /// went away.
+    fn is_transient(&self) -> bool {
+        matches!(self, CallError::ConnectionLost | CallError::HandshakeClosed)
+    }
+}
+
+/// A fresh idempotency key: a per-process random seed (from the OS) plus a counter, so keys
+/// never repeat within a process and practically never across processes.
+fn new_key() -> u128 {
+    static SEED: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let seed = *SEED.get_or_init(|| {
+        let mut bytes = [0u8; 16];
+        let random = std::fs::File::open("/dev/urandom")
+            .and_then(|mut file| std::io::Read::read_exact(&mut file, &mut bytes));
+        if random.is_err() {
+            // No /dev/urandom (not unix): the clock and the pid are unique enough per process.
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_nanos());
+            bytes = (nanos ^ (u128::from(std::process::id()) << 96)).to_le_bytes();
+        }
+        u128::from_le_bytes(bytes)
+    });
+    seed.wrapping_add(u128::from(COUNTER.fetch_add(1, Ordering::Relaxed)))
+}
+
+/// Stops an older daemon (found by its version refusal) so that ours can start: SIGTERM is its
+/// clean shutdown, and the room lock tells when it is gone. Only the process that holds this
+/// room's lock is signalled, never a pid that might have been reused.
+async fn replace_older_daemon(paths: &RoomPaths, daemon_pid: u32) -> Result<(), CallError> {
+    let failed = |cause: String| CallError::Replace { daemon_pid, cause };
+    let holder = std::fs::read_to_string(&paths.lock_file)
+        .ok()
+        .and_then(|text| text.trim().parse::<u32>().ok());
+    if holder != Some(daemon_pid) {
+        return Err(failed(format!(
+            "{} does not name it as the room's daemon",
+            paths.lock_file.display()
+        )));
+    }
+    #[cfg(unix)]
+    {
+        // SAFETY: kill(2) with a pid read from the lock that process holds.
+        if unsafe { libc::kill(daemon_pid as i32, libc::SIGTERM) } != 0 {
+            return Err(failed(std::io::Error::last_os_error().to_string()));
+        }
+    }
+    let lock_file = paths.lock_file.clone();
+    let released = tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(lock_file)?;
+        // Blocks until the old daemon lets go of the room, i.e. has exited.
+        file.lock()
+    });
+    match tokio::time::timeout(REPLACE_TIMEOUT, released).await {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(err))) => Err(failed(err.to_string())),
+        Ok(Err(err)) => Err(failed(err.to_string())),
+        Err(_) => Err(failed(format!(
+            "it did not exit within {}s",
+            REPLACE_TIMEOUT.as_secs()
+        ))),
     }
 }
 
@@ -265,7 +391,7 @@ async fn handshake(
     paths: &RoomPaths,
 ) -> Result<Welcome, CallError> {
     let hello = ClientMessage::Hello(Hello {
-        version: PROTOCOL_VERSION,
+        version: protocol_version(),
         client_pid: std::process::id(),
         kind: ClientKind::Agent,
     });
@@ -289,7 +415,7 @@ async fn handshake(
             version,
             session_id,
             daemon_pid,
-        }) if version == PROTOCOL_VERSION => Ok(Welcome {
+        }) if version == protocol_version() => Ok(Welcome {
             session_id,
             daemon_pid,
         }),
@@ -508,6 +634,7 @@ impl HeldNames {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use protocol::PROTOCOL_VERSION;
 
     fn join(name: &str, role: &str) -> NameChange {
         NameChange::of(&Request::Join {
@@ -722,8 +849,15 @@ mod tests {
             }
 
             pub async fn next_call(&mut self) -> (u64, Request) {
+                let (id, _, request) = self.next_keyed_call().await;
+                (id, request)
+            }
+
+            /// The next call, with its idempotency key if it has one.
+            pub async fn next_keyed_call(&mut self) -> (u64, Option<u128>, Request) {
                 match self.read().await {
-                    Some(ClientMessage::Call { id, request }) => (id, request),
+                    Some(ClientMessage::Call { id, request }) => (id, None, request),
+                    Some(ClientMessage::KeyedCall { id, key, request }) => (id, Some(key), request),
                     other => panic!("expected a call, got {other:?}"),
                 }
             }
@@ -783,12 +917,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_dropped_session_fails_its_calls_then_reconnects_and_joins_again() {
+    async fn a_call_lost_with_its_connection_is_sent_again_after_joining_again() {
         let daemon = fake::Daemon::start("reconnect");
         let client = Client::new(Ok(daemon.paths.clone()));
         let first_session = async {
             let mut session = daemon.accept().await;
-            let (id, request) = session.next_call().await;
+            let (id, _, request) = session.next_keyed_call().await;
             assert_eq!(
                 request,
                 Request::Join {
@@ -797,7 +931,7 @@ mod tests {
                 }
             );
             session.reply(id, Ok(Response::Participants(vec![]))).await;
-            let (id, request) = session.next_call().await;
+            let (id, _, request) = session.next_keyed_call().await;
             assert_eq!(
                 request,
                 Request::Join {
@@ -806,14 +940,38 @@ mod tests {
                 }
             );
             session.reply(id, Ok(Response::Participants(vec![]))).await;
-            let (id, request) = session.next_call().await;
+            let (id, key, request) = session.next_keyed_call().await;
             assert_eq!(request, Request::Leave { name: "bob".into() });
+            assert!(key.is_some(), "a leave is sent with an idempotency key");
             session.reply(id, Ok(Response::Left(true))).await;
-            let (_, request) = session.next_call().await;
-            assert_eq!(request, Request::GetStatus);
-            // The daemon goes away with the call unanswered.
+            let (_, key, request) = session.next_keyed_call().await;
+            let sent = Request::SendMessage {
+                name: "ann".into(),
+                content: "hi".into(),
+                to: "all".into(),
+            };
+            assert_eq!(request, sent);
+            // The daemon goes away with the write unanswered.
+            key.expect("a write is sent with an idempotency key")
         };
-        let first_calls = async {
+        let second_session = async {
+            let mut session = daemon.accept().await;
+            let (id, key, request) = session.next_keyed_call().await;
+            assert_eq!(
+                request,
+                Request::Join {
+                    name: "ann".into(),
+                    role: "lead".into()
+                },
+                "held names first"
+            );
+            assert_eq!(key, None);
+            session.reply(id, Ok(Response::Participants(vec![]))).await;
+            let (id, key, request) = session.next_keyed_call().await;
+            session.reply(id, Ok(Response::Id(7))).await;
+            (key, request, session)
+        };
+        let calls = async {
             let join = client
                 .call(Request::Join {
                     name: " ann ".into(),
@@ -830,29 +988,31 @@ mod tests {
             assert!(join.unwrap().is_ok());
             let leave = client.call(Request::Leave { name: "bob".into() }).await;
             assert_eq!(leave.unwrap(), Ok(Response::Left(true)));
-            client.call(Request::GetStatus).await
-        };
-        let ((), lost) = tokio::join!(first_session, first_calls);
-        assert!(matches!(lost, Err(CallError::ConnectionLost)), "{lost:?}");
-
-        let second_session = async {
-            let mut session = daemon.accept().await;
-            let (id, request) = session.next_call().await;
-            assert_eq!(
-                request,
-                Request::Join {
+            client
+                .call(Request::SendMessage {
                     name: "ann".into(),
-                    role: "lead".into()
-                }
-            );
-            session.reply(id, Ok(Response::Participants(vec![]))).await;
-            let (id, request) = session.next_call().await;
-            assert_eq!(request, Request::GetStatus);
-            session.reply(id, status(1)).await;
-            session
+                    content: "hi".into(),
+                    to: "all".into(),
+                })
+                .await
         };
-        let (_session, retried) = tokio::join!(second_session, client.call(Request::GetStatus));
-        assert_eq!(retried.unwrap(), status(1));
+        let daemon_side = async {
+            let first_key = first_session.await;
+            let (second_key, request, session) = second_session.await;
+            (first_key, second_key, request, session)
+        };
+        let ((first_key, second_key, request, _session), sent) = tokio::join!(daemon_side, calls);
+        assert_eq!(
+            sent.unwrap(),
+            Ok(Response::Id(7)),
+            "the agent sees the write succeed"
+        );
+        assert_eq!(
+            second_key,
+            Some(first_key),
+            "the repeat carries the same key"
+        );
+        assert!(matches!(request, Request::SendMessage { .. }));
     }
 
     #[tokio::test]
@@ -875,8 +1035,7 @@ mod tests {
         assert_eq!(
             message,
             format!(
-                "chatroomd (pid 4321) speaks protocol v99 but this chatroom-shim speaks v{PROTOCOL_VERSION}: run `chatroomd stop --root {}` and retry, or restart your agent",
-                daemon.paths.root.display()
+                "this chatroom-shim speaks protocol v{PROTOCOL_VERSION} but the running chatroomd (pid 4321) speaks the newer v99: restart your agent so that it launches the newer chatroom-shim"
             )
         );
     }
@@ -904,7 +1063,7 @@ mod tests {
             content: format!("  {}  ", "x".repeat(2 * MAX_CLIENT_FRAME)),
             to: "all".into(),
         };
-        let (id, bytes) = client.encode(request).expect("fits once cut");
+        let (id, bytes) = client.encode(request, None).expect("fits once cut");
         assert!(bytes.len() <= MAX_CLIENT_FRAME + frame::PREFIX_LEN);
         let Ok(ClientMessage::Call {
             id: sent_id,

@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod control;
+pub mod dedupe;
 pub mod lock;
 pub mod logging;
 pub mod monitor;

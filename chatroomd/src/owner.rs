@@ -15,6 +15,7 @@ use protocol::{
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tracing::{debug, error, info, warn};
 
+use crate::dedupe::{Dedupe, Key, KeyRecord, Recorded};
 use crate::room::{self, Caller, Changes, Room, SessionId};
 use crate::store::Store;
 
@@ -38,6 +39,8 @@ pub enum Command {
     Call {
         session: SessionId,
         id: u64,
+        /// The idempotency key of a write the client may repeat.
+        key: Option<Key>,
         request: Request,
         permit: Option<OwnedSemaphorePermit>,
     },
@@ -93,6 +96,7 @@ struct SessionEntry {
 pub fn spawn(
     room: Room,
     store: Store,
+    dedupe: Dedupe,
     facts: DaemonFacts,
 ) -> (
     OwnerHandle,
@@ -107,6 +111,7 @@ pub fn spawn(
     let owner = Owner {
         room,
         store,
+        dedupe,
         facts,
         sessions: BTreeMap::new(),
         presence: presence_tx,
@@ -122,6 +127,8 @@ pub fn spawn(
 struct Owner {
     room: Room,
     store: Store,
+    /// The keys of recent keyed writes, for answering repeats.
+    dedupe: Dedupe,
     facts: DaemonFacts,
     sessions: BTreeMap<SessionId, SessionEntry>,
     presence: watch::Sender<Presence>,
@@ -180,6 +187,7 @@ impl Owner {
         let now = unix_now();
         let checkpoint = (self.room.message_count(), self.room.summary_count());
         let mut changes = Changes::default();
+        let mut keys: Vec<KeyRecord> = Vec::new();
         let mut replies: Vec<PendingReply> = Vec::with_capacity(batch.len());
         let mut stop = false;
         let sessions_before = self.live_sessions();
@@ -213,10 +221,14 @@ impl Owner {
                 Command::Call {
                     session,
                     id,
+                    key,
                     request,
                     permit,
                 } => {
-                    let (outcome, call_changes) = self.call(session, request, now);
+                    let (outcome, call_changes) = match key {
+                        Some(key) => self.keyed_call(session, key, request, now, &mut keys),
+                        None => self.call(session, request, now),
+                    };
                     let wrote = call_changes.needs_sync();
                     if matches!(outcome, Ok(Response::ShuttingDown)) {
                         self.presence
@@ -235,11 +247,22 @@ impl Owner {
             }
         }
         let mut stored = true;
-        if changes.needs_sync()
-            && let Err(err) = self.store.persist(&changes, &self.room)
-        {
+        // The keys first: a write on disk must always have its key on disk, or a repeat after a
+        // crash would carry it out twice.
+        let persisted = match keys.is_empty() {
+            true => Ok(()),
+            false => self.store.append_keys(&keys),
+        }
+        .and_then(|()| match changes.needs_sync() {
+            true => self.store.persist(&changes, &self.room),
+            false => Ok(()),
+        });
+        if let Err(err) = persisted {
             error!(cause = %err, "could not make the batch durable; its writes are refused");
             stored = false;
+            for record in &keys {
+                self.dedupe.remove(record.key);
+            }
             self.room.truncate(checkpoint.0, checkpoint.1);
             let refusal =
                 Refusal::storage(format!("the chatroom could not save this change: {err}"));
@@ -346,6 +369,89 @@ impl Owner {
                 };
                 let outcome = self.room.handle_as(caller, request, now);
                 (outcome.reply, outcome.changes)
+            }
+        }
+    }
+
+    /// A write the client may repeat: the first time it is carried out and its key recorded
+    /// (made durable with the batch, before the write itself); a repeat gets the first outcome.
+    fn keyed_call(
+        &mut self,
+        session: SessionId,
+        key: Key,
+        request: Request,
+        now: u64,
+        keys: &mut Vec<KeyRecord>,
+    ) -> (Result<Response, Refusal>, Changes) {
+        if let Some(recorded) = self.dedupe.get(key).cloned() {
+            debug!(session, key = %format!("{key:032x}"), ?recorded, "answering a repeated write");
+            return self.replay(session, recorded, now);
+        }
+        let unread_from = match &request {
+            Request::ReadUnread { name, .. } => Some(self.room.cursor(name.trim())),
+            _ => None,
+        };
+        let (outcome, changes) = self.call(session, request, now);
+        let recorded = match (&outcome, unread_from) {
+            (Ok(Response::Unread(unread)), Some(after)) => {
+                unread.messages.last().map(|last| Recorded::Unread {
+                    name: unread.name.clone(),
+                    after,
+                    through: last.id,
+                })
+            }
+            (Ok(Response::Id(id)), None) if !changes.messages.is_empty() => {
+                Some(Recorded::Message { id: *id })
+            }
+            (Ok(Response::Id(id)), None) if !changes.summaries.is_empty() => {
+                Some(Recorded::Summary { id: *id })
+            }
+            (Ok(Response::Left(true)), None) => Some(Recorded::Left),
+            _ => None,
+        };
+        if let Some(recorded) = recorded {
+            let record = KeyRecord {
+                key,
+                at: now,
+                recorded,
+            };
+            self.dedupe.insert(record.clone());
+            keys.push(record);
+        }
+        (outcome, changes)
+    }
+
+    /// The outcome a keyed write had the first time.
+    fn replay(
+        &mut self,
+        session: SessionId,
+        recorded: Recorded,
+        now: u64,
+    ) -> (Result<Response, Refusal>, Changes) {
+        match recorded {
+            Recorded::Message { id } | Recorded::Summary { id } => {
+                (Ok(Response::Id(id)), Changes::default())
+            }
+            Recorded::Left => (Ok(Response::Left(true)), Changes::default()),
+            Recorded::Unread {
+                name,
+                after,
+                through,
+            } => {
+                let messages = self.room.visible_between(&name, after, through);
+                // The cursor move may not have reached the disk before a crash: make sure of it.
+                let request = Request::SetCursor {
+                    name: name.clone(),
+                    message_id: through as i64,
+                };
+                let changes = self.room.handle(session, request, now).changes;
+                let last_read_id = self.room.cursor(&name);
+                let unread = protocol::Unread {
+                    name,
+                    last_read_id,
+                    messages,
+                };
+                (Ok(Response::Unread(unread)), changes)
             }
         }
     }

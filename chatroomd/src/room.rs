@@ -638,8 +638,32 @@ impl Room {
         true
     }
 
-    fn cursor(&self, name: &str) -> u64 {
+    /// The cursor of `name` (0 when none is stored); `name` as the room stores it (trimmed).
+    pub fn cursor(&self, name: &str) -> u64 {
         self.cursors.get(name).copied().unwrap_or(0)
+    }
+
+    /// The messages visible to `name` with `after < id <= through`, ascending: what a
+    /// `read_unread` that moved the cursor from `after` to `through` returned, for answering a
+    /// repeat of it the same way.
+    pub fn visible_between(&self, name: &str, after: u64, through: u64) -> Vec<Message> {
+        let (start, end) = (
+            self.first_position_after(after),
+            self.first_position_after(through),
+        );
+        let (broadcasts, direct) = self.visible_after(name, start);
+        let before_end =
+            |positions: &[usize]| positions.partition_point(|position| *position < end);
+        let (broadcasts, direct) = (
+            &broadcasts[..before_end(broadcasts)],
+            &direct[..before_end(direct)],
+        );
+        self.collect(merge_oldest(broadcasts, direct, usize::MAX))
+    }
+
+    /// The id of the newest summary, 0 when there is none.
+    pub fn last_summary_id(&self) -> u64 {
+        self.summaries.last().map_or(0, |summary| summary.id)
     }
 
     /// Moves the cursor of `name` up to `message_id`, never back; returns the cursor after.

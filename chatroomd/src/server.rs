@@ -17,11 +17,12 @@ use interprocess::local_socket::tokio::{Listener, Stream, prelude::*};
 use interprocess::local_socket::{GenericFilePath, ListenerOptions};
 use protocol::frame::{MAX_CLIENT_FRAME, MAX_SERVER_FRAME, read_frame, write_frame};
 use protocol::paths::RoomPaths;
-use protocol::{ClientMessage, HelloReply, PROTOCOL_VERSION, ServerMessage};
+use protocol::{ClientMessage, HelloReply, ServerMessage, protocol_version};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::dedupe::Dedupe;
 use crate::lock::RoomLock;
 use crate::owner::{self, Command, DaemonFacts, OwnerHandle, Presence};
 use crate::room::{Room, SessionId};
@@ -82,6 +83,7 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
         warn!("{warning}");
     }
     let (message_count, summary_count) = (loaded.messages.len(), loaded.summaries.len());
+    let key_lines = loaded.keys.len();
     let mut room = Room::restore(
         loaded.messages,
         loaded.summaries,
@@ -91,6 +93,19 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     .map_err(|cause| anyhow::anyhow!("cannot load the room: {cause}"))?;
     let mut store = store::Store::open(&paths.state_dir)
         .with_context(|| format!("cannot open the files in {}", paths.state_dir.display()))?;
+    let dedupe = Dedupe::restore(
+        loaded.keys,
+        room.last_message_id(),
+        room.last_summary_id(),
+        owner::unix_now(),
+    );
+    // Keys whose write never reached the disk, or that are too old, are gone from the table;
+    // keep the file from growing without bound by rewriting it when most of it is dead.
+    if key_lines > 2 * dedupe.len() + 1000 {
+        store
+            .rewrite_keys(&dedupe.records())
+            .context("cannot compact the idempotency keys")?;
+    }
     // Nobody is connected to a daemon that just started: names left over from a crash (or from
     // another server) leave now, as their sessions did.
     let orphans = room.remove_orphans(owner::unix_now());
@@ -126,7 +141,7 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
             socket: config.paths.socket.display().to_string(),
             log: config.paths.log_file.display().to_string(),
         };
-        let (owner, presence, owner_thread) = owner::spawn(room, store, facts);
+        let (owner, presence, owner_thread) = owner::spawn(room, store, dedupe, facts);
         let shutdown = CancellationToken::new();
         tokio::spawn(shutdown_on_signals(shutdown.clone()));
         tokio::spawn(shutdown_when_idle_or_asked(
@@ -272,15 +287,16 @@ async fn connection(
         Ok(Ok(None)) => return Ok(()),
         Ok(Err(err)) => return Err(err).context("bad hello frame"),
     };
-    if hello.version != PROTOCOL_VERSION {
+    let version = protocol_version();
+    if hello.version != version {
         let message = format!(
-            "chatroomd (pid {}) speaks protocol v{PROTOCOL_VERSION} but the client speaks v{}",
+            "chatroomd (pid {}) speaks protocol v{version} but the client speaks v{}",
             std::process::id(),
             hello.version
         );
         warn!(session, client_pid = hello.client_pid, "{message}");
         let refusal = ServerMessage::HelloReply(HelloReply::Refused {
-            daemon_version: PROTOCOL_VERSION,
+            daemon_version: version,
             daemon_pid: std::process::id(),
             message,
         });
@@ -288,7 +304,7 @@ async fn connection(
         return Ok(());
     }
     let welcome = ServerMessage::HelloReply(HelloReply::Welcome {
-        version: PROTOCOL_VERSION,
+        version,
         session_id: session,
         daemon_pid: std::process::id(),
     });
@@ -325,12 +341,26 @@ async fn connection(
                 .expect("semaphore never closed");
             match read_frame::<ClientMessage, _>(&mut reader, &mut buffer, MAX_CLIENT_FRAME).await {
                 Ok(Some(ClientMessage::Call { id, request })) => {
-                    if !owner.send(Command::Call {
+                    let call = Command::Call {
                         session,
                         id,
+                        key: None,
                         request,
                         permit: Some(permit),
-                    }) {
+                    };
+                    if !owner.send(call) {
+                        return Ok(());
+                    }
+                }
+                Ok(Some(ClientMessage::KeyedCall { id, key, request })) => {
+                    let call = Command::Call {
+                        session,
+                        id,
+                        key: Some(key),
+                        request,
+                        permit: Some(permit),
+                    };
+                    if !owner.send(call) {
                         return Ok(());
                     }
                 }

@@ -14,12 +14,15 @@ use std::path::{Path, PathBuf};
 use protocol::{Message, Participant, Summary};
 use serde::de::DeserializeOwned;
 
+use crate::dedupe::KeyRecord;
 use crate::room::{Changes, Room};
 
 pub const MESSAGES_FILE: &str = "messages.jsonl";
 pub const SUMMARIES_FILE: &str = "summaries.jsonl";
 pub const PARTICIPANTS_FILE: &str = "participants.json";
 pub const CURSORS_FILE: &str = "cursors.json";
+/// Ours, not the Python server's: the idempotency keys of recent writes (see `dedupe`).
+pub const KEYS_FILE: &str = "idempotency.jsonl";
 
 /// A load that cannot go on: the message names the file and where in it.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +44,8 @@ pub struct Loaded {
     pub summaries: Vec<Summary>,
     pub participants: Vec<Participant>,
     pub cursors: Vec<(String, u64)>,
+    /// The idempotency keys of recent writes, oldest first.
+    pub keys: Vec<KeyRecord>,
     /// Human-readable notes about repairs (a dropped torn line), for the log.
     pub warnings: Vec<String>,
 }
@@ -63,6 +68,7 @@ pub fn load(state_dir: &Path, mode: Mode) -> Result<Loaded, LoadError> {
     loaded.participants = participants.into_values().collect();
     let cursors: BTreeMap<String, u64> = load_json_object(&state_dir.join(CURSORS_FILE))?;
     loaded.cursors = cursors.into_iter().collect();
+    loaded.keys = load_jsonl(&state_dir.join(KEYS_FILE), mode, &mut loaded.warnings)?;
     Ok(loaded)
 }
 
@@ -168,6 +174,7 @@ pub struct Store {
     dir: PathBuf,
     messages: File,
     summaries: File,
+    keys: File,
     /// Reused between batches to build the bytes of one append.
     buffer: Vec<u8>,
 }
@@ -187,6 +194,7 @@ impl Store {
         let store = Self {
             messages: open(MESSAGES_FILE)?,
             summaries: open(SUMMARIES_FILE)?,
+            keys: open(KEYS_FILE)?,
             dir: state_dir.to_path_buf(),
             buffer: Vec::with_capacity(64 * 1024),
         };
@@ -212,6 +220,29 @@ impl Store {
             let cursors: BTreeMap<String, u64> = room.cursors().into_iter().collect();
             write_json_atomically(&self.dir, CURSORS_FILE, &cursors)?;
         }
+        Ok(())
+    }
+
+    /// Makes the idempotency keys of a batch durable. Called before [`Store::persist`] of the
+    /// same batch, so that every write on disk has its key on disk.
+    pub fn append_keys(&mut self, records: &[KeyRecord]) -> io::Result<()> {
+        append_records(&mut self.keys, &mut self.buffer, records)
+    }
+
+    /// Replaces the keys file with `records` (the ones still remembered), atomically.
+    pub fn rewrite_keys(&mut self, records: &[KeyRecord]) -> io::Result<()> {
+        let mut bytes = Vec::new();
+        for record in records {
+            serde_json::to_writer(&mut bytes, record).map_err(io::Error::other)?;
+            bytes.push(b'\n');
+        }
+        replace_atomically(&self.dir, KEYS_FILE, &bytes)?;
+        let mut file = OpenOptions::new()
+            .append(true)
+            .read(true)
+            .open(self.dir.join(KEYS_FILE))?;
+        file.seek(SeekFrom::End(0))?;
+        self.keys = file;
         Ok(())
     }
 
@@ -248,20 +279,25 @@ fn append_records<T: serde::Serialize>(
     Ok(())
 }
 
-/// Writes `value` as pretty JSON to `dir/name` through a temp file, fsync and rename, so a reader
-/// (or a crash) sees the old or the new file, never a mix.
+/// Writes `value` as pretty JSON to `dir/name`, atomically.
 fn write_json_atomically<T: serde::Serialize>(dir: &Path, name: &str, value: &T) -> io::Result<()> {
-    let path = dir.join(name);
-    let temp = dir.join(format!(".{name}.tmp"));
     let mut bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
     bytes.push(b'\n');
+    replace_atomically(dir, name, &bytes)
+}
+
+/// Replaces `dir/name` with `bytes` through a temp file, fsync and rename, so a reader (or a
+/// crash) sees the old or the new file, never a mix.
+fn replace_atomically(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let path = dir.join(name);
+    let temp = dir.join(format!(".{name}.tmp"));
     let result = (|| {
         let mut file = OpenOptions::new()
             .create(true)
             .write(true)
             .truncate(true)
             .open(&temp)?;
-        file.write_all(&bytes)?;
+        file.write_all(bytes)?;
         file.sync_all()?;
         std::fs::rename(&temp, &path)?;
         sync_dir(dir)

@@ -19,6 +19,19 @@ pub use message::*;
 /// (postcard encodes structs positionally and enum variants by index, so adding a field is a change).
 pub const PROTOCOL_VERSION: u32 = 2;
 
+/// The protocol version this process speaks: [`PROTOCOL_VERSION`], unless the test-only variable
+/// `CHATROOM_TEST_PROTOCOL_VERSION` says otherwise. The end-to-end tests use it to make an older
+/// or newer side out of the same binaries; nothing else should set it.
+pub fn protocol_version() -> u32 {
+    static VERSION: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *VERSION.get_or_init(|| {
+        std::env::var("CHATROOM_TEST_PROTOCOL_VERSION")
+            .ok()
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(PROTOCOL_VERSION)
+    })
+}
+
 /// The version of the crates, shown by `chatroomd status` and in handshake refusals.
 pub const PACKAGE_VERSION: &str = env!("CARGO_PKG_VERSION");
 

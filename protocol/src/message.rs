@@ -19,6 +19,14 @@ pub enum ClientMessage {
     Hello(Hello),
     /// A request; its reply carries the same `id`. Several may be in flight on one connection.
     Call { id: u64, request: Request },
+    /// A write that a client may send again after losing its connection (or its daemon): the
+    /// daemon carries it out once per `key`, durably, and answers a repeat with the first
+    /// outcome. See [`Request::wants_key`].
+    KeyedCall {
+        id: u64,
+        key: u128,
+        request: Request,
+    },
 }
 
 /// What the daemon sends.
@@ -147,6 +155,23 @@ pub enum Request {
 }
 
 impl Request {
+    /// Whether carrying this request out twice would differ from carrying it out once, so that a
+    /// client retrying it after a lost connection must send it as a [`ClientMessage::KeyedCall`]:
+    /// appends (`send_message`, `write_summary`), a `read_unread` that marks read (a repeat would
+    /// return nothing), and `leave` (a repeat would answer `false`).
+    pub fn wants_key(&self) -> bool {
+        matches!(
+            self,
+            Request::SendMessage { .. }
+                | Request::WriteSummary { .. }
+                | Request::Leave { .. }
+                | Request::ReadUnread {
+                    mark_read: true,
+                    ..
+                }
+        )
+    }
+
     /// Every string argument, for a client that must bound them before sending.
     pub fn strings_mut(&mut self) -> Vec<&mut String> {
         match self {

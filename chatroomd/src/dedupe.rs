@@ -1,0 +1,214 @@
+//! Idempotency keys: what the daemon remembers about keyed writes so that a client repeating one
+//! after a lost connection or a daemon crash gets the first outcome instead of a second effect.
+//!
+//! Each record is made durable (in `.chatroom/idempotency.jsonl`, by the store) before the
+//! write it describes, so a write on disk always has its key on disk; a key whose write never
+//! reached the disk is dropped at load ([`Dedupe::restore`]), and the repeat then carries the
+//! write out for the first time.
+
+use std::collections::{HashMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+/// A client-chosen key, unique per logical call (random 128 bits).
+pub type Key = u128;
+
+/// How long a key is remembered: retries come within seconds, a day is plenty.
+pub const RETENTION_SECS: u64 = 24 * 3600;
+/// The most keys remembered at once, whatever their age.
+pub const MAX_KEYS: usize = 100_000;
+
+/// What a keyed write did, enough to answer its repeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recorded {
+    /// `send_message` appended this message.
+    Message { id: u64 },
+    /// `write_summary` appended this summary.
+    Summary { id: u64 },
+    /// `read_unread` returned the messages visible to `name` in `(after, through]` and moved the
+    /// cursor to `through`.
+    Unread {
+        name: String,
+        after: u64,
+        through: u64,
+    },
+    /// `leave` released the name.
+    Left,
+}
+
+/// One line of `idempotency.jsonl`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// The key as 32 hex digits (JSON has no 128-bit integers).
+    #[serde(with = "hex_key")]
+    pub key: Key,
+    /// Unix seconds when the write was carried out.
+    pub at: u64,
+    pub recorded: Recorded,
+}
+
+/// The remembered keys, oldest first.
+#[derive(Debug, Default)]
+pub struct Dedupe {
+    by_key: HashMap<Key, Recorded>,
+    order: VecDeque<(Key, u64)>,
+}
+
+impl Dedupe {
+    /// Rebuilds the table from the records on disk, keeping only those whose write is on disk
+    /// too (ids up to the last stored ones) and that are young enough at `now`.
+    pub fn restore(
+        records: Vec<KeyRecord>,
+        last_message_id: u64,
+        last_summary_id: u64,
+        now: u64,
+    ) -> Self {
+        let mut dedupe = Self::default();
+        for record in records {
+            let stored = match record.recorded {
+                Recorded::Message { id } => id <= last_message_id,
+                Recorded::Summary { id } => id <= last_summary_id,
+                Recorded::Unread { through, .. } => through <= last_message_id,
+                Recorded::Left => true,
+            };
+            if stored && record.at + RETENTION_SECS >= now {
+                dedupe.insert(record);
+            }
+        }
+        dedupe.prune(now);
+        dedupe
+    }
+
+    pub fn get(&self, key: Key) -> Option<&Recorded> {
+        self.by_key.get(&key)
+    }
+
+    pub fn insert(&mut self, record: KeyRecord) {
+        if self.by_key.insert(record.key, record.recorded).is_none() {
+            self.order.push_back((record.key, record.at));
+        }
+    }
+
+    /// Forgets `key` (its write was not stored after all).
+    pub fn remove(&mut self, key: Key) {
+        if self.by_key.remove(&key).is_some() {
+            self.order.retain(|(kept, _)| *kept != key);
+        }
+    }
+
+    /// Drops keys older than [`RETENTION_SECS`] and the oldest beyond [`MAX_KEYS`].
+    pub fn prune(&mut self, now: u64) {
+        while let Some(&(key, at)) = self.order.front() {
+            if self.order.len() <= MAX_KEYS && at + RETENTION_SECS >= now {
+                break;
+            }
+            self.order.pop_front();
+            self.by_key.remove(&key);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// The remembered keys as records, oldest first (for compacting the file).
+    pub fn records(&self) -> Vec<KeyRecord> {
+        self.order
+            .iter()
+            .filter_map(|(key, at)| {
+                let recorded = self.by_key.get(key)?.clone();
+                Some(KeyRecord {
+                    key: *key,
+                    at: *at,
+                    recorded,
+                })
+            })
+            .collect()
+    }
+}
+
+mod hex_key {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(key: &u128, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format!("{key:032x}"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u128, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        u128::from_str_radix(&text, 16).map_err(D::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(key: Key, at: u64, recorded: Recorded) -> KeyRecord {
+        KeyRecord { key, at, recorded }
+    }
+
+    #[test]
+    fn keys_round_trip_as_hex_json() {
+        let line = record(u128::MAX - 1, 7, Recorded::Message { id: 3 });
+        let json = serde_json::to_string(&line).unwrap();
+        assert_eq!(
+            json,
+            r#"{"key":"fffffffffffffffffffffffffffffffe","at":7,"recorded":{"message":{"id":3}}}"#
+        );
+        assert_eq!(serde_json::from_str::<KeyRecord>(&json).unwrap(), line);
+    }
+
+    #[test]
+    fn restore_drops_keys_whose_write_is_not_on_disk_and_old_keys() {
+        let now = 10 * RETENTION_SECS;
+        let dedupe = Dedupe::restore(
+            vec![
+                record(1, now, Recorded::Message { id: 5 }),
+                record(2, now, Recorded::Message { id: 6 }),
+                record(3, now, Recorded::Summary { id: 2 }),
+                record(
+                    4,
+                    now,
+                    Recorded::Unread {
+                        name: "a".into(),
+                        after: 1,
+                        through: 6,
+                    },
+                ),
+                record(5, now - RETENTION_SECS - 1, Recorded::Left),
+                record(6, now, Recorded::Left),
+            ],
+            5,
+            2,
+            now,
+        );
+        assert_eq!(dedupe.get(1), Some(&Recorded::Message { id: 5 }));
+        assert_eq!(dedupe.get(2), None, "message 6 never reached the disk");
+        assert_eq!(dedupe.get(3), Some(&Recorded::Summary { id: 2 }));
+        assert_eq!(dedupe.get(4), None, "its cursor target is not on disk");
+        assert_eq!(dedupe.get(5), None, "too old");
+        assert_eq!(dedupe.get(6), Some(&Recorded::Left));
+        assert_eq!(dedupe.len(), 3);
+    }
+
+    #[test]
+    fn remove_and_the_count_bound() {
+        let mut dedupe = Dedupe::default();
+        for key in 0..(MAX_KEYS as u128 + 10) {
+            dedupe.insert(record(key, 100, Recorded::Left));
+        }
+        dedupe.prune(100);
+        assert_eq!(dedupe.len(), MAX_KEYS);
+        assert_eq!(dedupe.get(0), None);
+        assert!(dedupe.get(10).is_some());
+        dedupe.remove(10);
+        assert_eq!(dedupe.get(10), None);
+        assert_eq!(dedupe.records().len(), MAX_KEYS - 1);
+    }
+}
