@@ -40,6 +40,7 @@ pub async fn run() -> anyhow::Result<()> {
         ),
         Err(err) => tracing::warn!(cause = %err, "no room"),
     }
+    watch_parent();
     let server = tools::Chatroom::new(client::Client::new(paths));
     // MCP clients launch us with pipes: drive them on the reactor rather than tokio's blocking
     // pool, which costs a thread hand-off per message (a third of the shim's CPU under load).
@@ -53,6 +54,34 @@ pub async fn run() -> anyhow::Result<()> {
         .context("the mcp service stopped abnormally")?;
     tracing::debug!(?reason, "mcp client went away");
     Ok(())
+}
+
+/// How often the shim checks that the process that launched it is still there.
+const PARENT_CHECK: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Exits when the MCP client that launched us dies while our stdin stays open (a pipe held by a
+/// grandchild, say): we are re-parented, and without this the session, and the agent's presence,
+/// would outlive the agent. Polling `getppid` works wherever the client runs; `PR_SET_PDEATHSIG`
+/// would fire when the spawning *thread* exits, which in a multi-threaded client is not the
+/// client's end.
+fn watch_parent() {
+    #[cfg(unix)]
+    {
+        // SAFETY: getppid has no preconditions and cannot fail.
+        let parent = unsafe { libc::getppid() };
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(PARENT_CHECK);
+            loop {
+                ticks.tick().await;
+                // SAFETY: as above.
+                let now = unsafe { libc::getppid() };
+                if now != parent {
+                    tracing::warn!(parent, now, "the MCP client that launched us is gone; exiting");
+                    std::process::exit(0);
+                }
+            }
+        });
+    }
 }
 
 /// Logs to stderr, without colours, filtered by `CHATROOM_LOG` (default `warn`).

@@ -71,6 +71,8 @@ pub enum StartError {
     },
     #[error("chatroomd is not running, and starting it automatically is only supported on unix")]
     Unsupported,
+    #[error("the process holding the room lock exited while chatroomd was starting")]
+    HolderGone,
 }
 
 /// What a startup failure points the user at.
@@ -98,7 +100,19 @@ pub async fn connect_or_start(paths: &RoomPaths) -> Result<Stream, StartError> {
         tracing::debug!("another shim started the daemon while we waited");
         return Ok(stream);
     }
-    start(paths).await
+    // A daemon that just died may still hold the room lock for a moment after its socket
+    // stopped answering, and the daemon we start then exits as if another served the room:
+    // start again once that lock is gone (a bounded number of times).
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match start(paths).await {
+            Err(StartError::HolderGone) if attempts < 5 => {
+                tracing::info!("the previous chatroomd was still exiting; starting again");
+            }
+            result => return result,
+        }
+    }
 }
 
 /// One attempt to connect to the socket at `socket`.
@@ -264,7 +278,10 @@ async fn start(paths: &RoomPaths) -> Result<Stream, StartError> {
             };
             if status.code() == Some(crate::EXIT_ALREADY_RUNNING) {
                 tracing::info!("another chatroomd already serves this room; connecting to it");
-                return connect_to_winner(paths, hint).await;
+                return match connect_to_winner(paths, hint).await? {
+                    Some(stream) => Ok(stream),
+                    None => Err(StartError::HolderGone),
+                };
             }
             Err(StartError::Exited {
                 status: describe(status),
@@ -312,12 +329,17 @@ async fn wait_ready(read_end: std::os::fd::OwnedFd) -> io::Result<bool> {
 /// lock but may not have bound its socket yet, and it gives us no readiness signal, so we retry
 /// the connection with backoff for a bounded time.
 #[cfg(unix)]
-async fn connect_to_winner(paths: &RoomPaths, hint: Hint) -> Result<Stream, StartError> {
+///
+/// `Ok(None)` when the holder of the room lock turns out to be gone: a daemon killed a moment
+/// ago can refuse connections before the kernel has released its lock, so our daemon saw the
+/// lock held by a dead process; the caller then starts one again.
+async fn connect_to_winner(paths: &RoomPaths, hint: Hint) -> Result<Option<Stream>, StartError> {
     let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
     let mut pause = Duration::from_millis(10);
     loop {
         match connect(&paths.socket).await {
-            Ok(stream) => return Ok(stream),
+            Ok(stream) => return Ok(Some(stream)),
+            Err(_) if !room_lock_held(&paths.lock_file) => return Ok(None),
             Err(source) if tokio::time::Instant::now() + pause > deadline => {
                 return Err(StartError::Connect {
                     socket: paths.socket.clone(),
@@ -330,6 +352,15 @@ async fn connect_to_winner(paths: &RoomPaths, hint: Hint) -> Result<Stream, Star
                 pause = (pause * 2).min(Duration::from_millis(250));
             }
         }
+    }
+}
+
+/// Whether a live process holds the room lock (an flock: released by the kernel when its holder
+/// dies, however it dies).
+fn room_lock_held(lock_file: &Path) -> bool {
+    match OpenOptions::new().read(true).write(true).open(lock_file) {
+        Ok(file) => matches!(file.try_lock(), Err(TryLockError::WouldBlock)),
+        Err(_) => false,
     }
 }
 
