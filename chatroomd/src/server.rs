@@ -272,7 +272,10 @@ async fn connection(
     owner: OwnerHandle,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    check_peer(&stream)?;
+    if let Err(err) = check_peer(&stream) {
+        warn!(session, cause = %err, "refused a connection");
+        return Ok(());
+    }
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut buffer = Vec::new();
     let hello = match tokio::time::timeout(
