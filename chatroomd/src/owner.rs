@@ -178,7 +178,7 @@ impl Owner {
     /// Applies a batch and delivers its replies; returns whether a `Stop` was seen.
     fn handle_batch(&mut self, batch: &mut Vec<Command>) -> bool {
         let now = unix_now();
-        let checkpoint = (self.room.message_count(), self.room.summary_count());
+        self.room.begin();
         let mut changes = Changes::default();
         let mut replies: Vec<PendingReply> = Vec::with_capacity(batch.len());
         let mut stop = false;
@@ -240,12 +240,16 @@ impl Owner {
         {
             error!(cause = %err, "could not make the batch durable; its writes are refused");
             stored = false;
-            self.room.truncate(checkpoint.0, checkpoint.1);
+            // Everything the batch changed goes: appends, joins and leaves, cursor moves.
+            self.room.roll_back();
             let refusal =
                 Refusal::storage(format!("the chatroom could not save this change: {err}"));
             for reply in replies.iter_mut().filter(|reply| reply.wrote) {
                 reply.outcome = Err(refusal.clone());
             }
+        }
+        if stored {
+            self.room.commit();
         }
         if changes.last_seen && self.last_seen_dirty_since.is_none() {
             self.last_seen_dirty_since = Some(Instant::now());
