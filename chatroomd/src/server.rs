@@ -92,14 +92,23 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let mut store = store::Store::open(&paths.state_dir)
         .with_context(|| format!("cannot open the files in {}", paths.state_dir.display()))?;
     // Nobody is connected to a daemon that just started: names left over from a crash (or from
-    // another server) leave now, as their sessions did.
+    // another server) leave now, as their sessions did. On a disk that takes nothing the room
+    // still starts, to be read; the owner records the departures once a write is stored.
+    room.begin();
     let orphans = room.remove_orphans(owner::unix_now());
     if !orphans.is_empty() {
-        store
-            .persist(&orphans, &room)
-            .context("cannot record the departure of stale participants")?;
-        info!(count = orphans.messages.len(), "stale participants left");
+        match store.persist(&orphans, &room) {
+            Ok(()) => {
+                room.commit();
+                info!(count = orphans.messages.len(), "stale participants left");
+            }
+            Err(err) => {
+                room.roll_back();
+                warn!(file = %err.file, cause = %err.cause, "could not record the departure of stale participants; they stay listed until a write is stored");
+            }
+        }
     }
+    room.commit();
     info!(
         root = %paths.root.display(),
         messages = message_count,
