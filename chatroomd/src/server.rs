@@ -60,6 +60,14 @@ pub enum ServeError {
 /// Runs the daemon to completion. Logging must already be set up.
 pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let started = Instant::now();
+    // Past a file-size limit (RLIMIT_FSIZE) a write gets SIGXFSZ, whose default kills the
+    // process. Ignored, the write fails with EFBIG instead, and the store refuses the batch as it
+    // does on a full disk.
+    #[cfg(unix)]
+    // SAFETY: setting a signal to SIG_IGN has no preconditions, and nothing here handles SIGXFSZ.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let paths = &config.paths;
     std::fs::create_dir_all(&paths.state_dir)
         .with_context(|| format!("cannot create {}", paths.state_dir.display()))?;
