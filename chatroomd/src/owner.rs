@@ -18,6 +18,7 @@ use protocol::{
     ClientKind, DaemonStatus, Event, Refusal, Request, Response, ServerMessage, SessionInfo,
 };
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::room::{self, Caller, Changes, Room, SessionId};
@@ -33,12 +34,15 @@ const DEPARTURE_RETRY: Duration = Duration::from_secs(1);
 /// A message to the owner.
 #[derive(Debug)]
 pub enum Command {
-    /// A connection finished its handshake. Replies and (later) events go to `outbox`.
+    /// A connection finished its handshake. Replies and (later) events go to `outbox`; the
+    /// owner cancels `evict` when it drops the session for not reading, and the connection
+    /// then ends at once, queued frames and all.
     Open {
         session: SessionId,
         kind: ClientKind,
         client_pid: u32,
         outbox: mpsc::Sender<ServerMessage>,
+        evict: CancellationToken,
     },
     /// A request from `session`; the reply carries `id`. The permit bounds a connection's
     /// requests in flight and is released once the reply is queued.
@@ -90,6 +94,7 @@ struct SessionEntry {
     kind: ClientKind,
     client_pid: u32,
     outbox: mpsc::Sender<ServerMessage>,
+    evict: CancellationToken,
     /// `Some` once the session subscribed: `Some(None)` for every message, `Some(Some(name))`
     /// for the messages visible to `name`.
     subscription: Option<Option<String>>,
@@ -250,12 +255,14 @@ impl Owner {
                     kind,
                     client_pid,
                     outbox,
+                    evict,
                 } => {
                     debug!(session, client_pid, ?kind, "session opened");
                     let entry = SessionEntry {
                         kind,
                         client_pid,
                         outbox,
+                        evict,
                         subscription: None,
                     };
                     self.sessions.insert(session, entry);
@@ -343,13 +350,13 @@ impl Owner {
                 outcome: reply.outcome,
             };
             if entry.outbox.try_send(message).is_err() {
-                // The connection is gone or not reading; dropping its outbox ends it, and its
-                // Close command follows.
+                // The connection is gone or not reading: evicting it ends it, and its Close
+                // command follows.
                 warn!(
                     session = reply.session,
                     "session outbox full or closed; dropping the session"
                 );
-                self.sessions.remove(&reply.session);
+                self.evict(reply.session);
             }
         }
         let sessions_after = self.live_sessions();
@@ -413,6 +420,13 @@ impl Owner {
         }
     }
 
+    /// Drops a session that does not read: its connection ends at once.
+    fn evict(&mut self, session: SessionId) {
+        if let Some(entry) = self.sessions.remove(&session) {
+            entry.evict.cancel();
+        }
+    }
+
     /// Pushes a durable batch's news to the subscribed sessions: each new message to those that
     /// can see it, each new summary, and the presence when names or sessions changed.
     fn publish(&mut self, changes: &Changes, sessions_changed: bool) {
@@ -452,7 +466,7 @@ impl Owner {
             // A subscriber that does not keep up is dropped rather than buffered without bound;
             // its connection ends, and it can subscribe again.
             warn!(session, "subscriber outbox full; dropping the session");
-            self.sessions.remove(&session);
+            self.evict(session);
         }
     }
 

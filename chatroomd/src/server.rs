@@ -312,11 +312,13 @@ async fn connection(
     write_frame(&mut writer, &welcome, MAX_SERVER_FRAME).await?;
 
     let (outbox, mut inbox) = mpsc::channel::<ServerMessage>(OUTBOX_CAPACITY);
+    let evict = CancellationToken::new();
     if !owner.send(Command::Open {
         session,
         kind: hello.kind,
         client_pid: hello.client_pid,
         outbox,
+        evict: evict.clone(),
     }) {
         return Ok(());
     }
@@ -361,6 +363,9 @@ async fn connection(
     tokio::select! {
         result = read_loop => result,
         result = &mut write_loop => result,
+        // The owner dropped this session for not reading its replies or events: end now rather
+        // than wait, holding a full outbox, for a peer that may never read again.
+        () = evict.cancelled() => bail!("evicted: the peer does not read"),
         () = shutdown.cancelled() => {
             // Stop reading, but deliver what is already queued (the reply to `chatroomd stop`
             // among it): closing the session drops the owner's end of the outbox, which ends the
