@@ -4,6 +4,11 @@
 //! queued, applies them to the room in order, makes their changes durable with one
 //! [`Store::persist`] (group commit), and only then hands the replies to the sessions' outboxes:
 //! persist, then reply. Running on its own thread keeps `fdatasync` off the async runtime.
+//!
+//! A batch that cannot be stored (a full disk, a read-only `.chatroom/`) is rolled back whole:
+//! its writes are refused with the cause, the reads it answered after a rolled-back change are
+//! answered again, and the departures of sessions that ended in it are retried until the disk
+//! takes them (the names stay listed meanwhile: nothing is announced that is not stored).
 
 use std::collections::BTreeMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
@@ -13,26 +18,32 @@ use protocol::{
     ClientKind, DaemonStatus, Event, Refusal, Request, Response, ServerMessage, SessionInfo,
 };
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::dedupe::{Dedupe, Key, KeyRecord, Recorded};
 use crate::room::{self, Caller, Changes, Room, SessionId};
-use crate::store::Store;
+use crate::store::{PersistError, Store};
 
 /// How many queued commands one batch takes at most, so a flood cannot delay replies unboundedly.
 const MAX_BATCH: usize = 512;
 /// How long `last_seen`-only changes may stay in memory before `participants.json` is rewritten.
 const LAST_SEEN_FLUSH: Duration = Duration::from_secs(1);
+/// How often the departures that could not be stored are tried again.
+const DEPARTURE_RETRY: Duration = Duration::from_secs(1);
 
 /// A message to the owner.
 #[derive(Debug)]
 pub enum Command {
-    /// A connection finished its handshake. Replies and (later) events go to `outbox`.
+    /// A connection finished its handshake. Replies and (later) events go to `outbox`; the
+    /// owner cancels `evict` when it drops the session for not reading, and the connection
+    /// then ends at once, queued frames and all.
     Open {
         session: SessionId,
         kind: ClientKind,
         client_pid: u32,
         outbox: mpsc::Sender<ServerMessage>,
+        evict: CancellationToken,
     },
     /// A request from `session`; the reply carries `id`. The permit bounds a connection's
     /// requests in flight and is released once the reply is queued.
@@ -86,6 +97,7 @@ struct SessionEntry {
     kind: ClientKind,
     client_pid: u32,
     outbox: mpsc::Sender<ServerMessage>,
+    evict: CancellationToken,
     /// `Some` once the session subscribed: `Some(None)` for every message, `Some(Some(name))`
     /// for the messages visible to `name`.
     subscription: Option<Option<String>>,
@@ -108,6 +120,7 @@ pub fn spawn(
         live_sessions: 0,
         shutdown_requested: false,
     });
+    let room_has_orphans = room.has_orphans();
     let owner = Owner {
         room,
         store,
@@ -116,6 +129,9 @@ pub fn spawn(
         sessions: BTreeMap::new(),
         presence: presence_tx,
         last_seen_dirty_since: None,
+        departures: Vec::new(),
+        orphans_pending: room_has_orphans,
+        storage_failure: None,
     };
     let thread = std::thread::Builder::new()
         .name("room-owner".into())
@@ -133,6 +149,21 @@ struct Owner {
     sessions: BTreeMap<SessionId, SessionEntry>,
     presence: watch::Sender<Presence>,
     last_seen_dirty_since: Option<Instant>,
+    /// Sessions that ended in a batch that could not be stored: their names leave (and the
+    /// system messages are written) as soon as a batch is stored again.
+    departures: Vec<SessionId>,
+    /// Participants restored from disk whose departure the start could not store.
+    orphans_pending: bool,
+    /// Set while batches cannot be stored.
+    storage_failure: Option<StorageFailure>,
+}
+
+/// Batches in a row that could not be stored.
+#[derive(Debug, Clone, Copy)]
+struct StorageFailure {
+    since: Instant,
+    last: Instant,
+    batches: u64,
 }
 
 /// A reply waiting for its batch to be durable.
@@ -142,6 +173,9 @@ struct PendingReply {
     outcome: Result<Response, Refusal>,
     /// Whether this request changed durable state (and so fails if the batch cannot be stored).
     wrote: bool,
+    /// A request that changed nothing but ran after a change of the same batch, kept so that it
+    /// can be answered again if that change is rolled back (its answer may have seen it).
+    rerun: Option<Request>,
     _permit: Option<OwnedSemaphorePermit>,
 }
 
@@ -149,16 +183,15 @@ impl Owner {
     fn run(mut self, receiver: Receiver<Command>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         loop {
-            let timeout = match self.last_seen_dirty_since {
-                Some(since) => LAST_SEEN_FLUSH.saturating_sub(since.elapsed()),
-                None => Duration::from_secs(3600),
-            };
+            let timeout = self
+                .next_deadline()
+                .map_or(Duration::from_secs(3600), |deadline| {
+                    deadline.saturating_duration_since(Instant::now())
+                });
             match receiver.recv_timeout(timeout) {
                 Ok(command) => batch.push(command),
-                Err(RecvTimeoutError::Timeout) => {
-                    self.flush_last_seen();
-                    continue;
-                }
+                // A deadline: an empty batch retries the departures, then last_seen is flushed.
+                Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             while batch.len() < MAX_BATCH {
@@ -167,7 +200,11 @@ impl Owner {
                     Err(_) => break,
                 }
             }
-            let stop = self.handle_batch(&mut batch);
+            let stop = if batch.is_empty() && !self.departures_pending() {
+                false
+            } else {
+                self.handle_batch(&mut batch)
+            };
             if self
                 .last_seen_dirty_since
                 .is_some_and(|since| since.elapsed() >= LAST_SEEN_FLUSH)
@@ -182,12 +219,40 @@ impl Owner {
         info!(messages = self.room.message_count(), "room owner stopped");
     }
 
+    /// When the owner must act without a command: flush `last_seen`, or retry departures.
+    fn next_deadline(&self) -> Option<Instant> {
+        let flush = self
+            .last_seen_dirty_since
+            .map(|since| since + LAST_SEEN_FLUSH);
+        let retry = self
+            .departures_pending()
+            .then(|| {
+                self.storage_failure
+                    .map(|failure| failure.last + DEPARTURE_RETRY)
+            })
+            .flatten();
+        flush.into_iter().chain(retry).min()
+    }
+
+    fn departures_pending(&self) -> bool {
+        self.orphans_pending || !self.departures.is_empty()
+    }
+
     /// Applies a batch and delivers its replies; returns whether a `Stop` was seen.
     fn handle_batch(&mut self, batch: &mut Vec<Command>) -> bool {
         let now = unix_now();
-        let checkpoint = (self.room.message_count(), self.room.summary_count());
+        self.room.begin();
         let mut changes = Changes::default();
         let mut keys: Vec<KeyRecord> = Vec::new();
+        // Departures a failed batch (or the start) could not store go first, as if their
+        // sessions closed now.
+        if self.orphans_pending {
+            changes.merge(self.room.remove_orphans(now));
+        }
+        let mut closed = std::mem::take(&mut self.departures);
+        for session in &closed {
+            changes.merge(self.room.end_session(*session, now));
+        }
         let mut replies: Vec<PendingReply> = Vec::with_capacity(batch.len());
         let mut stop = false;
         let sessions_before = self.live_sessions();
@@ -198,12 +263,14 @@ impl Owner {
                     kind,
                     client_pid,
                     outbox,
+                    evict,
                 } => {
                     debug!(session, client_pid, ?kind, "session opened");
                     let entry = SessionEntry {
                         kind,
                         client_pid,
                         outbox,
+                        evict,
                         subscription: None,
                     };
                     self.sessions.insert(session, entry);
@@ -217,6 +284,7 @@ impl Owner {
                         info!(session, content = %message.content, "presence ended with the session");
                     }
                     changes.merge(ended);
+                    closed.push(session);
                 }
                 Command::Call {
                     session,
@@ -225,6 +293,14 @@ impl Owner {
                     request,
                     permit,
                 } => {
+                    // Only small requests are kept: a send or a summary always writes or is
+                    // refused for its arguments alone, whatever else the batch did.
+                    let rerun = (changes.needs_sync()
+                        && !matches!(
+                            request,
+                            Request::SendMessage { .. } | Request::WriteSummary { .. }
+                        ))
+                    .then(|| request.clone());
                     let (outcome, call_changes) = match key {
                         Some(key) => self.keyed_call(session, key, request, now, &mut keys),
                         None => self.call(session, request, now),
@@ -240,38 +316,46 @@ impl Owner {
                         id,
                         outcome,
                         wrote,
+                        rerun: rerun.filter(|_| !wrote),
                         _permit: permit,
                     });
                 }
                 Command::Stop => stop = true,
             }
         }
-        let mut stored = true;
-        // The keys first: a write on disk must always have its key on disk, or a repeat after a
-        // crash would carry it out twice.
-        let persisted = match keys.is_empty() {
-            true => Ok(()),
-            false => self.store.append_keys(&keys),
-        }
-        .and_then(|()| match changes.needs_sync() {
-            true => self.store.persist(&changes, &self.room),
+        // A batch's keys are stored with it, ahead of its appends (see `Store::persist`).
+        let must_store = changes.needs_sync() || !keys.is_empty();
+        let stored = match must_store {
             false => Ok(()),
-        });
-        if let Err(err) = persisted {
-            error!(cause = %err, "could not make the batch durable; its writes are refused");
-            stored = false;
-            for record in &keys {
-                self.dedupe.remove(record.key);
+            true => self.store.persist(&keys, &changes, &self.room),
+        };
+        match &stored {
+            Ok(()) => {
+                self.room.commit();
+                self.orphans_pending = false;
+                // Only a batch that wrote shows the disk takes writes again.
+                if must_store && let Some(failure) = self.storage_failure.take() {
+                    info!(
+                        failed_batches = failure.batches,
+                        unavailable_ms = failure.since.elapsed().as_millis() as u64,
+                        "writes are stored again"
+                    );
+                }
+                if changes.last_seen && self.last_seen_dirty_since.is_none() {
+                    self.last_seen_dirty_since = Some(Instant::now());
+                }
             }
-            self.room.truncate(checkpoint.0, checkpoint.1);
-            let refusal =
-                Refusal::storage(format!("the chatroom could not save this change: {err}"));
-            for reply in replies.iter_mut().filter(|reply| reply.wrote) {
-                reply.outcome = Err(refusal.clone());
+            Err(err) => {
+                self.room.roll_back();
+                for record in &keys {
+                    self.dedupe.remove(record.key);
+                }
+                self.refuse_batch(err, &mut replies, now);
+                // The sessions are gone whatever the disk says; their names leave once it can
+                // be recorded.
+                closed.retain(|session| !self.room.names_held_by(*session).is_empty());
+                self.departures = closed;
             }
-        }
-        if changes.last_seen && self.last_seen_dirty_since.is_none() {
-            self.last_seen_dirty_since = Some(Instant::now());
         }
         for reply in replies {
             let Some(entry) = self.sessions.get(&reply.session) else {
@@ -282,24 +366,81 @@ impl Owner {
                 outcome: reply.outcome,
             };
             if entry.outbox.try_send(message).is_err() {
-                // The connection is gone or not reading; dropping its outbox ends it, and its
-                // Close command follows.
+                // The connection is gone or not reading: evicting it ends it, and its Close
+                // command follows.
                 warn!(
                     session = reply.session,
                     "session outbox full or closed; dropping the session"
                 );
-                self.sessions.remove(&reply.session);
+                self.evict(reply.session);
             }
         }
         let sessions_after = self.live_sessions();
-        if stored {
-            self.publish(&changes, sessions_after != sessions_before);
+        let sessions_changed = sessions_after != sessions_before;
+        match stored {
+            Ok(()) => self.publish(&changes, sessions_changed),
+            Err(_) if sessions_changed => self.publish(&Changes::default(), true),
+            Err(_) => {}
         }
-        if sessions_after != sessions_before {
+        if sessions_changed {
             self.presence
                 .send_modify(|presence| presence.live_sessions = sessions_after);
         }
         stop
+    }
+
+    /// After a batch could not be stored and was rolled back: its writes are refused with the
+    /// cause, and the requests that changed nothing but may have seen a rolled-back change are
+    /// answered again from the room as it is now. One that would now write is refused too: the
+    /// disk just failed.
+    fn refuse_batch(&mut self, err: &PersistError, replies: &mut [PendingReply], now: u64) {
+        let now_instant = Instant::now();
+        let failure = self.storage_failure.get_or_insert(StorageFailure {
+            since: now_instant,
+            last: now_instant,
+            batches: 0,
+        });
+        failure.last = now_instant;
+        failure.batches += 1;
+        let batches = failure.batches;
+        // The first failure is an error in the log; a disk that stays full is not a flood.
+        if batches == 1 {
+            error!(file = %err.file, cause = %err.cause, "could not store a batch; its writes are refused until the disk takes them");
+        } else {
+            debug!(file = %err.file, cause = %err.cause, batches, "still cannot store");
+        }
+        let refusal = Refusal::storage(format!(
+            "the chatroom could not save this change: {}",
+            err.condition()
+        ));
+        for reply in replies.iter_mut() {
+            if reply.wrote {
+                reply.outcome = Err(refusal.clone());
+                continue;
+            }
+            let Some(request) = reply.rerun.take() else {
+                continue;
+            };
+            self.room.begin();
+            let (outcome, changes) = self.call(reply.session, request, now);
+            if changes.needs_sync() {
+                self.room.roll_back();
+                reply.outcome = Err(refusal.clone());
+            } else {
+                self.room.commit();
+                reply.outcome = outcome;
+                if changes.last_seen && self.last_seen_dirty_since.is_none() {
+                    self.last_seen_dirty_since = Some(Instant::now());
+                }
+            }
+        }
+    }
+
+    /// Drops a session that does not read: its connection ends at once.
+    fn evict(&mut self, session: SessionId) {
+        if let Some(entry) = self.sessions.remove(&session) {
+            entry.evict.cancel();
+        }
     }
 
     /// Pushes a durable batch's news to the subscribed sessions: each new message to those that
@@ -341,7 +482,7 @@ impl Owner {
             // A subscriber that does not keep up is dropped rather than buffered without bound;
             // its connection ends, and it can subscribe again.
             warn!(session, "subscriber outbox full; dropping the session");
-            self.sessions.remove(&session);
+            self.evict(session);
         }
     }
 
@@ -508,7 +649,7 @@ impl Owner {
         if self.last_seen_dirty_since.take().is_some()
             && let Err(err) = self.store.write_participants(&self.room)
         {
-            warn!(cause = %err, "could not rewrite participants.json; last_seen stays in memory");
+            warn!(file = %err.file, cause = %err.cause, "could not rewrite participants.json; last_seen stays in memory");
         }
     }
 }

@@ -97,10 +97,26 @@ pub struct Room {
     members: BTreeMap<String, Member>,
     /// The last read message id by name; a missing name reads as 0.
     cursors: BTreeMap<String, u64>,
+    /// What the batch in progress changed, while one is recorded ([`Room::begin`]).
+    undo: Option<Undo>,
+}
+
+/// How to put the room back as it was when [`Room::begin`] was called: the counts of messages
+/// and summaries then, and the value each participant and cursor had before its first change
+/// since (`None`: it did not exist). Recording costs one entry per name changed, so a batch of
+/// sends in a large room copies nothing but the senders.
+#[derive(Default)]
+#[cfg_attr(test, derive(Clone, PartialEq))]
+struct Undo {
+    message_count: usize,
+    summary_count: usize,
+    members: BTreeMap<String, Option<Member>>,
+    cursors: BTreeMap<String, Option<u64>>,
 }
 
 /// A participant and the session holding its name.
-#[cfg_attr(test, derive(Clone, PartialEq))]
+#[derive(Clone)]
+#[cfg_attr(test, derive(PartialEq))]
 struct Member {
     participant: Participant,
     /// `None` for a participant restored from disk that no session has joined as since.
@@ -261,9 +277,46 @@ impl Room {
         self.remove_members(|holder| holder.is_none(), now)
     }
 
-    /// Undoes the appends of a batch whose persistence failed: messages and summaries go back
-    /// to these counts, and every index with them. Counts above the current ones change nothing.
-    pub fn truncate(&mut self, message_count: usize, summary_count: usize) {
+    /// Starts recording changes so that [`Room::roll_back`] can undo them: the owner calls it
+    /// before a batch whose changes might not reach the disk. A recording in progress is
+    /// committed first.
+    pub fn begin(&mut self) {
+        self.undo = Some(Undo {
+            message_count: self.messages.len(),
+            summary_count: self.summaries.len(),
+            ..Undo::default()
+        });
+    }
+
+    /// Keeps everything since [`Room::begin`] and stops recording.
+    pub fn commit(&mut self) {
+        self.undo = None;
+    }
+
+    /// Undoes everything since [`Room::begin`] — appended messages and summaries with their
+    /// indexes, joins, leaves, role and `last_seen` changes, cursor moves — and stops recording.
+    /// Without a recording it changes nothing.
+    pub fn roll_back(&mut self) {
+        let Some(undo) = self.undo.take() else {
+            return;
+        };
+        self.truncate(undo.message_count, undo.summary_count);
+        for (name, member) in undo.members {
+            match member {
+                Some(member) => self.members.insert(name, member),
+                None => self.members.remove(&name),
+            };
+        }
+        for (name, cursor) in undo.cursors {
+            match cursor {
+                Some(cursor) => self.cursors.insert(name, cursor),
+                None => self.cursors.remove(&name),
+            };
+        }
+    }
+
+    /// Drops the messages and summaries beyond these counts, and every index entry with them.
+    fn truncate(&mut self, message_count: usize, summary_count: usize) {
         while self.messages.len() > message_count {
             let Some(message) = self.messages.pop() else {
                 break;
@@ -283,6 +336,31 @@ impl Room {
             self.summaries_by_scope
                 .pop(&summary.scope, self.summaries.len());
         }
+    }
+
+    /// Records the participant `name` as it is now, before its first change in a recording.
+    fn save_member(&mut self, name: &str) {
+        if let Some(undo) = &mut self.undo
+            && !undo.members.contains_key(name)
+        {
+            undo.members
+                .insert(name.to_owned(), self.members.get(name).cloned());
+        }
+    }
+
+    /// Records the cursor of `name` as it is now, before its first change in a recording.
+    fn save_cursor(&mut self, name: &str) {
+        if let Some(undo) = &mut self.undo
+            && !undo.cursors.contains_key(name)
+        {
+            undo.cursors
+                .insert(name.to_owned(), self.cursors.get(name).copied());
+        }
+    }
+
+    /// Whether participants restored from disk are still held by no session.
+    pub fn has_orphans(&self) -> bool {
+        self.members.values().any(|member| member.holder.is_none())
     }
 
     /// All participants, sorted by name.
@@ -331,36 +409,35 @@ impl Room {
     fn join(&mut self, session: SessionId, name: &str, role: &str, now: u64) -> Handled {
         let name = holder_name(name)?;
         let role = role_param(role)?;
-        let rejoined = match self.members.get_mut(name) {
-            Some(member) => match member.holder {
-                Some(holder) if holder == session => {
-                    member.participant.role = role.to_owned();
-                    member.participant.last_seen = format_ts(now);
-                    true
-                }
-                Some(_) => {
-                    return Err(Refusal::conflict(format!(
-                        "name '{name}' is already active in another session"
-                    )));
-                }
-                // An orphan is held by nobody: whoever joins as it starts afresh.
-                None => false,
-            },
-            None => false,
-        };
-        if !rejoined {
-            let ts = format_ts(now);
-            let participant = Participant {
-                name: name.to_owned(),
-                role: role.to_owned(),
-                joined_at: ts.clone(),
-                last_seen: ts,
-            };
-            let member = Member {
-                participant,
-                holder: Some(session),
-            };
-            self.members.insert(name.to_owned(), member);
+        let holder = self.members.get(name).map(|member| member.holder);
+        if let Some(Some(holder)) = holder
+            && holder != session
+        {
+            return Err(Refusal::conflict(format!(
+                "name '{name}' is already active in another session"
+            )));
+        }
+        self.save_member(name);
+        match self.members.get_mut(name) {
+            Some(member) if holder == Some(Some(session)) => {
+                member.participant.role = role.to_owned();
+                member.participant.last_seen = format_ts(now);
+            }
+            // New, or an orphan held by nobody: whoever joins as it starts afresh.
+            _ => {
+                let ts = format_ts(now);
+                let participant = Participant {
+                    name: name.to_owned(),
+                    role: role.to_owned(),
+                    joined_at: ts.clone(),
+                    last_seen: ts,
+                };
+                let member = Member {
+                    participant,
+                    holder: Some(session),
+                };
+                self.members.insert(name.to_owned(), member);
+            }
         }
         // A rejoin may only refresh `last_seen`, but the caller asked to be registered: make it
         // durable every time rather than reason about which fields moved.
@@ -615,6 +692,7 @@ impl Room {
 
     /// Removes `name` from the participants and announces it to everyone.
     fn remove_member(&mut self, name: &str, now: u64) -> Changes {
+        self.save_member(name);
         self.members.remove(name);
         let content = format!("{name} left the chatroom");
         let message = self.append_message(SYSTEM, BROADCAST, &content, false, now);
@@ -627,14 +705,15 @@ impl Room {
 
     /// Refreshes the `last_seen` of `name` if it is a participant; true if the value changed.
     fn touch(&mut self, name: &str, now: u64) -> bool {
-        let Some(member) = self.members.get_mut(name) else {
-            return false;
-        };
         let ts = format_ts(now);
-        if member.participant.last_seen == ts {
-            return false;
+        match self.members.get(name) {
+            Some(member) if member.participant.last_seen != ts => {}
+            _ => return false,
         }
-        member.participant.last_seen = ts;
+        self.save_member(name);
+        if let Some(member) = self.members.get_mut(name) {
+            member.participant.last_seen = ts;
+        }
         true
     }
 
@@ -672,6 +751,7 @@ impl Room {
         if message_id <= cursor {
             return cursor;
         }
+        self.save_cursor(name);
         self.cursors.insert(name.to_owned(), message_id);
         changes.cursors = true;
         message_id
@@ -1952,18 +2032,18 @@ mod tests {
     }
 
     #[test]
-    fn truncate_undoes_appends_and_every_index() {
+    fn roll_back_undoes_appends_and_every_index() {
         let mut room = populated_room();
         let before = room.clone();
-        let (message_count, summary_count) = (room.message_count(), room.summary_count());
+        room.begin();
         // Strangers append, so that only messages, summaries and their indexes change.
         accept(&mut room, OTHER, send("zed", "to all", "all"));
         accept(&mut room, OTHER, send("zed", "to alice", "alice"));
         accept(&mut room, OTHER, send("zed", "to a newcomer", "newcomer"));
         accept(&mut room, OTHER, summarize("zed", "again", "all"));
         accept(&mut room, OTHER, summarize("zed", "new scope", "newcomer"));
-        room.truncate(message_count, summary_count);
-        assert!(room == before, "truncate left the room different");
+        room.roll_back();
+        assert!(room == before, "roll_back left the room different");
         assert_eq!(read_ids(&mut room, unread("alice", 50, false)), [2, 4]);
         assert_eq!(read_ids(&mut room, read(0, 50, "newcomer")), [1, 4]);
         assert_eq!(
@@ -1971,37 +2051,82 @@ mod tests {
             Some(1)
         );
         assert_eq!(summary_of(&mut room, "newcomer"), None);
+        // Ids are handed out again from where they were.
         assert_eq!(
             accept(&mut room, OTHER, send("zed", "again", "alice")).0,
             Response::Id(6)
         );
         assert_eq!(read_ids(&mut room, read(0, 50, "alice")), [1, 2, 4, 6]);
 
-        // Larger counts change nothing; zero empties the history.
+        // Without a recording, or after a commit, there is nothing to undo.
         let before = room.clone();
-        room.truncate(1_000, 1_000);
+        room.roll_back();
         assert!(room == before);
-        room.truncate(0, 0);
+        room.begin();
+        accept(&mut room, OTHER, send("zed", "kept", "all"));
+        room.commit();
+        let committed = room.clone();
+        room.roll_back();
+        assert!(room == committed);
+        assert_eq!(room.last_message_id(), 7);
+    }
+
+    #[test]
+    fn roll_back_undoes_presence_and_cursor_changes() {
+        let mut room = populated_room();
+        let before = room.clone();
+        room.begin();
+        // Every kind of change to participants and cursors, several times over the same names.
+        let later = T0 + 60;
+        accept_at(&mut room, ALICE, join("alice", "lead"), later);
+        accept_at(&mut room, OTHER, join("carol", "new"), later);
+        accept_at(&mut room, OTHER, join("dave", "new"), later);
+        accept_at(&mut room, OTHER, leave("dave"), later);
+        accept_at(&mut room, BOB, leave("bob"), later);
+        accept_at(
+            &mut room,
+            OTHER,
+            send("carol", "touches carol", "all"),
+            later,
+        );
+        accept_at(&mut room, OTHER, set_cursor("alice", 3), later);
+        accept_at(&mut room, OTHER, set_cursor("erin", 2), later);
+        accept_at(&mut room, OTHER, unread("carol", 50, true), later);
+        room.end_session(OTHER, later + 1);
+        accept_at(&mut room, BOB, join("carol", "rejoined"), later + 2);
+        room.end_session(ALICE, later + 3);
+        room.roll_back();
+        assert!(room == before, "roll_back left the room different");
+
+        // The restored room behaves as the old one: the holders are back.
         assert_eq!(
-            (
-                room.message_count(),
-                room.summary_count(),
-                room.last_message_id()
+            names(
+                &match accept(&mut room, OTHER, Request::ListParticipants).0 {
+                    Response::Participants(participants) => participants,
+                    other => panic!("{other:?}"),
+                }
             ),
-            (0, 0, 0)
+            ["alice", "bob"]
         );
-        assert_eq!(room.last_activity_ts(), None);
-        assert_eq!(read_ids(&mut room, read(0, 50, "alice")), Vec::<u64>::new());
-        assert_eq!(read_ids(&mut room, handoff("alice", 10)), Vec::<u64>::new());
-        assert_eq!(summary_of(&mut room, "alice"), None);
-        assert_eq!(
-            accept(&mut room, OTHER, send("zed", "first", "alice")).0,
-            Response::Id(1)
-        );
-        assert_eq!(
-            accept(&mut room, OTHER, summarize("zed", "first", "all")).0,
-            Response::Id(1)
-        );
+        let refusal = refuse(&mut room, OTHER, join("bob", "thief"));
+        assert_eq!(refusal.kind, RefusalKind::Conflict);
+        assert_eq!(cursor_of(&mut room, "alice"), 1);
+        assert_eq!(cursor_of(&mut room, "erin"), 0);
+        assert_eq!(room.names_held_by(ALICE), ["alice"]);
+    }
+
+    #[test]
+    fn a_refusal_during_a_recording_records_nothing_that_changes_the_room() {
+        let mut room = populated_room();
+        room.begin();
+        refuse(&mut room, OTHER, join("alice", "thief"));
+        refuse(&mut room, OTHER, leave("bob"));
+        refuse(&mut room, OTHER, set_cursor("alice", 99));
+        let before_roll_back = room.clone();
+        room.roll_back();
+        // Only the recording itself is gone.
+        room.begin();
+        assert!(room == before_roll_back);
     }
 
     #[test]

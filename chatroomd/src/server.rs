@@ -61,6 +61,14 @@ pub enum ServeError {
 /// Runs the daemon to completion. Logging must already be set up.
 pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let started = Instant::now();
+    // Past a file-size limit (RLIMIT_FSIZE) a write gets SIGXFSZ, whose default kills the
+    // process. Ignored, the write fails with EFBIG instead, and the store refuses the batch as it
+    // does on a full disk.
+    #[cfg(unix)]
+    // SAFETY: setting a signal to SIG_IGN has no preconditions, and nothing here handles SIGXFSZ.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let paths = &config.paths;
     std::fs::create_dir_all(&paths.state_dir)
         .with_context(|| format!("cannot create {}", paths.state_dir.display()))?;
@@ -101,20 +109,29 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     );
     // Keys whose write never reached the disk, or that are too old, are gone from the table;
     // keep the file from growing without bound by rewriting it when most of it is dead.
-    if key_lines > 2 * dedupe.len() + 1000 {
-        store
-            .rewrite_keys(&dedupe.records())
-            .context("cannot compact the idempotency keys")?;
+    if key_lines > 2 * dedupe.len() + 1000
+        && let Err(err) = store.rewrite_keys(&dedupe.records())
+    {
+        warn!(file = %err.file, cause = %err.cause, "could not compact the idempotency keys; trying again at the next start");
     }
     // Nobody is connected to a daemon that just started: names left over from a crash (or from
-    // another server) leave now, as their sessions did.
+    // another server) leave now, as their sessions did. On a disk that takes nothing the room
+    // still starts, to be read; the owner records the departures once a write is stored.
+    room.begin();
     let orphans = room.remove_orphans(owner::unix_now());
     if !orphans.is_empty() {
-        store
-            .persist(&orphans, &room)
-            .context("cannot record the departure of stale participants")?;
-        info!(count = orphans.messages.len(), "stale participants left");
+        match store.persist(&[], &orphans, &room) {
+            Ok(()) => {
+                room.commit();
+                info!(count = orphans.messages.len(), "stale participants left");
+            }
+            Err(err) => {
+                room.roll_back();
+                warn!(file = %err.file, cause = %err.cause, "could not record the departure of stale participants; they stay listed until a write is stored");
+            }
+        }
     }
+    room.commit();
     info!(
         root = %paths.root.display(),
         messages = message_count,
@@ -314,11 +331,13 @@ async fn connection(
     write_frame(&mut writer, &welcome, MAX_SERVER_FRAME).await?;
 
     let (outbox, mut inbox) = mpsc::channel::<ServerMessage>(OUTBOX_CAPACITY);
+    let evict = CancellationToken::new();
     if !owner.send(Command::Open {
         session,
         kind: hello.kind,
         client_pid: hello.client_pid,
         outbox,
+        evict: evict.clone(),
     }) {
         return Ok(());
     }
@@ -377,6 +396,9 @@ async fn connection(
     tokio::select! {
         result = read_loop => result,
         result = &mut write_loop => result,
+        // The owner dropped this session for not reading its replies or events: end now rather
+        // than wait, holding a full outbox, for a peer that may never read again.
+        () = evict.cancelled() => bail!("evicted: the peer does not read"),
         () = shutdown.cancelled() => {
             // Stop reading, but deliver what is already queued (the reply to `chatroomd stop`
             // among it): closing the session drops the owner's end of the outbox, which ends the

@@ -5,11 +5,19 @@
 //! objects replaced atomically (temp file, fsync, rename, fsync of the directory). An append is
 //! acknowledged only after `fdatasync`; the owner batches the changes of every request it has
 //! queued into one [`Store::persist`] call, so concurrent writers share one sync (group commit).
+//!
+//! A batch is stored whole or not at all: if any file cannot be written (a full disk, a file-size
+//! limit, a read-only directory) the appends already made are cut off again and the JSON objects
+//! are left as they were, so the owner can roll the room back and refuse the batch. Damage found
+//! at load is repaired where nothing is lost (a torn last line) and set aside where the room can
+//! do without the file (a corrupt `participants.json` or `cursors.json`); anything else stops the
+//! start and names the place.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use protocol::{Message, Participant, Summary};
 use serde::de::DeserializeOwned;
@@ -63,10 +71,22 @@ pub fn load(state_dir: &Path, mode: Mode) -> Result<Loaded, LoadError> {
     let mut loaded = Loaded::default();
     loaded.messages = load_jsonl(&state_dir.join(MESSAGES_FILE), mode, &mut loaded.warnings)?;
     loaded.summaries = load_jsonl(&state_dir.join(SUMMARIES_FILE), mode, &mut loaded.warnings)?;
-    let participants: BTreeMap<String, Participant> =
-        load_json_object(&state_dir.join(PARTICIPANTS_FILE))?;
+    // Neither object is history: participants leave when a daemon starts anyway, and a lost
+    // cursor only means messages read again. So a corrupt one costs its contents, not the room,
+    // and is kept aside for a person to look at.
+    let participants: BTreeMap<String, Participant> = load_json_object(
+        &state_dir.join(PARTICIPANTS_FILE),
+        mode,
+        "starting with no participants",
+        &mut loaded.warnings,
+    )?;
     loaded.participants = participants.into_values().collect();
-    let cursors: BTreeMap<String, u64> = load_json_object(&state_dir.join(CURSORS_FILE))?;
+    let cursors: BTreeMap<String, u64> = load_json_object(
+        &state_dir.join(CURSORS_FILE),
+        mode,
+        "every cursor is reset to 0, so unread messages are read again",
+        &mut loaded.warnings,
+    )?;
     loaded.cursors = cursors.into_iter().collect();
     loaded.keys = load_jsonl(&state_dir.join(KEYS_FILE), mode, &mut loaded.warnings)?;
     Ok(loaded)
@@ -147,7 +167,16 @@ fn truncate_file(path: &Path, len: u64) -> io::Result<()> {
     file.sync_all()
 }
 
-fn load_json_object<T: DeserializeOwned + Default>(path: &Path) -> Result<T, LoadError> {
+/// Reads a JSON object file. A missing or blank file is empty. A corrupt one is reported in
+/// `warnings` with its line and column and read as empty (`consequence` says what that means);
+/// in [`Mode::Repair`] it is also renamed to `<name>.corrupt-<unix secs>` so that nothing is lost
+/// and the next change writes a fresh file.
+fn load_json_object<T: DeserializeOwned + Default>(
+    path: &Path,
+    mode: Mode,
+    consequence: &str,
+    warnings: &mut Vec<String>,
+) -> Result<T, LoadError> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(T::default()),
@@ -161,41 +190,112 @@ fn load_json_object<T: DeserializeOwned + Default>(path: &Path) -> Result<T, Loa
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(&bytes).map_err(|err| LoadError::Corrupt {
-        path: path.to_path_buf(),
-        line: err.line(),
-        cause: format!("column {}: {err}", err.column()),
-    })
+    let err = match serde_json::from_slice(&bytes) {
+        Ok(value) => return Ok(value),
+        Err(err) => err,
+    };
+    let kept = match mode {
+        Mode::ReadOnly => String::from("the file is left as it is"),
+        Mode::Repair => match set_aside(path) {
+            Ok(aside) => format!("the file is kept as {}", aside.display()),
+            Err(cause) => {
+                return Err(LoadError::Io {
+                    path: path.to_path_buf(),
+                    cause,
+                });
+            }
+        },
+    };
+    let (line, column) = (err.line(), err.column());
+    let cause = err.to_string();
+    let cause = cause
+        .strip_suffix(&format!(" at line {line} column {column}"))
+        .unwrap_or(&cause);
+    warnings.push(format!(
+        "{}:{line}:{column}: not a valid JSON object ({cause}); {consequence}; {kept}",
+        path.display(),
+    ));
+    Ok(T::default())
+}
+
+/// Renames a corrupt file to `<name>.corrupt-<unix secs>` (with a further `-N` if that is taken)
+/// and makes the rename durable.
+fn set_aside(path: &Path) -> io::Result<PathBuf> {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut aside = dir.join(format!("{name}.corrupt-{secs}"));
+    let mut attempt = 1;
+    while aside.exists() {
+        aside = dir.join(format!("{name}.corrupt-{secs}-{attempt}"));
+        attempt += 1;
+    }
+    std::fs::rename(path, &aside)?;
+    sync_dir(dir)?;
+    Ok(aside)
+}
+
+/// A write to `.chatroom/` that failed: which file, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {cause}")]
+pub struct PersistError {
+    pub file: String,
+    pub cause: io::Error,
+}
+
+impl PersistError {
+    fn new(file: impl Into<String>) -> impl FnOnce(io::Error) -> Self {
+        let file = file.into();
+        move |cause| Self { file, cause }
+    }
+
+    /// The cause as a person reads it: the operating system's words, lowercase
+    /// (`no space left on device (os error 28)`).
+    pub fn condition(&self) -> String {
+        let text = self.cause.to_string();
+        let mut chars = text.chars();
+        match chars.next() {
+            Some(first) => first.to_lowercase().chain(chars).collect(),
+            None => text,
+        }
+    }
 }
 
 /// The open files of one room, written only by the owner thread.
 #[derive(Debug)]
 pub struct Store {
     dir: PathBuf,
-    messages: File,
-    summaries: File,
-    keys: File,
+    messages: Log,
+    summaries: Log,
+    keys: Log,
+    /// A failed batch may have replaced `participants.json` or `cursors.json` with what the room
+    /// then rolled back: the next batch rewrites both from the room.
+    objects_stale: bool,
     /// Reused between batches to build the bytes of one append.
     buffer: Vec<u8>,
 }
 
 impl Store {
-    /// Opens (creating) the append-only files of `state_dir`, which must exist.
+    /// Opens (creating) the append-only files of `state_dir`, which must exist, and removes the
+    /// temp files a crash in the middle of a JSON rewrite may have left.
     pub fn open(state_dir: &Path) -> io::Result<Self> {
-        let open = |name: &str| -> io::Result<File> {
-            let mut file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .read(true)
-                .open(state_dir.join(name))?;
-            file.seek(SeekFrom::End(0))?;
-            Ok(file)
-        };
+        for name in [PARTICIPANTS_FILE, CURSORS_FILE] {
+            match std::fs::remove_file(state_dir.join(temp_name(name))) {
+                Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err),
+                _ => {}
+            }
+        }
         let store = Self {
-            messages: open(MESSAGES_FILE)?,
-            summaries: open(SUMMARIES_FILE)?,
-            keys: open(KEYS_FILE)?,
+            messages: Log::open(state_dir, MESSAGES_FILE)?,
+            summaries: Log::open(state_dir, SUMMARIES_FILE)?,
+            keys: Log::open(state_dir, KEYS_FILE)?,
             dir: state_dir.to_path_buf(),
+            objects_stale: false,
             buffer: Vec::with_capacity(64 * 1024),
         };
         // Make the files' directory entries durable once, so later fdatasyncs suffice.
@@ -203,109 +303,251 @@ impl Store {
         Ok(store)
     }
 
-    /// Makes `changes` durable: appends new records (one write and one fdatasync per file) and
-    /// rewrites the JSON objects whose durable content changed. Returns only once all of it is
-    /// on disk. `last_seen`-only changes are left to [`Store::write_participants`].
-    pub fn persist(&mut self, changes: &Changes, room: &Room) -> io::Result<()> {
+    /// Makes `changes` durable, with the idempotency `keys` of the batch's writes: appends new
+    /// records (one write and one fdatasync per file) and rewrites the JSON objects whose
+    /// durable content changed. Returns only once all of it is on disk. `last_seen`-only changes
+    /// are left to [`Store::write_participants`]. The keys are made durable before the records
+    /// they describe, so a record on disk always has its key on disk.
+    ///
+    /// All or nothing: on an error the appends of this call are cut off again and the JSON
+    /// objects keep their old contents (or are marked to be rewritten by the next call), so the
+    /// files hold what the room holds once the caller rolls the batch back.
+    pub fn persist(
+        &mut self,
+        keys: &[KeyRecord],
+        changes: &Changes,
+        room: &Room,
+    ) -> Result<(), PersistError> {
+        let mut staged = Vec::new();
+        let result = self.persist_staging(keys, changes, room, &mut staged);
+        if result.is_ok() {
+            self.keys.commit();
+            self.messages.commit();
+            self.summaries.commit();
+            self.objects_stale = false;
+        } else {
+            // A key left on disk for a write that was refused could later name another write
+            // with the same id: the keys are cut off with the rest.
+            self.keys.abandon();
+            self.messages.abandon();
+            self.summaries.abandon();
+            for temp in staged {
+                let _ = std::fs::remove_file(self.dir.join(temp_name(temp)));
+            }
+        }
+        result
+    }
+
+    /// The steps of [`Store::persist`], in the order that leaves the least to undo: the JSON
+    /// objects are written to synced temp files first (where a full disk shows), then the logs
+    /// are appended, and only then are the temp files renamed over the objects.
+    fn persist_staging(
+        &mut self,
+        keys: &[KeyRecord],
+        changes: &Changes,
+        room: &Room,
+        staged: &mut Vec<&'static str>,
+    ) -> Result<(), PersistError> {
+        if changes.membership || self.objects_stale {
+            stage_json(&self.dir, PARTICIPANTS_FILE, &participants_object(room))?;
+            staged.push(PARTICIPANTS_FILE);
+        }
+        if changes.cursors || self.objects_stale {
+            let cursors: BTreeMap<String, u64> = room.cursors().into_iter().collect();
+            stage_json(&self.dir, CURSORS_FILE, &cursors)?;
+            staged.push(CURSORS_FILE);
+        }
+        if !keys.is_empty() {
+            encode_lines(&mut self.buffer, keys)?;
+            self.keys.append(&self.buffer)?;
+        }
         if !changes.messages.is_empty() {
-            append_records(&mut self.messages, &mut self.buffer, &changes.messages)?;
+            encode_lines(&mut self.buffer, &changes.messages)?;
+            self.messages.append(&self.buffer)?;
         }
         if !changes.summaries.is_empty() {
-            append_records(&mut self.summaries, &mut self.buffer, &changes.summaries)?;
+            encode_lines(&mut self.buffer, &changes.summaries)?;
+            self.summaries.append(&self.buffer)?;
         }
-        if changes.membership {
-            self.write_participants(room)?;
-        }
-        if changes.cursors {
-            let cursors: BTreeMap<String, u64> = room.cursors().into_iter().collect();
-            write_json_atomically(&self.dir, CURSORS_FILE, &cursors)?;
+        if !staged.is_empty() {
+            // From the first rename on, an object may hold what the room is about to roll back.
+            self.objects_stale = true;
+            while let Some(name) = staged.first().copied() {
+                std::fs::rename(self.dir.join(temp_name(name)), self.dir.join(name))
+                    .map_err(PersistError::new(name))?;
+                staged.remove(0);
+            }
+            sync_dir(&self.dir).map_err(PersistError::new(dir_label(&self.dir)))?;
         }
         Ok(())
     }
 
-    /// Makes the idempotency keys of a batch durable. Called before [`Store::persist`] of the
-    /// same batch, so that every write on disk has its key on disk.
-    pub fn append_keys(&mut self, records: &[KeyRecord]) -> io::Result<()> {
-        append_records(&mut self.keys, &mut self.buffer, records)
-    }
-
-    /// Replaces the keys file with `records` (the ones still remembered), atomically.
-    pub fn rewrite_keys(&mut self, records: &[KeyRecord]) -> io::Result<()> {
-        let mut bytes = Vec::new();
-        for record in records {
-            serde_json::to_writer(&mut bytes, record).map_err(io::Error::other)?;
-            bytes.push(b'\n');
+    /// Replaces the keys file with `records` (the keys still remembered), atomically, to keep
+    /// it from growing without bound.
+    pub fn rewrite_keys(&mut self, records: &[KeyRecord]) -> Result<(), PersistError> {
+        encode_lines(&mut self.buffer, records)?;
+        let temp = self.dir.join(temp_name(KEYS_FILE));
+        let written = std::fs::write(&temp, &self.buffer)
+            .and_then(|()| File::open(&temp)?.sync_all())
+            .and_then(|()| std::fs::rename(&temp, self.dir.join(KEYS_FILE)))
+            .and_then(|()| sync_dir(&self.dir));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&temp);
         }
-        replace_atomically(&self.dir, KEYS_FILE, &bytes)?;
-        let mut file = OpenOptions::new()
-            .append(true)
-            .read(true)
-            .open(self.dir.join(KEYS_FILE))?;
-        file.seek(SeekFrom::End(0))?;
-        self.keys = file;
+        written.map_err(PersistError::new(KEYS_FILE))?;
+        self.keys = Log::open(&self.dir, KEYS_FILE).map_err(PersistError::new(KEYS_FILE))?;
         Ok(())
     }
 
     /// Replaces `participants.json` with the room's current participants.
-    pub fn write_participants(&mut self, room: &Room) -> io::Result<()> {
-        let participants: BTreeMap<String, Participant> = room
-            .participants()
-            .into_iter()
-            .map(|participant| (participant.name.clone(), participant))
-            .collect();
-        write_json_atomically(&self.dir, PARTICIPANTS_FILE, &participants)
+    pub fn write_participants(&mut self, room: &Room) -> Result<(), PersistError> {
+        write_json_atomically(&self.dir, PARTICIPANTS_FILE, &participants_object(room))
     }
 }
 
-fn append_records<T: serde::Serialize>(
-    file: &mut File,
+fn participants_object(room: &Room) -> BTreeMap<String, Participant> {
+    room.participants()
+        .into_iter()
+        .map(|participant| (participant.name.clone(), participant))
+        .collect()
+}
+
+/// An append-only JSONL file, and how much of it is committed: appended, synced and kept.
+#[derive(Debug)]
+struct Log {
+    name: &'static str,
+    file: File,
+    /// The committed length; the file never keeps more than this past a failed batch, unless
+    /// even cutting it failed (then `cut_pending`).
+    len: u64,
+    /// Bytes of the current batch appended beyond `len`, until it is committed or abandoned.
+    appended: u64,
+    /// An earlier failed append could not be cut off: cut before the next append.
+    cut_pending: bool,
+}
+
+impl Log {
+    fn open(dir: &Path, name: &'static str) -> io::Result<Self> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(dir.join(name))?;
+        let len = file.metadata()?.len();
+        Ok(Self {
+            name,
+            file,
+            len,
+            appended: 0,
+            cut_pending: false,
+        })
+    }
+
+    /// Appends `bytes` (whole lines) and makes them durable; they count once committed.
+    fn append(&mut self, bytes: &[u8]) -> Result<(), PersistError> {
+        let fail = PersistError::new(self.name);
+        if self.cut_pending {
+            self.cut().map_err(PersistError::new(self.name))?;
+        }
+        // From here the file may hold a partial line past `len`: a short write (a file-size
+        // limit, a full disk) or a failed sync leave one, and `abandon` cuts it off.
+        self.appended = bytes.len() as u64;
+        self.file
+            .write_all(bytes)
+            .and_then(|()| self.file.sync_data())
+            .map_err(fail)
+    }
+
+    fn commit(&mut self) {
+        self.len += self.appended;
+        self.appended = 0;
+    }
+
+    /// Cuts off what this batch appended. If even that fails, the next append tries again
+    /// first, and a load in between drops a torn tail; lines are never glued or duplicated.
+    fn abandon(&mut self) {
+        if self.appended == 0 && !self.cut_pending {
+            return;
+        }
+        self.appended = 0;
+        if let Err(err) = self.cut() {
+            tracing::warn!(file = self.name, cause = %err, "could not cut off a failed append; retrying before the next one");
+        }
+    }
+
+    fn cut(&mut self) -> io::Result<()> {
+        self.cut_pending = true;
+        if self.file.metadata()?.len() != self.len {
+            self.file.set_len(self.len)?;
+            // Writes go to the end (O_APPEND), which is `len` again. Make the shorter length
+            // durable, so that a crash cannot bring refused lines back.
+            self.file.sync_data()?;
+        }
+        self.cut_pending = false;
+        Ok(())
+    }
+}
+
+fn encode_lines<T: serde::Serialize>(
     buffer: &mut Vec<u8>,
     records: &[T],
-) -> io::Result<()> {
+) -> Result<(), PersistError> {
     buffer.clear();
     for record in records {
-        serde_json::to_writer(&mut *buffer, record).map_err(io::Error::other)?;
+        serde_json::to_writer(&mut *buffer, record)
+            .map_err(|err| PersistError::new("a record")(io::Error::other(err)))?;
         buffer.push(b'\n');
-    }
-    let start = file.stream_position()?;
-    if let Err(err) = file.write_all(buffer).and_then(|()| file.sync_data()) {
-        // Leave no partial line behind to be glued to the next append; if even that fails the
-        // torn tail is cut at the next load.
-        let _ = file
-            .set_len(start)
-            .and_then(|()| file.seek(SeekFrom::Start(start)).map(drop));
-        return Err(err);
     }
     Ok(())
 }
 
-/// Writes `value` as pretty JSON to `dir/name`, atomically.
-fn write_json_atomically<T: serde::Serialize>(dir: &Path, name: &str, value: &T) -> io::Result<()> {
-    let mut bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
-    bytes.push(b'\n');
-    replace_atomically(dir, name, &bytes)
+fn temp_name(name: &str) -> String {
+    format!(".{name}.tmp")
 }
 
-/// Replaces `dir/name` with `bytes` through a temp file, fsync and rename, so a reader (or a
-/// crash) sees the old or the new file, never a mix.
-fn replace_atomically(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
-    let path = dir.join(name);
-    let temp = dir.join(format!(".{name}.tmp"));
+fn dir_label(dir: &Path) -> String {
+    dir.file_name().map_or_else(
+        || dir.display().to_string(),
+        |name| format!("{}/", name.to_string_lossy()),
+    )
+}
+
+/// Writes `value` as pretty JSON to the temp file of `dir/name` and syncs it; a failure removes
+/// the temp file, so no partial file is left behind.
+fn stage_json<T: serde::Serialize>(dir: &Path, name: &str, value: &T) -> Result<(), PersistError> {
+    let temp = dir.join(temp_name(name));
+    let mut bytes = serde_json::to_vec_pretty(value)
+        .map_err(|err| PersistError::new(name)(io::Error::other(err)))?;
+    bytes.push(b'\n');
     let result = (|| {
         let mut file = OpenOptions::new()
             .create(true)
             .write(true)
             .truncate(true)
             .open(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, &path)?;
-        sync_dir(dir)
+        file.write_all(&bytes)?;
+        file.sync_all()
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&temp);
     }
-    result
+    result.map_err(PersistError::new(temp_name(name)))
+}
+
+/// Writes `value` as pretty JSON to `dir/name` through a temp file, fsync and rename, so a reader
+/// (or a crash) sees the old or the new file, never a mix.
+fn write_json_atomically<T: serde::Serialize>(
+    dir: &Path,
+    name: &str,
+    value: &T,
+) -> Result<(), PersistError> {
+    stage_json(dir, name, value)?;
+    let renamed = std::fs::rename(dir.join(temp_name(name)), dir.join(name));
+    if renamed.is_err() {
+        let _ = std::fs::remove_file(dir.join(temp_name(name)));
+    }
+    renamed.map_err(PersistError::new(name))?;
+    sync_dir(dir).map_err(PersistError::new(dir_label(dir)))
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -444,9 +686,162 @@ mod tests {
         let dir = dir_with(&[(MESSAGES_FILE, &text)]);
         let err = load(dir.path(), Mode::Repair).unwrap_err().to_string();
         assert!(err.contains("messages.jsonl:1:"), "{err}");
-        let dir = dir_with(&[(CURSORS_FILE, "{\n \"alice\": \"x\"\n}")]);
-        let err = load(dir.path(), Mode::Repair).unwrap_err().to_string();
-        assert!(err.contains("cursors.json:2:"), "{err}");
+    }
+
+    #[test]
+    fn a_corrupt_object_is_reported_set_aside_and_read_as_empty() {
+        let participants = "{\n  \"alice\": {\"name\": \"alice\",";
+        let cursors = "{\n \"alice\": \"x\"\n}";
+        let dir = dir_with(&[
+            (MESSAGES_FILE, PY_MESSAGES),
+            (PARTICIPANTS_FILE, participants),
+            (CURSORS_FILE, cursors),
+        ]);
+
+        // Looking changes nothing.
+        let loaded = load(dir.path(), Mode::ReadOnly).unwrap();
+        assert!(loaded.participants.is_empty() && loaded.cursors.is_empty());
+        assert_eq!(loaded.messages.len(), 2);
+        assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(CURSORS_FILE)).unwrap(),
+            cursors
+        );
+
+        let loaded = load(dir.path(), Mode::Repair).unwrap();
+        assert!(loaded.participants.is_empty() && loaded.cursors.is_empty());
+        assert_eq!(loaded.messages.len(), 2, "the history is untouched");
+        let [participants_warning, cursors_warning] = &loaded.warnings[..] else {
+            panic!("two warnings: {:?}", loaded.warnings);
+        };
+        assert!(
+            participants_warning.contains("participants.json:2:")
+                && participants_warning.contains("no participants"),
+            "{participants_warning}"
+        );
+        assert!(
+            cursors_warning.contains("cursors.json:2:13: not a valid JSON object (invalid type: string \"x\", expected u64);")
+                && cursors_warning.contains("reset"),
+            "{cursors_warning}"
+        );
+        // Each is kept aside, byte for byte, under a name the warning gives.
+        for (name, text, warning) in [
+            (PARTICIPANTS_FILE, participants, participants_warning),
+            (CURSORS_FILE, cursors, cursors_warning),
+        ] {
+            assert!(!dir.path().join(name).exists(), "{name} was set aside");
+            let aside: Vec<PathBuf> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|entry| entry.unwrap().path())
+                .filter(|path| {
+                    path.file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .starts_with(&format!("{name}.corrupt-"))
+                })
+                .collect();
+            assert_eq!(aside.len(), 1, "{aside:?}");
+            assert_eq!(std::fs::read_to_string(&aside[0]).unwrap(), text);
+            assert!(
+                warning.contains(&aside[0].display().to_string()),
+                "{warning}"
+            );
+        }
+        // Loading again finds nothing wrong.
+        let loaded = load(dir.path(), Mode::Repair).unwrap();
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    }
+
+    /// A room with one message appended to it, and the changes to persist.
+    fn one_change(room: &mut Room, request: protocol::Request) -> Changes {
+        let outcome = room.handle(1, request, 1_700_000_000);
+        assert!(outcome.reply.is_ok(), "{:?}", outcome.reply);
+        outcome.changes
+    }
+
+    fn send(content: &str) -> protocol::Request {
+        protocol::Request::SendMessage {
+            name: "alice".into(),
+            content: content.into(),
+            to: "all".into(),
+        }
+    }
+
+    #[test]
+    fn a_failed_persist_leaves_every_file_as_it_was() {
+        let dir = dir_with(&[]);
+        let mut store = Store::open(dir.path()).unwrap();
+        let mut room = Room::new();
+        let join = protocol::Request::Join {
+            name: "alice".into(),
+            role: "general".into(),
+        };
+        let changes = one_change(&mut room, join);
+        store.persist(&[], &changes, &room).unwrap();
+        let changes = one_change(&mut room, send("kept"));
+        store.persist(&[], &changes, &room).unwrap();
+        let messages = std::fs::read_to_string(dir.path().join(MESSAGES_FILE)).unwrap();
+        let participants = std::fs::read_to_string(dir.path().join(PARTICIPANTS_FILE)).unwrap();
+
+        // The temp file cannot be created: nothing is written at all.
+        let temp = dir.path().join(temp_name(PARTICIPANTS_FILE));
+        std::fs::create_dir(&temp).unwrap();
+        room.begin();
+        let mut changes = one_change(&mut room, send("refused"));
+        changes.membership = true;
+        let err = store.persist(&[], &changes, &room).unwrap_err();
+        assert_eq!(err.file, ".participants.json.tmp", "{err}");
+        assert!(err.condition().starts_with("is a directory"), "{err}");
+        room.roll_back();
+        std::fs::remove_dir(&temp).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(MESSAGES_FILE)).unwrap(),
+            messages
+        );
+
+        // The rename fails after the message was appended and synced: the append is cut off.
+        std::fs::remove_file(dir.path().join(PARTICIPANTS_FILE)).unwrap();
+        std::fs::create_dir_all(dir.path().join(PARTICIPANTS_FILE).join("blocker")).unwrap();
+        room.begin();
+        let mut changes = one_change(&mut room, send("refused again"));
+        changes.membership = true;
+        let err = store.persist(&[], &changes, &room).unwrap_err();
+        assert_eq!(err.file, PARTICIPANTS_FILE, "{err}");
+        room.roll_back();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(MESSAGES_FILE)).unwrap(),
+            messages
+        );
+        assert!(!temp.exists(), "no temp file is left behind");
+        std::fs::remove_dir_all(dir.path().join(PARTICIPANTS_FILE)).unwrap();
+
+        // The next batch writes clean lines after the kept ones and, since the objects may be
+        // out of step, rewrites them too.
+        let changes = one_change(&mut room, send("after"));
+        store.persist(&[], &changes, &room).unwrap();
+        let loaded = load(dir.path(), Mode::ReadOnly).unwrap();
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        let contents: Vec<&str> = loaded
+            .messages
+            .iter()
+            .map(|message| message.content.as_str())
+            .collect();
+        assert_eq!(contents, ["kept", "after"]);
+        assert_eq!(
+            loaded.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+            [1, 2]
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(PARTICIPANTS_FILE)).unwrap(),
+            participants
+        );
+    }
+
+    #[test]
+    fn leftover_temp_files_are_removed_at_open() {
+        let dir = dir_with(&[(".cursors.json.tmp", "{\"half\": ")]);
+        Store::open(dir.path()).unwrap();
+        assert!(!dir.path().join(".cursors.json.tmp").exists());
     }
 
     #[test]

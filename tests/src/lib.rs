@@ -7,7 +7,7 @@
 //! [`check_records`], [`is_timestamp`]), small accessors for JSON results ([`ids`], [`names`],
 //! [`contents`], [`keys`]), bounded waits ([`wait_for`], [`eventually`], [`wait_exit`],
 //! [`run_bounded`]) and process checks that read `/proc` ([`process_running`],
-//! [`daemon_processes`]). Every wait has a deadline.
+//! [`daemon_processes`], [`rss_kib`], [`open_fds`]). Every wait has a deadline.
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -182,8 +182,13 @@ impl TestRoom {
     pub fn spawn_daemon(&self, args: &[&str]) -> std::process::Child {
         let mut serve = vec!["serve"];
         serve.extend_from_slice(args);
-        let mut child = self
-            .chatroomd_command(&serve)
+        self.spawn_daemon_from(self.chatroomd_command(&serve))
+    }
+
+    /// Like [`TestRoom::spawn_daemon`] with a prepared `chatroomd serve` command (one that sets
+    /// a resource limit before `exec`, say).
+    pub fn spawn_daemon_from(&self, mut command: std::process::Command) -> std::process::Child {
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -683,6 +688,24 @@ pub fn process_running(pid: u32) -> bool {
             .is_some_and(|(_, rest)| !matches!(rest.trim_start().chars().next(), Some('Z' | 'X'))),
         Err(_) => false,
     }
+}
+
+/// The resident set size of process `pid` in KiB (Linux: `VmRSS` in `/proc/<pid>/status`).
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|err| panic!("reading /proc/{pid}/status: {err}"));
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS for pid {pid}"))
+}
+
+/// How many file descriptors process `pid` has open (Linux: entries of `/proc/<pid>/fd`).
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap_or_else(|err| panic!("reading /proc/{pid}/fd: {err}"))
+        .count()
 }
 
 /// The pids of the running `chatroomd` processes whose command line names `root` (Linux: scans
