@@ -76,7 +76,11 @@ fn watch_parent() {
                 // SAFETY: as above.
                 let now = unsafe { libc::getppid() };
                 if now != parent {
-                    tracing::warn!(parent, now, "the MCP client that launched us is gone; exiting");
+                    tracing::warn!(
+                        parent,
+                        now,
+                        "the MCP client that launched us is gone; exiting"
+                    );
                     std::process::exit(0);
                 }
             }

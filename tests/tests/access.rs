@@ -103,7 +103,11 @@ async fn only_the_owner_can_reach_the_daemon() {
         "closed",
         "a peer of another uid gets no answer"
     );
-    assert!(room.log().contains("refusing a peer running as uid 65534"), "{}", room.log());
+    assert!(
+        room.log().contains("refusing a peer running as uid 65534"),
+        "{}",
+        room.log()
+    );
     chmod(&paths.socket, 0o600);
     chmod(&paths.runtime_dir, 0o700);
     chmod(temp_root, 0o700);
