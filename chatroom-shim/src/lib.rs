@@ -6,6 +6,7 @@
 //!
 //! - [`tools`]: the MCP server, its twelve tools and their parameters.
 //! - [`render`]: daemon outcomes as the contract's tool results.
+//! - [`input`]: stdin lines repaired so that broken text gets an error result, not silence.
 //! - [`client`]: the session with the daemon: handshake, concurrent calls, reconnect and re-join.
 //! - `protocol::launch` (shared with `chatroomd send`): connect-or-start, race-safe, with
 //!   signalled readiness.
@@ -13,6 +14,7 @@
 //! Stdout carries JSON-RPC and nothing else: logs go to stderr.
 
 pub mod client;
+pub mod input;
 pub mod render;
 pub mod tools;
 
@@ -44,8 +46,9 @@ pub async fn run() -> anyhow::Result<()> {
     let server = tools::Chatroom::new(client::Client::new(paths));
     // MCP clients launch us with pipes: drive them on the reactor rather than tokio's blocking
     // pool, which costs a thread hand-off per message (a third of the shim's CPU under load).
+    let (stdin, stdout) = rmcp::transport::stdio_pipes();
     let service = server
-        .serve(rmcp::transport::stdio_pipes())
+        .serve((input::repaired(stdin), stdout))
         .await
         .context("mcp initialization failed")?;
     let reason = service

@@ -11,6 +11,8 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, Implementation, ServerCapabilities, ServerConfig};
 use rmcp::{ServerHandler, tool, tool_handler, tool_router};
+
+use crate::input;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -174,7 +176,10 @@ impl Chatroom {
         self.tool_router.list_all()
     }
 
-    async fn forward(&self, shape: Shape, request: Request) -> CallToolResult {
+    async fn forward(&self, shape: Shape, mut request: Request) -> CallToolResult {
+        if input::has_invalid_text(request.strings_mut().into_iter().map(|value| &*value)) {
+            return failure(input::INVALID_TEXT_REFUSAL.to_owned());
+        }
         match self.client.call(request).await {
             Ok(outcome) => render(shape, outcome),
             Err(err) => {

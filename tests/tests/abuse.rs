@@ -705,8 +705,9 @@ async fn text_that_is_not_json_or_not_unicode_does_not_break_the_shim() {
     let mut shim = RawShim::start(&room).await;
 
     // A lone surrogate is valid JSON text to Python's and JavaScript's encoders, but not a
-    // Unicode string; raw 0xFF is not UTF-8 at all. rmcp's stdio transport ignores a line it
-    // cannot parse (rust-sdk#938): no reply, for any id.
+    // Unicode string; raw 0xFF is not UTF-8 at all. rmcp's stdio transport would ignore such a
+    // line (rust-sdk#938) and leave the call unanswered; the shim repairs the line on the way in
+    // and refuses the call with one line naming the problem.
     shim.send_line(&tools_call(2, r#"{"name":"alice","content":"\ud800"}"#))
         .await;
     let mut invalid_utf8 = tools_call(3, r#"{"name":"alice","content":"XX"}"#);
@@ -725,8 +726,22 @@ async fn text_that_is_not_json_or_not_unicode_does_not_break_the_shim() {
     ))
     .await;
 
-    let wrong_shape = shim.next_reply().await;
-    assert_eq!(wrong_shape["id"], 4, "{wrong_shape}");
+    // Calls are served concurrently: take the four replies in whatever order they come.
+    let mut replies = std::collections::BTreeMap::new();
+    for _ in 0..4 {
+        let reply = shim.next_reply().await;
+        replies.insert(reply["id"].as_u64().expect("an id"), reply);
+    }
+    for id in [2, 3] {
+        let reply = &replies[&id];
+        assert_eq!(reply["result"]["isError"], true, "{reply}");
+        assert_eq!(
+            reply["result"]["content"][0]["text"],
+            "an argument is not valid unicode text (a lone surrogate escape or bytes that are not utf-8)",
+            "{reply}"
+        );
+    }
+    let wrong_shape = &replies[&4];
     eprintln!("arguments as a list -> {wrong_shape}");
     let error = &wrong_shape["error"];
     let result = &wrong_shape["result"];
@@ -741,15 +756,12 @@ async fn text_that_is_not_json_or_not_unicode_does_not_break_the_shim() {
     };
     assert!(!text.is_empty() && !text.contains('\n'), "{wrong_shape}");
 
-    let fine = shim.next_reply().await;
-    assert_eq!(
-        fine["id"], 5,
-        "nothing was answered for ids 2 and 3: {fine}"
-    );
+    let fine = &replies[&5];
     assert_eq!(fine["result"]["isError"], false, "{fine}");
-    assert_eq!(fine["result"]["structuredContent"], json!({"id": 1}));
-    eprintln!(
-        "a lone surrogate (id 2) and invalid UTF-8 (id 3) -> no reply; the next call -> {fine}"
+    assert_eq!(
+        fine["result"]["structuredContent"],
+        json!({"id": 1}),
+        "the refused calls stored nothing"
     );
     assert!(shim.child.id().is_some_and(process_running));
     drop(shim);
