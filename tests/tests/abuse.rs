@@ -9,18 +9,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chatroom_tests::{
-    Agent, DEFAULT_TIMEOUT, TestRoom, eventually, ids, open_fds, process_running, rss_kib, text_of,
+    Agent, DEFAULT_TIMEOUT, TestRoom, eventually, ids, open_fds, process_running, raw, rss_kib,
+    text_of,
 };
-use interprocess::local_socket::GenericFilePath;
-use interprocess::local_socket::tokio::{Stream, prelude::*};
-use protocol::frame::{MAX_CLIENT_FRAME, MAX_SERVER_FRAME, encode, read_frame, write_frame};
+use interprocess::local_socket::tokio::Stream;
+use protocol::frame::{MAX_CLIENT_FRAME, MAX_SERVER_FRAME, encode, write_frame};
 use protocol::{
-    ClientKind, ClientMessage, Event, Hello, HelloReply, Message, PROTOCOL_VERSION, Refusal,
-    Request, Response, ServerMessage,
+    ClientKind, ClientMessage, Event, HelloReply, Message, PROTOCOL_VERSION, Refusal, Request,
+    Response, ServerMessage,
 };
 use rmcp::model::CallToolRequestParams;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// The daemon's hello timeout (`server::HELLO_TIMEOUT`).
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -28,65 +28,24 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 const RSS_GROWTH_KIB: u64 = 50 * 1024;
 
 async fn connect(room: &TestRoom) -> Stream {
-    let name = room
-        .paths()
-        .socket
-        .to_fs_name::<GenericFilePath>()
-        .expect("a socket name");
-    tokio::time::timeout(DEFAULT_TIMEOUT, Stream::connect(name))
-        .await
-        .expect("connect timed out")
-        .expect("connecting to the daemon")
+    raw::connect(room, DEFAULT_TIMEOUT).await
 }
 
 fn hello(kind: ClientKind) -> ClientMessage {
-    ClientMessage::Hello(Hello {
-        version: PROTOCOL_VERSION,
-        client_pid: std::process::id(),
-        kind,
-    })
+    raw::hello(PROTOCOL_VERSION, kind)
 }
 
 async fn receive(stream: &mut Stream) -> ServerMessage {
-    let mut buffer = Vec::new();
-    tokio::time::timeout(
-        DEFAULT_TIMEOUT,
-        read_frame::<ServerMessage, _>(stream, &mut buffer, MAX_SERVER_FRAME),
-    )
-    .await
-    .expect("no frame from the daemon in time")
-    .expect("a well-formed frame")
-    .expect("a frame, not the end of the stream")
+    raw::receive(stream, DEFAULT_TIMEOUT).await
 }
 
 /// Connects and completes the handshake as `kind`.
 async fn session(room: &TestRoom, kind: ClientKind) -> Stream {
-    let mut stream = connect(room).await;
-    write_frame(&mut stream, &hello(kind), MAX_CLIENT_FRAME)
-        .await
-        .unwrap();
-    match receive(&mut stream).await {
-        ServerMessage::HelloReply(HelloReply::Welcome { .. }) => stream,
-        other => panic!("expected a welcome, got {other:?}"),
-    }
+    raw::session(room, kind, DEFAULT_TIMEOUT).await
 }
 
-/// Reads until the daemon closes `stream` (EOF or an error) and returns the bytes read; panics
-/// if it stays open past `deadline`.
 async fn read_until_closed(stream: &mut Stream, deadline: Duration, case: &str) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    let ended = tokio::time::timeout(deadline, async {
-        let mut chunk = [0u8; 64 * 1024];
-        loop {
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(read) => bytes.extend_from_slice(&chunk[..read]),
-            }
-        }
-    })
-    .await;
-    assert!(ended.is_ok(), "{case}: the daemon kept the connection open");
-    bytes
+    raw::read_until_closed(stream, deadline, case).await
 }
 
 /// Whether the daemon has closed its end of `stream`, checked without reading from it.

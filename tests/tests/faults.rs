@@ -10,28 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chatroom_tests::{
-    Agent, DEFAULT_TIMEOUT, TestRoom, eventually, names, process_running, shim_bin, text_of,
+    DEFAULT_TIMEOUT, TestRoom, all_messages, eventually, names, process_running, shim_bin, text_of,
     wait_exit, wait_for,
 };
 use serde_json::{Value, json};
-
-/// Every message in the room, through an agent (paging with read_messages).
-async fn all_messages(agent: &Agent) -> Vec<Value> {
-    let mut messages: Vec<Value> = Vec::new();
-    loop {
-        let since = messages
-            .last()
-            .map_or(0, |message| message["id"].as_u64().unwrap());
-        let page = agent
-            .ok("read_messages", json!({"since_id": since, "limit": 100}))
-            .await;
-        let page = page.as_array().unwrap().clone();
-        if page.is_empty() {
-            return messages;
-        }
-        messages.extend(page);
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_of_the_daemon_during_writes_loses_nothing_acknowledged() {

@@ -4,39 +4,26 @@
 
 use std::time::Duration;
 
-use chatroom_tests::{Agent, TestRoom, names, process_running};
-use interprocess::local_socket::GenericFilePath;
-use interprocess::local_socket::tokio::{Stream, prelude::*};
-use protocol::frame::{MAX_CLIENT_FRAME, MAX_SERVER_FRAME, encode, read_frame, write_frame};
+use chatroom_tests::{Agent, TestRoom, names, process_running, raw};
+use interprocess::local_socket::tokio::Stream;
+use protocol::frame::{MAX_CLIENT_FRAME, encode, write_frame};
 use protocol::{
-    ClientKind, ClientMessage, Hello, HelloReply, PROTOCOL_VERSION, RefusalKind, Request, Response,
+    ClientKind, ClientMessage, HelloReply, PROTOCOL_VERSION, RefusalKind, Request, Response,
     ServerMessage,
 };
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 /// Well under the daemon's 5 s hello timeout, so a close within it is the daemon reacting to
 /// what was sent, not giving up on a silent peer.
 const CLOSE_DEADLINE: Duration = Duration::from_secs(3);
 
 async fn connect(room: &TestRoom) -> Stream {
-    let name = room
-        .paths()
-        .socket
-        .to_fs_name::<GenericFilePath>()
-        .expect("a socket name");
-    tokio::time::timeout(CLOSE_DEADLINE, Stream::connect(name))
-        .await
-        .expect("connect timed out")
-        .expect("connecting to the daemon")
+    raw::connect(room, CLOSE_DEADLINE).await
 }
 
 fn hello(version: u32, kind: ClientKind) -> ClientMessage {
-    ClientMessage::Hello(Hello {
-        version,
-        client_pid: std::process::id(),
-        kind,
-    })
+    raw::hello(version, kind)
 }
 
 /// Ends our writing half (the daemon reads end of file), keeping the reading half open.
@@ -51,32 +38,13 @@ fn shut_down_writing(stream: &Stream) {
 
 /// Reads one frame from the daemon, within the deadline.
 async fn receive(stream: &mut Stream) -> ServerMessage {
-    let mut buffer = Vec::new();
-    tokio::time::timeout(
-        CLOSE_DEADLINE,
-        read_frame::<ServerMessage, _>(stream, &mut buffer, MAX_SERVER_FRAME),
-    )
-    .await
-    .expect("no frame from the daemon in time")
-    .expect("a well-formed frame")
-    .expect("a frame, not the end of the stream")
+    raw::receive(stream, CLOSE_DEADLINE).await
 }
 
 /// Asserts the daemon closes `stream`: a read ends (EOF or an error) before the deadline,
 /// without any further frame.
 async fn assert_closed(stream: &mut Stream, case: &str) {
-    let mut bytes = Vec::new();
-    let ended = tokio::time::timeout(CLOSE_DEADLINE, async {
-        let mut chunk = [0u8; 256];
-        loop {
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(read) => bytes.extend_from_slice(&chunk[..read]),
-            }
-        }
-    })
-    .await;
-    assert!(ended.is_ok(), "{case}: the daemon kept the connection open");
+    let bytes = raw::read_until_closed(stream, CLOSE_DEADLINE, case).await;
     assert!(bytes.is_empty(), "{case}: unexpected bytes {bytes:?}");
 }
 

@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use chatroom_tests::{Agent, DEFAULT_TIMEOUT, TestRoom, wait_exit};
+use chatroom_tests::{Agent, DEFAULT_TIMEOUT, TestRoom, all_messages, wait_exit};
 use serde_json::{Value, json};
 
 fn stdout(output: &std::process::Output) -> String {
@@ -23,24 +23,6 @@ async fn joined(room: &TestRoom, name: &str, role: &str) -> Agent {
     let agent = room.agent().await;
     agent.ok("join", json!({"name": name, "role": role})).await;
     agent
-}
-
-/// Every message of the room through an agent, paging with read_messages.
-async fn all_messages(agent: &Agent) -> Vec<Value> {
-    let mut messages: Vec<Value> = Vec::new();
-    loop {
-        let since = messages
-            .last()
-            .map_or(0, |message| message["id"].as_u64().unwrap());
-        let page = agent
-            .ok("read_messages", json!({"since_id": since, "limit": 100}))
-            .await;
-        let page = page.as_array().unwrap().clone();
-        if page.is_empty() {
-            return messages;
-        }
-        messages.extend(page);
-    }
 }
 
 #[tokio::test]

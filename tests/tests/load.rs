@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chatroom_tests::{Agent, TestRoom};
-use serde_json::{Value, json};
+use chatroom_tests::{Agent, TestRoom, all_messages};
+use serde_json::json;
 
 const SESSIONS: usize = 64;
 
@@ -93,20 +93,7 @@ async fn sixty_four_sessions_for_a_minute_lose_nothing() {
     );
 
     let observer: &Agent = &agents[0];
-    let mut messages: Vec<Value> = Vec::new();
-    loop {
-        let since = messages
-            .last()
-            .map_or(0, |message| message["id"].as_u64().unwrap());
-        let page = observer
-            .ok("read_messages", json!({"since_id": since, "limit": 100}))
-            .await;
-        let page = page.as_array().unwrap().clone();
-        if page.is_empty() {
-            break;
-        }
-        messages.extend(page);
-    }
+    let messages = all_messages(observer).await;
     let ids: Vec<u64> = messages
         .iter()
         .map(|message| message["id"].as_u64().unwrap())
