@@ -259,7 +259,14 @@ async fn demo() -> anyhow::Result<()> {
     );
     let status = show_status(&room, "after the kill")?;
     ensure!(
-        status.contains("names: codex") && !status.contains("claude"),
+        !status.contains("claude") && {
+            let json = room.status();
+            json["daemon"]["sessions"]
+                .as_array()
+                .is_some_and(|sessions| {
+                    sessions.len() == 1 && sessions[0]["names"] == serde_json::json!(["codex"])
+                })
+        },
         "claude should be gone:\n{status}"
     );
 
