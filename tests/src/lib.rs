@@ -864,6 +864,19 @@ pub async fn all_messages(agent: &Agent) -> Vec<Value> {
     }
 }
 
+/// Asserts the messages' ids are 1, 2, 3, … with no gap and no repeat.
+pub fn assert_gap_free(messages: &[Value]) {
+    let ids: Vec<u64> = messages
+        .iter()
+        .map(|message| message["id"].as_u64().expect("an id"))
+        .collect();
+    assert_eq!(
+        ids,
+        (1..=ids.len() as u64).collect::<Vec<_>>(),
+        "ids strictly increasing from 1, with no gap"
+    );
+}
+
 /// Raw connections to the daemon's socket, below MCP: for the tests that send what no well-
 /// behaved client would.
 pub mod raw {

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chatroom_tests::{
-    DEFAULT_TIMEOUT, TestRoom, all_messages, eventually, names, process_running, shim_bin, text_of,
-    wait_exit, wait_for,
+    DEFAULT_TIMEOUT, TestRoom, all_messages, assert_gap_free, eventually, names, process_running,
+    shim_bin, text_of, wait_exit, wait_for,
 };
 use serde_json::{Value, json};
 
@@ -106,15 +106,7 @@ async fn sigkill_of_the_daemon_during_writes_loses_nothing_acknowledged() {
     }
     let observer = room.agent().await;
     let messages = all_messages(&observer).await;
-    let ids: Vec<u64> = messages
-        .iter()
-        .map(|message| message["id"].as_u64().unwrap())
-        .collect();
-    assert_eq!(
-        ids,
-        (1..=ids.len() as u64).collect::<Vec<_>>(),
-        "ids strictly increasing, no gap"
-    );
+    assert_gap_free(&messages);
     let mut seen: HashMap<String, usize> = HashMap::new();
     for message in messages
         .iter()

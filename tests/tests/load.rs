@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chatroom_tests::{Agent, TestRoom, all_messages};
+use chatroom_tests::{Agent, TestRoom, all_messages, assert_gap_free};
 use serde_json::json;
 
 const SESSIONS: usize = 64;
@@ -94,15 +94,7 @@ async fn sixty_four_sessions_for_a_minute_lose_nothing() {
 
     let observer: &Agent = &agents[0];
     let messages = all_messages(observer).await;
-    let ids: Vec<u64> = messages
-        .iter()
-        .map(|message| message["id"].as_u64().unwrap())
-        .collect();
-    assert_eq!(
-        ids,
-        (1..=ids.len() as u64).collect::<Vec<_>>(),
-        "ids gap-free"
-    );
+    assert_gap_free(&messages);
     let mut stored: HashMap<&str, usize> = HashMap::new();
     for message in &messages {
         *stored
