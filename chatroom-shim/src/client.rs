@@ -232,7 +232,7 @@ impl Client {
 }
 
 /// How often one call is sent in all, when connections keep getting lost under it.
-const MAX_ATTEMPTS: u32 = 3;
+const MAX_ATTEMPTS: u32 = 5;
 /// How long an older daemon gets to shut down when it is being replaced.
 const REPLACE_TIMEOUT: Duration = Duration::from_secs(10);
 
