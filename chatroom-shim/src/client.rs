@@ -287,22 +287,17 @@ async fn replace_older_daemon(paths: &RoomPaths, daemon_pid: u32) -> Result<(), 
         }
     }
     let lock_file = paths.lock_file.clone();
-    let released = tokio::task::spawn_blocking(move || {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(lock_file)?;
-        // Blocks until the old daemon lets go of the room, i.e. has exited.
-        file.lock()
-    });
-    match tokio::time::timeout(REPLACE_TIMEOUT, released).await {
-        Ok(Ok(Ok(()))) => Ok(()),
-        Ok(Ok(Err(err))) => Err(failed(err.to_string())),
-        Ok(Err(err)) => Err(failed(err.to_string())),
-        Err(_) => Err(failed(format!(
+    let released =
+        tokio::task::spawn_blocking(move || spawn::wait_released(&lock_file, REPLACE_TIMEOUT))
+            .await;
+    match released {
+        Ok(Ok(true)) => Ok(()),
+        Ok(Ok(false)) => Err(failed(format!(
             "it did not exit within {}s",
             REPLACE_TIMEOUT.as_secs()
         ))),
+        Ok(Err(err)) => Err(failed(err.to_string())),
+        Err(err) => Err(failed(err.to_string())),
     }
 }
 

@@ -14,7 +14,7 @@ use protocol::{ClientKind, Request, Response};
 use crate::control::ControlClient;
 use crate::server::{ServeConfig, ServeError};
 use crate::transcript::{self, Format, Start, write_stdout};
-use crate::{lock, logging, monitor, status};
+use crate::{logging, monitor, status};
 
 /// The chatroom daemon: one per repository, shared by every agent's chatroom-shim.
 #[derive(Debug, Parser)]
@@ -271,7 +271,7 @@ async fn stop(paths: &RoomPaths) -> anyhow::Result<i32> {
     drop(client);
     let lock_file = paths.lock_file.clone();
     let released = tokio::task::spawn_blocking(move || {
-        lock::wait_released(&lock_file, Duration::from_secs(30))
+        protocol::launch::wait_released(&lock_file, Duration::from_secs(30))
     })
     .await
     .context("waiting for chatroomd to exit")??;

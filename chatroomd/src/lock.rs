@@ -36,40 +36,6 @@ impl RoomLock {
     }
 }
 
-/// Whether some process holds the lock at `path` right now (without taking it for long).
-pub fn is_held(path: &Path) -> io::Result<bool> {
-    let file = match OpenOptions::new().read(true).write(true).open(path) {
-        Ok(file) => file,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(err) => return Err(err),
-    };
-    match file.try_lock() {
-        Ok(()) => Ok(false),
-        Err(TryLockError::WouldBlock) => Ok(true),
-        Err(TryLockError::Error(err)) => Err(err),
-    }
-}
-
-/// Blocks until nobody holds the lock at `path` (the daemon has exited), or `timeout` passes.
-/// Returns whether the lock was seen free.
-pub fn wait_released(path: &Path, timeout: std::time::Duration) -> io::Result<bool> {
-    let file = match OpenOptions::new().read(true).write(true).open(path) {
-        Ok(file) => file,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(true),
-        Err(err) => return Err(err),
-    };
-    // A blocking flock wakes exactly when the holder lets go; run it on a helper thread so the
-    // wait can be bounded.
-    let (done, wait) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done.send(file.lock().map(|()| drop(file)));
-    });
-    match wait.recv_timeout(timeout) {
-        Ok(result) => result.map(|()| true),
-        Err(_) => Ok(false),
-    }
-}
-
 fn read_holder(file: &mut File) -> String {
     let mut text = String::new();
     let _ = file.read_to_string(&mut text);
@@ -90,13 +56,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("chatroomd.lock");
         let lock = RoomLock::acquire(&path).unwrap().unwrap();
-        assert!(is_held(&path).unwrap());
+        assert!(protocol::launch::lock_held(&path));
         assert_eq!(
             RoomLock::acquire(&path).unwrap().unwrap_err(),
             std::process::id().to_string()
         );
         drop(lock);
-        assert!(!is_held(&path).unwrap());
-        assert!(wait_released(&path, std::time::Duration::from_secs(5)).unwrap());
+        assert!(!protocol::launch::lock_held(&path));
+        assert!(protocol::launch::wait_released(&path, std::time::Duration::from_secs(5)).unwrap());
     }
 }

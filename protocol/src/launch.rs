@@ -339,7 +339,7 @@ async fn connect_to_winner(paths: &RoomPaths, hint: Hint) -> Result<Option<Strea
     loop {
         match connect(&paths.socket).await {
             Ok(stream) => return Ok(Some(stream)),
-            Err(_) if !room_lock_held(&paths.lock_file) => return Ok(None),
+            Err(_) if !lock_held(&paths.lock_file) => return Ok(None),
             Err(source) if tokio::time::Instant::now() + pause > deadline => {
                 return Err(StartError::Connect {
                     socket: paths.socket.clone(),
@@ -357,10 +357,31 @@ async fn connect_to_winner(paths: &RoomPaths, hint: Hint) -> Result<Option<Strea
 
 /// Whether a live process holds the room lock (an flock: released by the kernel when its holder
 /// dies, however it dies).
-fn room_lock_held(lock_file: &Path) -> bool {
+pub fn lock_held(lock_file: &Path) -> bool {
     match OpenOptions::new().read(true).write(true).open(lock_file) {
         Ok(file) => matches!(file.try_lock(), Err(TryLockError::WouldBlock)),
         Err(_) => false,
+    }
+}
+
+/// Blocks until nobody holds the room lock (its daemon has exited), or `timeout` passes; returns
+/// whether the lock was seen free. For those who stop a daemon (`chatroomd stop`, a shim
+/// replacing an older daemon) and must know it is gone.
+pub fn wait_released(lock_file: &Path, timeout: Duration) -> io::Result<bool> {
+    let file = match OpenOptions::new().read(true).write(true).open(lock_file) {
+        Ok(file) => file,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(true),
+        Err(err) => return Err(err),
+    };
+    // A blocking flock wakes exactly when the holder lets go; run it on a helper thread so the
+    // wait can be bounded.
+    let (done, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(file.lock().map(|()| drop(file)));
+    });
+    match wait.recv_timeout(timeout) {
+        Ok(result) => result.map(|()| true),
+        Err(_) => Ok(false),
     }
 }
 
