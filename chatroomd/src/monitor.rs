@@ -16,8 +16,8 @@ use tokio::sync::mpsc;
 
 use crate::control::ControlClient;
 use crate::owner::unix_now;
-use crate::room::is_visible_to;
-use crate::source::load_from_disk;
+
+use crate::source::{latest_visible, load_from_disk};
 use crate::transcript::write_stdout;
 use crate::view;
 
@@ -224,17 +224,7 @@ fn disk_frame(paths: &RoomPaths, options: &Options) -> Frame {
     match load_from_disk(&paths.state_dir) {
         Ok(loaded) => {
             let participant = options.participant.as_deref();
-            let visible =
-                |message: &&Message| participant.is_none_or(|name| is_visible_to(message, name));
-            let mut latest: Vec<Message> = loaded
-                .messages
-                .iter()
-                .rev()
-                .filter(visible)
-                .take(options.limit)
-                .cloned()
-                .collect();
-            latest.reverse();
+            let latest = latest_visible(&loaded.messages, options.limit, participant);
             frame.latest_summary = loaded
                 .summaries
                 .iter()

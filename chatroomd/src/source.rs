@@ -89,18 +89,7 @@ impl Source {
                 };
                 Ok(handoff.recent_messages)
             }
-            Self::Disk(loaded) => {
-                let mut latest: Vec<Message> = loaded
-                    .messages
-                    .iter()
-                    .rev()
-                    .filter(|message| participant.is_none_or(|name| is_visible_to(message, name)))
-                    .take(count)
-                    .cloned()
-                    .collect();
-                latest.reverse();
-                Ok(latest)
-            }
+            Self::Disk(loaded) => Ok(latest_visible(&loaded.messages, count, participant)),
         }
     }
 
@@ -139,6 +128,24 @@ impl Source {
             Self::Disk(loaded) => Ok(loaded.participants.clone()),
         }
     }
+}
+
+/// The newest `count` of `messages` (those visible to `participant` when given), ascending: what
+/// `get_handoff` answers as recent messages, computed over records read from disk.
+pub fn latest_visible(
+    messages: &[Message],
+    count: usize,
+    participant: Option<&str>,
+) -> Vec<Message> {
+    let mut latest: Vec<Message> = messages
+        .iter()
+        .rev()
+        .filter(|message| participant.is_none_or(|name| is_visible_to(message, name)))
+        .take(count)
+        .cloned()
+        .collect();
+    latest.reverse();
+    latest
 }
 
 /// Reads the files without repairing anything; a torn last line is skipped.

@@ -136,20 +136,24 @@ pub fn render(report: &StatusReport, now: u64) -> String {
         }
         let _ = writeln!(
             out,
-            "\nmessages: {}  summaries: {}  last activity: {}",
-            daemon.message_count,
-            daemon.summary_count,
-            daemon.last_activity_ts.as_deref().unwrap_or("never")
+            "\n{}",
+            counts(
+                daemon.message_count,
+                daemon.summary_count,
+                &daemon.last_activity_ts
+            )
         );
     }
     if let Some(disk) = &report.on_disk {
         let _ = writeln!(out, "\non disk ({}):", report.state_dir);
         let _ = writeln!(
             out,
-            "messages: {}  summaries: {}  last activity: {}",
-            disk.message_count,
-            disk.summary_count,
-            disk.last_activity_ts.as_deref().unwrap_or("never")
+            "{}",
+            counts(
+                disk.message_count,
+                disk.summary_count,
+                &disk.last_activity_ts
+            )
         );
         if !disk.participants.is_empty() {
             let _ = writeln!(
@@ -160,4 +164,12 @@ pub fn render(report: &StatusReport, now: u64) -> String {
         }
     }
     out
+}
+
+/// `messages: N  summaries: N  last activity: TS`, for the running daemon and for the files.
+fn counts(messages: u64, summaries: u64, last_activity: &Option<String>) -> String {
+    format!(
+        "messages: {messages}  summaries: {summaries}  last activity: {}",
+        last_activity.as_deref().unwrap_or("never")
+    )
 }
