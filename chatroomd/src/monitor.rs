@@ -266,14 +266,18 @@ pub fn render(frame: &Frame, options: &Options, now: u64, styled: bool) -> Strin
         }
     };
     let mut out = String::new();
-    let _ = writeln!(out, "{}", heading(&format!("chatroom · {}", frame.root)));
+    let _ = writeln!(
+        out,
+        "{}",
+        heading(&format!("chatroom · {}", view::inline(&frame.root)))
+    );
     match &frame.daemon {
         Some(daemon) => {
             let _ = writeln!(
                 out,
                 "daemon: pid {}, version {}, up {}",
                 daemon.pid,
-                daemon.package_version,
+                view::inline(&daemon.package_version),
                 view::duration(daemon.uptime_secs)
             );
         }
@@ -285,10 +289,11 @@ pub fn render(frame: &Frame, options: &Options, now: u64, styled: bool) -> Strin
         }
     }
     if let Some(participant) = &options.participant {
-        let _ = writeln!(out, "view: what {participant} sees");
+        let _ = writeln!(out, "view: what {} sees", view::inline(participant));
     }
     if let Some(notice) = &frame.notice {
-        let _ = writeln!(out, "note: {notice}");
+        // A notice may quote a file's contents (a parse error).
+        let _ = writeln!(out, "note: {}", view::inline(notice));
     }
     let _ = writeln!(
         out,
@@ -399,5 +404,60 @@ mod tests {
             assert!(text.contains(expected), "missing {expected:?} in\n{text}");
         }
         assert!(render(&frame, &options, now, true).contains("\x1b[1m"));
+    }
+
+    #[test]
+    fn a_frame_shows_what_agents_wrote_without_letting_it_act() {
+        let hostile = "\x1b]52;c;aGk=\x07\u{9b}2J\u{202e}";
+        let frame = Frame {
+            root: "/re\rpo".into(),
+            participants: vec![Participant {
+                name: format!("ana{hostile}"),
+                role: hostile.into(),
+                joined_at: hostile.into(),
+                last_seen: hostile.into(),
+            }],
+            messages: vec![Message {
+                id: 1,
+                ts: hostile.into(),
+                from: hostile.into(),
+                to: hostile.into(),
+                content: format!("{hostile}\n{hostile}"),
+                human: false,
+            }]
+            .into(),
+            latest_summary: Some(Summary {
+                id: 1,
+                ts: hostile.into(),
+                from: hostile.into(),
+                scope: hostile.into(),
+                content: hostile.into(),
+            }),
+            last_activity_ts: Some(hostile.into()),
+            notice: Some(format!("cannot read the room: {hostile}")),
+            ..Frame::default()
+        };
+        let options = Options {
+            limit: 20,
+            participant: Some(hostile.into()),
+            interval: Duration::from_secs(2),
+            once: true,
+        };
+        for styled in [false, true] {
+            let text = render(&frame, &options, 0, styled);
+            // Only our own bold headings may use ESC.
+            let unstyled = text.replace("\x1b[1m", "").replace("\x1b[0m", "");
+            assert!(
+                !unstyled
+                    .chars()
+                    .any(|c| c.is_control() && c != '\n' || c == '\u{202e}'),
+                "{text}"
+            );
+            assert!(
+                text.contains("\\u{1b}]52;c;aGk=\\u{7}\\u{9b}2J\\u{202e}"),
+                "{text}"
+            );
+            assert!(text.contains("chatroom · /re\\u{d}po"), "{text}");
+        }
     }
 }

@@ -161,7 +161,11 @@ pub async fn export(paths: &RoomPaths, markdown: bool) -> anyhow::Result<()> {
 
 fn markdown_transcript(export: &Export) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "# Chatroom transcript: `{}`\n", export.root);
+    let _ = writeln!(
+        out,
+        "# Chatroom transcript: `{}`\n",
+        view::inline(&export.root)
+    );
     let _ = writeln!(
         out,
         "Exported {}: {} messages, {} summaries, {} participants{}.\n",
@@ -189,8 +193,8 @@ fn markdown_transcript(export: &Export) -> String {
                 "| {} | {} | {} | {} |",
                 escape_cell(&participant.name),
                 escape_cell(&participant.role),
-                participant.joined_at,
-                participant.last_seen
+                escape_cell(&participant.joined_at),
+                escape_cell(&participant.last_seen)
             );
         }
         out.push('\n');
@@ -206,9 +210,9 @@ fn markdown_transcript(export: &Export) -> String {
             out,
             "**#{} · {} · {} → {}{direct}**\n\n{}\n",
             message.id,
-            message.ts,
+            view::inline(&message.ts),
             view::sender(message),
-            message.to,
+            view::inline(&message.to),
             view::indent(&message.content, "> ")
         );
     }
@@ -217,14 +221,19 @@ fn markdown_transcript(export: &Export) -> String {
         let _ = writeln!(
             out,
             "### #{} · {} · {} (scope {})\n\n{}\n",
-            summary.id, summary.ts, summary.from, summary.scope, summary.content
+            summary.id,
+            view::inline(&summary.ts),
+            view::inline(&summary.from),
+            view::inline(&summary.scope),
+            view::indent(&summary.content, "")
         );
     }
     out
 }
 
+/// A table cell: safe to print, and one cell (a `|` would end it).
 fn escape_cell(text: &str) -> String {
-    text.replace('|', "\\|")
+    view::inline(text).replace('|', "\\|")
 }
 
 /// Writes to stdout; a closed pipe (`| head`) ends the command quietly instead of panicking.
@@ -236,5 +245,65 @@ pub fn write_stdout(text: &str) -> anyhow::Result<()> {
     {
         Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
         result => Ok(result?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use protocol::{Participant, Summary};
+
+    use super::*;
+
+    #[test]
+    fn a_markdown_transcript_shows_what_agents_wrote_without_letting_it_act() {
+        let hostile = "\x1b[2J\r\u{9b}|\u{2066}";
+        let export = Export {
+            root: "/repo".into(),
+            exported_at: "2026-11-24T09:15:10Z".into(),
+            live: true,
+            participants: vec![Participant {
+                name: hostile.into(),
+                role: format!("{hostile}\nrole"),
+                joined_at: hostile.into(),
+                last_seen: hostile.into(),
+            }],
+            messages: vec![Message {
+                id: 1,
+                ts: hostile.into(),
+                from: hostile.into(),
+                to: hostile.into(),
+                content: format!("{hostile}\nnext"),
+                human: false,
+            }],
+            summaries: vec![Summary {
+                id: 1,
+                ts: hostile.into(),
+                from: hostile.into(),
+                scope: hostile.into(),
+                content: format!("{hostile}\nnext"),
+            }],
+        };
+        let text = markdown_transcript(&export);
+        assert!(
+            !text
+                .chars()
+                .any(|c| c.is_control() && c != '\n' || c == '\u{2066}'),
+            "{text}"
+        );
+        let shown = "\\u{1b}[2J\\u{d}\\u{9b}|\\u{2066}";
+        let cell = shown.replace('|', "\\|");
+        assert!(
+            text.contains(&format!(
+                "| {cell} | {cell}\\u{{a}}role | {cell} | {cell} |"
+            )),
+            "one table row:\n{text}"
+        );
+        assert!(text.contains(&format!("> {shown}\n> next")), "{text}");
+        assert!(
+            text.contains(&format!(
+                "### #1 · {shown} · {shown} (scope {shown})\n\n{shown}\nnext"
+            )),
+            "{text}"
+        );
     }
 }

@@ -404,3 +404,94 @@ fn every_command_explains_itself() {
         "names the option"
     );
 }
+
+/// What an agent could write to take over a person's terminal: an OSC 52 clipboard write, a
+/// screen clear, a bare carriage return that overwrites the line, a C1 CSI, DEL and a bidi
+/// override that reorders the rest of the line.
+const HOSTILE: &str = "clip\x1b]52;c;aGk=\x07 clear\x1b[2J ret\rover c1\u{9b}31m del\x7f bidi\u{202e}txt\nsecond line";
+
+/// The hostile content as the text views show it.
+const HOSTILE_SHOWN: &str = "clip\\u{1b}]52;c;aGk=\\u{7} clear\\u{1b}[2J ret\\u{d}over c1\\u{9b}31m del\\u{7f} bidi\\u{202e}txt";
+
+/// Asserts `text` holds no character a terminal would act on, but line breaks.
+fn assert_terminal_safe(what: &str, text: &str) {
+    let raw: Vec<char> = text
+        .chars()
+        .filter(|&c| {
+            (c.is_control() && c != '\n')
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        })
+        .collect();
+    assert!(raw.is_empty(), "{what} prints raw {raw:?}:\n{text}");
+}
+
+#[tokio::test]
+async fn people_see_control_characters_rendered_visibly_and_json_keeps_them() {
+    let room = TestRoom::new();
+    // The daemon refuses control characters in names and roles, but not format characters.
+    let role = "dev\u{202e}ved";
+    let eve = joined(&room, "eve", role).await;
+    eve.ok("send_message", json!({"name": "eve", "content": HOSTILE}))
+        .await;
+    eve.ok("write_summary", json!({"name": "eve", "content": HOSTILE}))
+        .await;
+
+    let check_views = |when: &str| {
+        let monitor = stdout(&room.chatroomd(&["monitor", "--once"]));
+        assert_terminal_safe(&format!("monitor --once {when}"), &monitor);
+        assert!(
+            monitor.contains(&format!("eve → all: {HOSTILE_SHOWN}\n      second line")),
+            "{monitor}"
+        );
+        assert!(
+            monitor.contains(&format!("      {HOSTILE_SHOWN}\n      second line")),
+            "{monitor}"
+        );
+        assert!(monitor.contains("dev\\u{202e}ved"), "{monitor}");
+
+        let tail = stdout(&room.chatroomd(&["tail"]));
+        assert_terminal_safe(&format!("tail {when}"), &tail);
+        assert!(
+            tail.contains(&format!("eve → all: {HOSTILE_SHOWN}\n    second line\n")),
+            "{tail}"
+        );
+
+        let status = stdout(&room.chatroomd(&["status"]));
+        assert_terminal_safe(&format!("status {when}"), &status);
+        assert!(status.contains("dev\\u{202e}ved"), "{status}");
+
+        let markdown = stdout(&room.chatroomd(&["export", "--markdown"]));
+        assert_terminal_safe(&format!("export --markdown {when}"), &markdown);
+        assert!(
+            markdown.contains(&format!("> {HOSTILE_SHOWN}\n> second line")),
+            "{markdown}"
+        );
+
+        // JSON is for programs: byte-exact.
+        let json_lines = stdout(&room.chatroomd(&["tail", "--json"]));
+        let first: Value = serde_json::from_str(json_lines.lines().next().unwrap()).unwrap();
+        assert_eq!(first["content"], HOSTILE, "tail --json {when}");
+        let export: Value =
+            serde_json::from_str(&stdout(&room.chatroomd(&["export", "--json"]))).unwrap();
+        assert_eq!(export["messages"][0]["content"], HOSTILE, "export {when}");
+        assert_eq!(export["summaries"][0]["content"], HOSTILE, "export {when}");
+    };
+    check_views("live");
+    let export: Value =
+        serde_json::from_str(&stdout(&room.chatroomd(&["export", "--json"]))).unwrap();
+    assert_eq!(export["participants"][0]["role"], role);
+
+    // From disk: files another version wrote may hold what this daemon refuses, a name with
+    // ESC in it say.
+    eve.close().await;
+    room.stop_daemon();
+    let recorded = json!({
+        "eve": {"name": "eve", "role": role, "joined_at": "2026-11-24T09:00:00Z", "last_seen": "2026-11-24T09:00:00Z"},
+        "\u{1b}[2Jmallory": {"name": "\u{1b}[2Jmallory", "role": "x", "joined_at": "2026-11-24T09:00:00Z", "last_seen": "\r"},
+    });
+    room.write_state("participants.json", &recorded.to_string());
+    check_views("from disk");
+    let status = stdout(&room.chatroomd(&["status"]));
+    assert!(status.contains("\\u{1b}[2Jmallory"), "{status}");
+    room.finish();
+}
