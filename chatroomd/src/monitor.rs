@@ -34,6 +34,23 @@ pub struct Options {
     pub once: bool,
 }
 
+/// The shortest and longest `--interval`: faster would only redraw for nothing, and a longer
+/// one (or an infinite one) is not a refresh at all and overflows the timer.
+const INTERVAL_SECS: std::ops::RangeInclusive<f64> = 0.1..=3600.0;
+
+/// `--interval` as a duration, refused with one line when it is not a number of seconds in
+/// [`INTERVAL_SECS`].
+pub fn interval(secs: f64) -> anyhow::Result<Duration> {
+    if !INTERVAL_SECS.contains(&secs) {
+        anyhow::bail!(
+            "--interval must be between {} and {} seconds, not {secs:?}",
+            INTERVAL_SECS.start(),
+            INTERVAL_SECS.end()
+        );
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
 /// Everything one frame shows.
 #[derive(Debug, Default, Clone)]
 pub struct Frame {
@@ -358,6 +375,19 @@ pub fn render(frame: &Frame, options: &Options, now: u64, styled: bool) -> Strin
 mod tests {
     use super::*;
     use crate::room::parse_ts;
+
+    #[test]
+    fn the_interval_is_a_bounded_number_of_seconds() {
+        assert_eq!(interval(0.1).unwrap(), Duration::from_millis(100));
+        assert_eq!(interval(3600.0).unwrap(), Duration::from_secs(3600));
+        for secs in [1e20, f64::INFINITY, f64::NAN, 0.0, -1.0, 0.09, 3600.5] {
+            let err = interval(secs).unwrap_err().to_string();
+            assert!(
+                err.starts_with("--interval must be between 0.1 and 3600 seconds, not "),
+                "{err}"
+            );
+        }
+    }
 
     #[test]
     fn a_plain_frame_has_every_section_and_no_control_codes() {

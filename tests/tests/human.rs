@@ -495,3 +495,32 @@ async fn people_see_control_characters_rendered_visibly_and_json_keeps_them() {
     assert!(status.contains("\\u{1b}[2Jmallory"), "{status}");
     room.finish();
 }
+
+#[test]
+fn monitor_refuses_an_interval_it_cannot_keep() {
+    let room = TestRoom::new();
+    for (interval, shown) in [
+        ("1e20", "1e20"),
+        ("inf", "inf"),
+        ("NaN", "NaN"),
+        ("0", "0.0"),
+        ("-1", "-1.0"),
+        ("0.09", "0.09"),
+        ("3600.5", "3600.5"),
+    ] {
+        let output = room.chatroomd(&["monitor", "--once", &format!("--interval={interval}")]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "--interval {interval}: {stderr}"
+        );
+        assert_eq!(
+            stderr,
+            format!("chatroomd: --interval must be between 0.1 and 3600 seconds, not {shown}\n"),
+        );
+    }
+    for interval in ["0.1", "3600"] {
+        stdout(&room.chatroomd(&["monitor", "--once", "--interval", interval]));
+    }
+}
