@@ -1,7 +1,7 @@
 //! The commands that move messages between the room and a person or a script: `send` (post as a
 //! person), `tail` (read, optionally follow, as text or JSON lines) and `export` (the whole room
-//! as JSON or Markdown). All of them go through the daemon when one runs; only `send` and
-//! `tail --follow` start one.
+//! as JSON or Markdown). All of them go through the daemon when one runs; only `send` (a send the
+//! room would accept) and `tail --follow` start one.
 
 use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::control::ControlClient;
 use crate::owner::unix_now;
-use crate::room::format_ts;
+use crate::room::{Caller, Room, format_ts};
 use crate::source::Source;
 use crate::view;
 
@@ -29,12 +29,25 @@ pub async fn send(paths: &RoomPaths, name: &str, to: &str, text: &str) -> anyhow
     } else {
         text.to_owned()
     };
-    let mut client = ControlClient::connect_or_start(paths, ClientKind::Human).await?;
     let request = Request::SendMessage {
         name: name.to_owned(),
         content,
         to: to.to_owned(),
     };
+    // A refused send must not leave a daemon behind that it started for nothing. What the room
+    // refuses in a send depends on the request alone, never on the room's state, so an empty
+    // room refuses exactly what the daemon would, in its words; the daemon still decides.
+    let caller = Caller {
+        session: 0,
+        human: true,
+    };
+    if let Err(refusal) = Room::new()
+        .handle_as(caller, request.clone(), unix_now())
+        .reply
+    {
+        bail!("{refusal}");
+    }
+    let mut client = ControlClient::connect_or_start(paths, ClientKind::Human).await?;
     match client.request(request).await? {
         Response::Id(id) => {
             write_stdout(&format!("sent message #{id}\n"))?;

@@ -524,3 +524,36 @@ fn monitor_refuses_an_interval_it_cannot_keep() {
         stdout(&room.chatroomd(&["monitor", "--once", "--interval", interval]));
     }
 }
+
+#[test]
+fn a_refused_send_starts_no_daemon() {
+    let room = TestRoom::new();
+    let too_long = "x".repeat(64 * 1024 + 1);
+    for (args, error) in [
+        (&["--as", "maria", "  \n "][..], "content must not be blank"),
+        (&["--as", "system", "hi"], "name 'system' is reserved"),
+        (&["--as", " ", "hi"], "name must not be blank"),
+        (
+            &["--as", "ma\x07ria", "hi"],
+            "name must not contain control characters",
+        ),
+        (&["--as", "maria", "--to", "", "hi"], "to must not be blank"),
+        (
+            &["--as", "maria", &too_long],
+            "content must be at most 64 KiB (65536 bytes)",
+        ),
+    ] {
+        let mut command = vec!["send"];
+        command.extend_from_slice(args);
+        let output = room.chatroomd(&command);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{error}: {stderr}");
+        assert_eq!(stderr, format!("chatroomd: {error}\n"));
+        assert_eq!(
+            room.daemon_pid(),
+            None,
+            "a refused send ({error}) started a daemon"
+        );
+        assert!(!room.paths().socket.exists());
+    }
+}
