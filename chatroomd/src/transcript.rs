@@ -5,6 +5,7 @@
 
 use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use protocol::paths::RoomPaths;
@@ -74,6 +75,10 @@ pub enum Start {
 }
 
 /// `chatroomd tail`: prints messages, then with `follow` every new one as it is stored.
+///
+/// A followed tail outlives its daemon: when the connection is lost (the daemon stopped, was
+/// killed or replaced) it waits for the next one to appear, without starting one itself (an
+/// agent's next call does), then prints what it missed and carries on, each message once.
 pub async fn tail(
     paths: &RoomPaths,
     start: Start,
@@ -88,36 +93,100 @@ pub async fn tail(
         }
         return Ok(());
     }
-    // Subscribe before reading the history, so that nothing stored in between is missed; the
-    // events that overlap the history are skipped by id.
-    let mut client = ControlClient::connect_or_start(paths, ClientKind::Human).await?;
+    let mut last_id = match start {
+        Start::Since(id) => id,
+        Start::Last(_) => 0,
+    };
+    let client = ControlClient::connect_or_start(paths, ClientKind::Human).await?;
+    // The first connection's setup errors are the person's to see (a bad --participant).
+    let mut client = catch_up(client, start, participant, &mut last_id, format).await?;
+    loop {
+        let lost = follow_events(&mut client, &mut last_id, format).await?;
+        tracing::warn!(cause = %lost, last_id, "lost chatroomd; waiting for it to come back");
+        client = loop {
+            let client = reconnect(paths).await;
+            match catch_up(
+                client,
+                Start::Since(last_id),
+                participant,
+                &mut last_id,
+                format,
+            )
+            .await
+            {
+                Ok(client) => break client,
+                Err(err) => {
+                    tracing::warn!(cause = %format!("{err:#}"), "reconnected to chatroomd but lost it again")
+                }
+            }
+        };
+    }
+}
+
+/// Subscribes `client`, then prints the history `start` asks for, skipping ids up to
+/// `last_id`. Subscribing first means nothing stored in between is missed; the events that
+/// overlap the history are skipped by id.
+async fn catch_up(
+    mut client: ControlClient,
+    start: Start,
+    participant: Option<&str>,
+    last_id: &mut u64,
+    format: Format,
+) -> anyhow::Result<ControlClient> {
     client
         .request(Request::Subscribe {
             participant: participant.unwrap_or("").to_owned(),
         })
         .await?;
     let mut source = Source::Live(Box::new(client));
-    let history = initial(&mut source, start, participant).await?;
-    let mut last_id = match start {
-        Start::Since(id) => id,
-        Start::Last(_) => 0,
-    };
-    for message in history {
-        last_id = last_id.max(message.id);
-        print_message(&message, format)?;
-    }
-    let Source::Live(mut client) = source else {
-        unreachable!("opened live")
-    };
-    while let Some(event) = client.next_event().await? {
-        if let Event::Message(message) = event
-            && message.id > last_id
-        {
-            last_id = message.id;
+    for message in initial(&mut source, start, participant).await? {
+        if message.id > *last_id {
+            *last_id = message.id;
             print_message(&message, format)?;
         }
     }
-    bail!("chatroomd closed the connection")
+    let Source::Live(client) = source else {
+        unreachable!("opened live")
+    };
+    Ok(*client)
+}
+
+/// Prints every new message `client` is pushed until the connection is lost; returns why.
+/// Only a failure to print is an error.
+async fn follow_events(
+    client: &mut ControlClient,
+    last_id: &mut u64,
+    format: Format,
+) -> anyhow::Result<String> {
+    loop {
+        match client.next_event().await {
+            Ok(Some(Event::Message(message))) if message.id > *last_id => {
+                *last_id = message.id;
+                print_message(&message, format)?;
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => return Ok("chatroomd closed the connection".to_owned()),
+            Err(err) => return Ok(format!("{err:#}")),
+        }
+    }
+}
+
+/// The first time a daemon answers again, as a person's session; never starts one. Tries
+/// again after 50 ms, doubling up to 2 s between tries, for as long as it takes.
+async fn reconnect(paths: &RoomPaths) -> ControlClient {
+    const FIRST: Duration = Duration::from_millis(50);
+    const LONGEST: Duration = Duration::from_secs(2);
+    let mut backoff = FIRST;
+    loop {
+        match ControlClient::connect(paths, ClientKind::Human).await {
+            Ok(Some(client)) => return client,
+            Ok(None) => {}
+            // A daemon that is going away (or just coming up) may fail the handshake.
+            Err(err) => tracing::debug!(cause = %format!("{err:#}"), "cannot reconnect yet"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(LONGEST);
+    }
 }
 
 async fn initial(

@@ -557,3 +557,83 @@ fn a_refused_send_starts_no_daemon() {
         assert!(!room.paths().socket.exists());
     }
 }
+
+/// Reads the JSON lines `received` carries until one has `content`; each within the default
+/// timeout.
+fn json_lines_until(received: &mpsc::Receiver<(String, Instant)>, content: &str) -> Vec<Value> {
+    let mut lines = Vec::new();
+    loop {
+        let (line, _) = received
+            .recv_timeout(DEFAULT_TIMEOUT)
+            .unwrap_or_else(|_| panic!("no line with {content:?} after {lines:?}"));
+        let message: Value = serde_json::from_str(&line).expect("a JSON line");
+        let done = message["content"] == content;
+        lines.push(message);
+        if done {
+            return lines;
+        }
+    }
+}
+
+#[tokio::test]
+async fn tail_follow_carries_on_across_daemon_restarts_without_gaps_or_repeats() {
+    let room = TestRoom::new();
+    let claude = joined(&room, "claude", "implementer").await;
+    claude
+        .ok(
+            "send_message",
+            json!({"name": "claude", "content": "before"}),
+        )
+        .await;
+    let mut child = room
+        .chatroomd_command(&["tail", "--follow", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let (lines, received) = mpsc::channel();
+    let reader = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in reader.lines().map_while(Result::ok) {
+            if lines.send((line, Instant::now())).is_err() {
+                break;
+            }
+        }
+    });
+    let mut printed = json_lines_until(&received, "before");
+
+    // A daemon killed outright; the agent's next call starts another.
+    room.kill_daemon();
+    claude
+        .ok(
+            "send_message",
+            json!({"name": "claude", "content": "after a kill"}),
+        )
+        .await;
+    printed.extend(json_lines_until(&received, "after a kill"));
+
+    // A daemon stopped cleanly; two messages stored before tail can be back.
+    room.stop_daemon();
+    for content in ["after a stop", "and one more"] {
+        claude
+            .ok(
+                "send_message",
+                json!({"name": "claude", "content": content}),
+            )
+            .await;
+    }
+    printed.extend(json_lines_until(&received, "and one more"));
+    assert_eq!(
+        child.try_wait().unwrap(),
+        None,
+        "tail --follow is still running"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Every message the room holds, each once, in order.
+    let stored = all_messages(&claude).await;
+    assert_eq!(printed, stored);
+    chatroom_tests::assert_gap_free(&printed);
+    room.finish();
+}
