@@ -1,11 +1,13 @@
 //! `chatroomd monitor`: a live view of the room for the person running the agents. It follows
 //! the room through events the daemon pushes (no re-reading of files while a daemon runs), and
 //! redraws in place on a terminal; in a pipe it prints plain frames with no control codes. With
-//! no daemon running it shows the room from disk, says so, and never starts one; it switches to
-//! the live view as soon as a daemon appears.
+//! no daemon running it shows the room from disk, reading only what was appended since it last
+//! looked, says so, and never starts one; it switches to the live view as soon as a daemon
+//! appears.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::IsTerminal as _;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use protocol::paths::RoomPaths;
@@ -17,7 +19,9 @@ use tokio::sync::mpsc;
 use crate::control::ControlClient;
 use crate::owner::unix_now;
 
-use crate::source::{latest_visible, load_from_disk};
+use crate::room::is_visible_to;
+use crate::source::{JsonObjectFile, JsonlTail};
+use crate::store;
 use crate::transcript::write_stdout;
 use crate::view;
 
@@ -75,6 +79,7 @@ pub async fn monitor(paths: &RoomPaths, options: Options) -> anyhow::Result<()> 
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
+    let mut disk: Option<DiskRoom> = None;
     loop {
         match Live::connect(paths, &options).await? {
             Some(mut live) => {
@@ -105,7 +110,12 @@ pub async fn monitor(paths: &RoomPaths, options: Options) -> anyhow::Result<()> 
                 }
             }
             None => {
-                let frame = disk_frame(paths, &options);
+                // Kept while the daemon comes and goes: the files only grow meanwhile (or are
+                // cut back, which the tails notice), so each look reads only what is new.
+                let disk = disk.get_or_insert_with(|| {
+                    DiskRoom::new(paths.root.display().to_string(), &paths.state_dir)
+                });
+                let frame = disk.frame(&options);
                 draw(&frame, &options, terminal)?;
                 if options.once {
                     return Ok(());
@@ -232,33 +242,105 @@ impl Live {
     }
 }
 
-/// The frame of a room no daemon serves, from its files.
-fn disk_frame(paths: &RoomPaths, options: &Options) -> Frame {
-    let mut frame = Frame {
-        root: paths.root.display().to_string(),
-        ..Frame::default()
-    };
-    match load_from_disk(&paths.state_dir) {
-        Ok(loaded) => {
-            let participant = options.participant.as_deref();
-            let latest = latest_visible(&loaded.messages, options.limit, participant);
-            frame.latest_summary = loaded
-                .summaries
-                .iter()
-                .rev()
-                .find(|summary| {
-                    summary.scope == "all" || Some(summary.scope.as_str()) == participant
-                })
-                .cloned();
-            frame.message_count = loaded.messages.len() as u64;
-            frame.summary_count = loaded.summaries.len() as u64;
-            frame.last_activity_ts = loaded.messages.last().map(|message| message.ts.clone());
-            frame.participants = loaded.participants;
-            frame.messages = latest.into();
+/// The room as its files show it, for when no daemon serves it. Each look reads only what was
+/// appended to `messages.jsonl` and `summaries.jsonl` since the last (a file replaced or cut back
+/// is read again from its start), and `participants.json` only when it changed, and keeps only
+/// what a frame shows: counts, the latest visible messages and summary, the participants.
+struct DiskRoom {
+    root: String,
+    messages_file: JsonlTail,
+    summaries_file: JsonlTail,
+    participants_file: JsonObjectFile,
+    /// The newest messages visible in the view, at most `--limit`.
+    messages: VecDeque<Message>,
+    message_count: u64,
+    last_activity_ts: Option<String>,
+    summary_count: u64,
+    latest_summary: Option<Summary>,
+    participants: Vec<Participant>,
+}
+
+impl DiskRoom {
+    fn new(root: String, state_dir: &Path) -> Self {
+        Self {
+            root,
+            messages_file: JsonlTail::new(state_dir.join(store::MESSAGES_FILE)),
+            summaries_file: JsonlTail::new(state_dir.join(store::SUMMARIES_FILE)),
+            participants_file: JsonObjectFile::new(state_dir.join(store::PARTICIPANTS_FILE)),
+            messages: VecDeque::new(),
+            message_count: 0,
+            last_activity_ts: None,
+            summary_count: 0,
+            latest_summary: None,
+            participants: Vec::new(),
         }
-        Err(err) => frame.notice = Some(format!("cannot read the room: {err:#}")),
     }
-    frame
+
+    /// Reads what changed on disk and returns the frame. A file that cannot be read is named
+    /// in the frame's notice; what was read before stays shown.
+    fn frame(&mut self, options: &Options) -> Frame {
+        let participant = options.participant.as_deref();
+        let mut problems = Vec::new();
+        match self.messages_file.read_new::<Message>() {
+            Ok(appended) => {
+                if appended.restarted {
+                    self.messages.clear();
+                    self.message_count = 0;
+                    self.last_activity_ts = None;
+                }
+                for message in appended.records {
+                    self.message_count += 1;
+                    self.last_activity_ts = Some(message.ts.clone());
+                    if participant.is_none_or(|name| is_visible_to(&message, name)) {
+                        self.messages.push_back(message);
+                        if self.messages.len() > options.limit {
+                            self.messages.pop_front();
+                        }
+                    }
+                }
+            }
+            Err(err) => problems.push(err.to_string()),
+        }
+        match self.summaries_file.read_new::<Summary>() {
+            Ok(appended) => {
+                if appended.restarted {
+                    self.summary_count = 0;
+                    self.latest_summary = None;
+                }
+                for summary in appended.records {
+                    self.summary_count += 1;
+                    if summary.scope == "all" || Some(summary.scope.as_str()) == participant {
+                        self.latest_summary = Some(summary);
+                    }
+                }
+            }
+            Err(err) => problems.push(err.to_string()),
+        }
+        match self
+            .participants_file
+            .read_if_changed::<BTreeMap<String, Participant>>()
+        {
+            Ok(Some(participants)) => self.participants = participants.into_values().collect(),
+            Ok(None) => {}
+            Err(err) => {
+                self.participants.clear();
+                problems.push(format!("{err:#}"));
+            }
+        }
+        Frame {
+            root: self.root.clone(),
+            daemon: None,
+            participants: self.participants.clone(),
+            sessions: Vec::new(),
+            messages: self.messages.clone(),
+            latest_summary: self.latest_summary.clone(),
+            message_count: self.message_count,
+            summary_count: self.summary_count,
+            last_activity_ts: self.last_activity_ts.clone(),
+            notice: (!problems.is_empty())
+                .then(|| format!("cannot read the room: {}", problems.join("; "))),
+        }
+    }
 }
 
 fn draw(frame: &Frame, options: &Options, terminal: bool) -> anyhow::Result<()> {
@@ -375,6 +457,90 @@ pub fn render(frame: &Frame, options: &Options, now: u64, styled: bool) -> Strin
 mod tests {
     use super::*;
     use crate::room::parse_ts;
+
+    fn message_line_json(id: u64, to: &str) -> String {
+        format!(
+            "{{\"id\":{id},\"ts\":\"2026-11-24T09:15:{:02}Z\",\"from\":\"bo\",\"to\":\"{to}\",\"content\":\"m{id}\"}}\n",
+            id % 60
+        )
+    }
+
+    fn append(path: &std::path::Path, text: &str) {
+        use std::io::Write as _;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn with_no_daemon_each_look_reads_only_what_is_new() {
+        let dir = tempfile::tempdir().unwrap();
+        let messages = dir.path().join(store::MESSAGES_FILE);
+        let history: String = (1..=3000)
+            .map(|id| message_line_json(id, if id % 2 == 0 { "ana" } else { "all" }))
+            .chain(std::iter::once(message_line_json(3001, "cy")))
+            .collect();
+        append(&messages, &history);
+        append(
+            &dir.path().join(store::SUMMARIES_FILE),
+            "{\"id\":1,\"ts\":\"t\",\"from\":\"bo\",\"scope\":\"ana\",\"content\":\"s1\"}\n\
+             {\"id\":2,\"ts\":\"t\",\"from\":\"bo\",\"scope\":\"cy\",\"content\":\"s2\"}\n",
+        );
+        std::fs::write(
+            dir.path().join(store::PARTICIPANTS_FILE),
+            r#"{"bo":{"name":"bo","role":"dev","joined_at":"t","last_seen":"t"}}"#,
+        )
+        .unwrap();
+        let options = Options {
+            limit: 3,
+            participant: Some("ana".into()),
+            interval: Duration::from_secs(2),
+            once: false,
+        };
+        let mut disk = DiskRoom::new("/repo".into(), dir.path());
+        let ids = |frame: &Frame| frame.messages.iter().map(|m| m.id).collect::<Vec<_>>();
+
+        let frame = disk.frame(&options);
+        assert_eq!(ids(&frame), [2998, 2999, 3000], "what ana sees");
+        assert_eq!((frame.message_count, frame.summary_count), (3001, 2));
+        assert_eq!(frame.latest_summary.unwrap().content, "s1");
+        assert_eq!(frame.participants.len(), 1);
+        assert_eq!(frame.notice, None);
+        assert_eq!(disk.messages_file.bytes_read(), history.len() as u64);
+
+        // One message more: only its line is read (and one byte to see the file is the same);
+        // participants.json, unchanged, is not read again.
+        let line = message_line_json(3002, "all");
+        append(&messages, &line);
+        let before = disk.messages_file.bytes_read();
+        let frame = disk.frame(&options);
+        assert_eq!(
+            disk.messages_file.bytes_read() - before,
+            1 + line.len() as u64
+        );
+        assert_eq!(ids(&frame), [2999, 3000, 3002]);
+        assert_eq!(frame.message_count, 3002);
+        assert_eq!(
+            frame.last_activity_ts.as_deref(),
+            Some("2026-11-24T09:15:02Z")
+        );
+        assert_eq!(disk.participants_file.reads(), 1);
+
+        // The file replaced by a shorter one: counted again from its start.
+        std::fs::write(&messages, message_line_json(1, "all")).unwrap();
+        let frame = disk.frame(&options);
+        assert_eq!((ids(&frame), frame.message_count), (vec![1], 1));
+
+        // A corrupt line is named; what was shown stays.
+        append(&messages, "not json\n");
+        let frame = disk.frame(&options);
+        assert_eq!(ids(&frame), [1]);
+        let notice = frame.notice.unwrap();
+        assert!(notice.contains("messages.jsonl:2: "), "{notice}");
+    }
 
     #[test]
     fn the_interval_is_a_bounded_number_of_seconds() {

@@ -637,3 +637,72 @@ async fn tail_follow_carries_on_across_daemon_restarts_without_gaps_or_repeats()
     chatroom_tests::assert_gap_free(&printed);
     room.finish();
 }
+
+/// Bytes process `pid` has read through read(2) and the like, from `/proc/<pid>/io`.
+fn bytes_read_by(pid: u32) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).expect("reading /proc/<pid>/io");
+    io.lines()
+        .find_map(|line| line.strip_prefix("rchar: "))
+        .and_then(|value| value.parse().ok())
+        .expect("an rchar line")
+}
+
+#[test]
+fn monitor_without_a_daemon_reads_only_what_is_new() {
+    let room = TestRoom::new();
+    let line = |id: u64| {
+        format!(
+            "{{\"id\":{id},\"ts\":\"2026-11-24T09:15:10Z\",\"from\":\"bo\",\"to\":\"all\",\"content\":\"message number {id} of a long history\"}}\n"
+        )
+    };
+    let history: String = (1..=20_000).map(line).collect();
+    room.write_state("messages.jsonl", &history);
+
+    let mut child = room
+        .chatroomd_command(&["monitor", "--interval", "0.1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let (lines, received) = mpsc::channel();
+    let reader = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in reader.lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Waits for the next frame's line holding `text`, then for the frame to end.
+    let frame_with = |text: &str| loop {
+        let line = received
+            .recv_timeout(DEFAULT_TIMEOUT)
+            .unwrap_or_else(|_| panic!("no frame with {text:?}"));
+        if line.contains(text) {
+            break;
+        }
+    };
+    frame_with("messages: 20000");
+    let at_first_frame = bytes_read_by(child.id());
+    assert!(at_first_frame >= history.len() as u64);
+    for _ in 0..10 {
+        frame_with("messages: 20000");
+    }
+    // Appended as the daemon appends: one write at the end.
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(room.state_file("messages.jsonl"))
+        .unwrap();
+    std::io::Write::write_all(&mut file, line(20_001).as_bytes()).unwrap();
+    frame_with("message number 20001 of a long history");
+    let since = bytes_read_by(child.id()) - at_first_frame;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Eleven looks at a file of 2 MB: far less than one more read of it.
+    assert!(
+        since < history.len() as u64 / 4,
+        "monitor read {since} bytes in eleven refreshes of a {} byte history",
+        history.len()
+    );
+    assert_eq!(room.daemon_pid(), None);
+}
