@@ -251,13 +251,50 @@ struct DiskRoom {
     messages_file: JsonlTail,
     summaries_file: JsonlTail,
     participants_file: JsonObjectFile,
-    /// The newest messages visible in the view, at most `--limit`.
-    messages: VecDeque<Message>,
-    message_count: u64,
-    last_activity_ts: Option<String>,
-    summary_count: u64,
-    latest_summary: Option<Summary>,
+    messages: LatestMessages,
+    summaries: LatestSummary,
     participants: Vec<Participant>,
+}
+
+/// What a frame shows of the messages read so far.
+#[derive(Debug, Clone, Default)]
+struct LatestMessages {
+    /// The newest messages visible in the view, at most `--limit`.
+    visible: VecDeque<Message>,
+    count: u64,
+    last_activity_ts: Option<String>,
+}
+
+impl LatestMessages {
+    fn add(&mut self, message: Message, options: &Options) {
+        self.count += 1;
+        self.last_activity_ts = Some(message.ts.clone());
+        let participant = options.participant.as_deref();
+        if participant.is_none_or(|name| is_visible_to(&message, name)) {
+            self.visible.push_back(message);
+            if self.visible.len() > options.limit {
+                self.visible.pop_front();
+            }
+        }
+    }
+}
+
+/// What a frame shows of the summaries read so far.
+#[derive(Debug, Clone, Default)]
+struct LatestSummary {
+    count: u64,
+    /// The newest summary for everyone or for the viewing participant.
+    latest: Option<Summary>,
+}
+
+impl LatestSummary {
+    fn add(&mut self, summary: Summary, options: &Options) {
+        self.count += 1;
+        if summary.scope == "all" || options.participant.as_deref() == Some(summary.scope.as_str())
+        {
+            self.latest = Some(summary);
+        }
+    }
 }
 
 impl DiskRoom {
@@ -267,11 +304,8 @@ impl DiskRoom {
             messages_file: JsonlTail::new(state_dir.join(store::MESSAGES_FILE)),
             summaries_file: JsonlTail::new(state_dir.join(store::SUMMARIES_FILE)),
             participants_file: JsonObjectFile::new(state_dir.join(store::PARTICIPANTS_FILE)),
-            messages: VecDeque::new(),
-            message_count: 0,
-            last_activity_ts: None,
-            summary_count: 0,
-            latest_summary: None,
+            messages: LatestMessages::default(),
+            summaries: LatestSummary::default(),
             participants: Vec::new(),
         }
     }
@@ -279,43 +313,47 @@ impl DiskRoom {
     /// Reads what changed on disk and returns the frame. A file that cannot be read is named
     /// in the frame's notice; what was read before stays shown.
     fn frame(&mut self, options: &Options) -> Frame {
-        let participant = options.participant.as_deref();
         let mut problems = Vec::new();
-        match self.messages_file.read_new::<Message>() {
+        let messages = match self.messages_file.read_new::<Message>() {
             Ok(appended) => {
                 if appended.restarted {
-                    self.messages.clear();
-                    self.message_count = 0;
-                    self.last_activity_ts = None;
+                    self.messages = LatestMessages::default();
                 }
                 for message in appended.records {
-                    self.message_count += 1;
-                    self.last_activity_ts = Some(message.ts.clone());
-                    if participant.is_none_or(|name| is_visible_to(&message, name)) {
-                        self.messages.push_back(message);
-                        if self.messages.len() > options.limit {
-                            self.messages.pop_front();
-                        }
-                    }
+                    self.messages.add(message, options);
                 }
+                // A record lacking only its newline is shown in this frame only: it is read
+                // again, as a record, next time.
+                let mut messages = self.messages.clone();
+                if let Some(message) = appended.unterminated {
+                    messages.add(message, options);
+                }
+                messages
             }
-            Err(err) => problems.push(err.to_string()),
-        }
-        match self.summaries_file.read_new::<Summary>() {
+            Err(err) => {
+                problems.push(err.to_string());
+                self.messages.clone()
+            }
+        };
+        let summaries = match self.summaries_file.read_new::<Summary>() {
             Ok(appended) => {
                 if appended.restarted {
-                    self.summary_count = 0;
-                    self.latest_summary = None;
+                    self.summaries = LatestSummary::default();
                 }
                 for summary in appended.records {
-                    self.summary_count += 1;
-                    if summary.scope == "all" || Some(summary.scope.as_str()) == participant {
-                        self.latest_summary = Some(summary);
-                    }
+                    self.summaries.add(summary, options);
                 }
+                let mut summaries = self.summaries.clone();
+                if let Some(summary) = appended.unterminated {
+                    summaries.add(summary, options);
+                }
+                summaries
             }
-            Err(err) => problems.push(err.to_string()),
-        }
+            Err(err) => {
+                problems.push(err.to_string());
+                self.summaries.clone()
+            }
+        };
         match self
             .participants_file
             .read_if_changed::<BTreeMap<String, Participant>>()
@@ -332,11 +370,11 @@ impl DiskRoom {
             daemon: None,
             participants: self.participants.clone(),
             sessions: Vec::new(),
-            messages: self.messages.clone(),
-            latest_summary: self.latest_summary.clone(),
-            message_count: self.message_count,
-            summary_count: self.summary_count,
-            last_activity_ts: self.last_activity_ts.clone(),
+            messages: messages.visible,
+            latest_summary: summaries.latest,
+            message_count: messages.count,
+            summary_count: summaries.count,
+            last_activity_ts: messages.last_activity_ts,
             notice: (!problems.is_empty())
                 .then(|| format!("cannot read the room: {}", problems.join("; "))),
         }
@@ -528,6 +566,22 @@ mod tests {
             Some("2026-11-24T09:15:02Z")
         );
         assert_eq!(disk.participants_file.reads(), 1);
+
+        // A last record lacking its newline is shown, and counted once.
+        append(&messages, message_line_json(3003, "ana").trim_end());
+        for _ in 0..2 {
+            let frame = disk.frame(&options);
+            assert_eq!(
+                (ids(&frame), frame.message_count),
+                (vec![3000, 3002, 3003], 3003)
+            );
+        }
+        append(&messages, "\n");
+        let frame = disk.frame(&options);
+        assert_eq!(
+            (ids(&frame), frame.message_count),
+            (vec![3000, 3002, 3003], 3003)
+        );
 
         // The file replaced by a shorter one: counted again from its start.
         std::fs::write(&messages, message_line_json(1, "all")).unwrap();

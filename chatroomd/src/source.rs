@@ -168,7 +168,8 @@ const CHUNK: usize = 1 << 20;
 /// lines appended since the last one. A file replaced (another inode), truncated or rewritten
 /// in place (the byte before the remembered offset is no longer a line end) is read again from
 /// its start. A last line without its newline (an append still being written, or torn) is not
-/// consumed until it is complete.
+/// consumed until it is complete, though a whole record there is shown (see
+/// [`Appended::unterminated`]).
 #[derive(Debug)]
 pub struct JsonlTail {
     path: PathBuf,
@@ -190,6 +191,9 @@ pub struct Appended<T> {
     pub restarted: bool,
     /// The records of the new complete lines, in file order.
     pub records: Vec<T>,
+    /// The record on a last line that lacks only its newline: it follows `records`, but is not
+    /// consumed (the next call returns it again, then as a record once its line is complete).
+    pub unterminated: Option<T>,
 }
 
 impl JsonlTail {
@@ -227,6 +231,7 @@ impl JsonlTail {
                 return Ok(Appended {
                     restarted,
                     records: Vec::new(),
+                    unterminated: None,
                 });
             }
             Err(err) => return Err(io_err(err)),
@@ -271,10 +276,18 @@ impl JsonlTail {
             offset += start as u64;
             pending.drain(..start);
         }
+        // A whole record may lack only its newline (the daemon adds it when it starts): shown,
+        // as `store::load` reads it, but read again next time. Anything else there is an
+        // append in progress or torn, and waits.
+        let unterminated = serde_json::from_slice(&pending).ok();
         self.identity = Some(identity);
         self.offset = offset;
         self.lines = lines;
-        Ok(Appended { restarted, records })
+        Ok(Appended {
+            restarted,
+            records,
+            unterminated,
+        })
     }
 
     /// Whether the byte before the remembered offset is still the end of a line: if not, the
@@ -414,8 +427,21 @@ mod tests {
         let mut tail = JsonlTail::new(path.clone());
         append(&path, "{\"id\":1}\n{\"id\":");
         assert_eq!(read(&mut tail), (false, vec![1]));
+        let unterminated = |tail: &mut JsonlTail| {
+            let appended = tail.read_new::<serde_json::Value>().unwrap();
+            assert!(appended.records.is_empty());
+            appended
+                .unterminated
+                .map(|record| record["id"].as_u64().unwrap())
+        };
+        assert_eq!(unterminated(&mut tail), None, "torn");
         append(&path, "2}");
-        assert_eq!(read(&mut tail), (false, vec![]), "still no newline");
+        assert_eq!(
+            unterminated(&mut tail),
+            Some(2),
+            "whole but for its newline"
+        );
+        assert_eq!(unterminated(&mut tail), Some(2), "and not consumed");
         append(&path, "\n{\"id\":3}\n");
         assert_eq!(read(&mut tail), (false, vec![2, 3]));
     }
