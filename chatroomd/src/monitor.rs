@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use crate::control::ControlClient;
 use crate::owner::unix_now;
 
-use crate::room::is_visible_to;
+use crate::room::{is_visible_to, subscription_filter};
 use crate::source::{JsonObjectFile, JsonlTail};
 use crate::store;
 use crate::transcript::write_stdout;
@@ -79,10 +79,24 @@ pub async fn monitor(paths: &RoomPaths, options: Options) -> anyhow::Result<()> 
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
+    if let Some(participant) = &options.participant {
+        // Refused here, once, in the daemon's words: a refusal later means a daemon in trouble.
+        subscription_filter(participant).map_err(|refusal| anyhow::anyhow!("{refusal}"))?;
+    }
     let mut disk: Option<DiskRoom> = None;
+    // Why the last live view ended or the last connection failed, for the next frame.
+    let mut notice: Option<String> = None;
     loop {
-        match Live::connect(paths, &options).await? {
+        // A daemon going away (or not quite up, or of another version) may hang up or refuse
+        // mid-handshake: the files are shown meanwhile, saying so, and it is tried again at the
+        // next tick.
+        let live = Live::connect(paths, &options).await.unwrap_or_else(|err| {
+            notice = Some(format!("cannot reach chatroomd: {err:#}"));
+            None
+        });
+        match live {
             Some(mut live) => {
+                notice = None;
                 draw(&live.frame, &options, terminal)?;
                 if options.once {
                     return Ok(());
@@ -96,7 +110,7 @@ pub async fn monitor(paths: &RoomPaths, options: Options) -> anyhow::Result<()> 
                         },
                         _ = ticker.tick() => {
                             if let Err(err) = live.refresh().await {
-                                live.frame.notice = Some(format!("lost the daemon: {err:#}"));
+                                notice = Some(format!("lost the daemon: {err:#}"));
                                 break;
                             }
                         }
@@ -115,7 +129,13 @@ pub async fn monitor(paths: &RoomPaths, options: Options) -> anyhow::Result<()> 
                 let disk = disk.get_or_insert_with(|| {
                     DiskRoom::new(paths.root.display().to_string(), &paths.state_dir)
                 });
-                let frame = disk.frame(&options);
+                let mut frame = disk.frame(&options);
+                if let Some(notice) = notice.take() {
+                    frame.notice = Some(match frame.notice {
+                        Some(problem) => format!("{notice}; {problem}"),
+                        None => notice,
+                    });
+                }
                 draw(&frame, &options, terminal)?;
                 if options.once {
                     return Ok(());

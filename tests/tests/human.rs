@@ -497,7 +497,7 @@ async fn people_see_control_characters_rendered_visibly_and_json_keeps_them() {
 }
 
 #[test]
-fn monitor_refuses_an_interval_it_cannot_keep() {
+fn monitor_refuses_bad_options_in_one_line() {
     let room = TestRoom::new();
     for (interval, shown) in [
         ("1e20", "1e20"),
@@ -523,6 +523,13 @@ fn monitor_refuses_an_interval_it_cannot_keep() {
     for interval in ["0.1", "3600"] {
         stdout(&room.chatroomd(&["monitor", "--once", "--interval", interval]));
     }
+    // Refused as the daemon would refuse it, whether or not one runs.
+    let output = room.chatroomd(&["monitor", "--once", "--participant", "a\x07b"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "chatroomd: participant must not contain control characters\n"
+    );
 }
 
 #[test]
@@ -705,4 +712,60 @@ fn monitor_without_a_daemon_reads_only_what_is_new() {
         history.len()
     );
     assert_eq!(room.daemon_pid(), None);
+}
+
+#[tokio::test]
+async fn monitor_rides_out_a_daemon_that_hangs_up_and_goes_live_when_one_answers() {
+    let room = TestRoom::new();
+    // Something at the socket that accepts and hangs up at once, as a daemon going away may.
+    let socket = room.paths().socket;
+    protocol::paths::ensure_private_dir(socket.parent().unwrap()).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            drop(stream);
+        }
+    });
+    let once = stdout(&room.chatroomd(&["monitor", "--once"]));
+    assert!(once.contains("note: cannot reach chatroomd: "), "{once}");
+    assert!(once.contains("daemon: down"), "{once}");
+
+    let mut child = room
+        .chatroomd_command(&["monitor", "--interval", "0.1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let (lines, received) = mpsc::channel();
+    let reader = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in reader.lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let line_with = |text: &str| loop {
+        let line = received
+            .recv_timeout(DEFAULT_TIMEOUT)
+            .unwrap_or_else(|_| panic!("no line with {text:?}"));
+        if line.contains(text) {
+            break;
+        }
+    };
+    line_with("note: cannot reach chatroomd");
+    // The impostor goes; a real daemon comes with the first agent.
+    std::fs::remove_file(&socket).unwrap();
+    let claude = joined(&room, "claude", "implementer").await;
+    line_with("daemon: pid");
+    line_with("claude");
+    assert_eq!(
+        child.try_wait().unwrap(),
+        None,
+        "the monitor is still running"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(claude);
+    room.finish();
 }
