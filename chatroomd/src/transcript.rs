@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::control::ControlClient;
 use crate::owner::unix_now;
-use crate::room::{Caller, Room, format_ts};
+use crate::room::{Caller, Room, format_ts, subscription_filter};
 use crate::source::Source;
 use crate::view;
 
@@ -86,6 +86,11 @@ pub async fn tail(
     follow: bool,
     format: Format,
 ) -> anyhow::Result<()> {
+    if let Some(participant) = participant {
+        // Refused before anything, in the daemon's words: the files are read without it, and
+        // `--follow` would start a daemon only to be refused.
+        subscription_filter(participant).map_err(|refusal| anyhow::anyhow!("{refusal}"))?;
+    }
     if !follow {
         let mut source = Source::open(paths, ClientKind::Control).await?;
         for message in initial(&mut source, start, participant).await? {

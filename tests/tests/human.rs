@@ -769,3 +769,20 @@ async fn monitor_rides_out_a_daemon_that_hangs_up_and_goes_live_when_one_answers
     drop(claude);
     room.finish();
 }
+
+#[test]
+fn tail_refuses_a_bad_participant_in_one_line_and_starts_no_daemon() {
+    let room = TestRoom::new();
+    for args in [&["tail"][..], &["tail", "--follow"]] {
+        let mut command = args.to_vec();
+        command.extend(["--participant", "a\x1bb"]);
+        let output = room.chatroomd(&command);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            "chatroomd: participant must not contain control characters\n",
+            "{args:?}"
+        );
+        assert_eq!(room.daemon_pid(), None, "{args:?} started a daemon");
+    }
+}
