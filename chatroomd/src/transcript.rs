@@ -103,7 +103,8 @@ pub async fn tail(
         Start::Last(_) => 0,
     };
     let client = ControlClient::connect_or_start(paths, ClientKind::Human).await?;
-    // The first connection's setup errors are the person's to see (a bad --participant).
+    // The first connection's errors are the person's to see (a daemon that cannot start, or
+    // of another version); later ones are a daemon coming and going.
     let mut client = catch_up(client, start, participant, &mut last_id, format).await?;
     loop {
         let lost = follow_events(&mut client, &mut last_id, format).await?;
@@ -121,7 +122,10 @@ pub async fn tail(
             {
                 Ok(client) => break client,
                 Err(err) => {
-                    tracing::warn!(cause = %format!("{err:#}"), "reconnected to chatroomd but lost it again")
+                    let cause = format!("{err:#}");
+                    tracing::warn!(%cause, "reconnected to chatroomd but lost it again");
+                    // Not a loop as fast as a daemon can refuse.
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
         };
@@ -182,12 +186,20 @@ async fn reconnect(paths: &RoomPaths) -> ControlClient {
     const FIRST: Duration = Duration::from_millis(50);
     const LONGEST: Duration = Duration::from_secs(2);
     let mut backoff = FIRST;
+    let mut last_cause = String::new();
     loop {
         match ControlClient::connect(paths, ClientKind::Human).await {
             Ok(Some(client)) => return client,
             Ok(None) => {}
-            // A daemon that is going away (or just coming up) may fail the handshake.
-            Err(err) => tracing::debug!(cause = %format!("{err:#}"), "cannot reconnect yet"),
+            // A daemon that is going away (or just coming up) may fail the handshake; one of
+            // another version always does. Said once per cause, not at every try.
+            Err(err) => {
+                let cause = format!("{err:#}");
+                if cause != last_cause {
+                    tracing::warn!(%cause, "cannot reconnect to chatroomd yet");
+                    last_cause = cause;
+                }
+            }
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(LONGEST);
