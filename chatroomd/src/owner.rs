@@ -31,6 +31,11 @@ const MAX_BATCH: usize = 512;
 const LAST_SEEN_FLUSH: Duration = Duration::from_secs(1);
 /// How often the departures that could not be stored are tried again.
 const DEPARTURE_RETRY: Duration = Duration::from_secs(1);
+/// Test-only fault: when set, the owner thread panics as it handles a `send_message` whose
+/// content (trimmed) equals the value, before anything of that batch is stored. It lets the
+/// end-to-end tests check that a dead owner ends the daemon. Unset (always, outside tests) it
+/// does nothing.
+pub const ENV_TEST_OWNER_PANIC_ON: &str = "CHATROOM_TEST_OWNER_PANIC_ON";
 
 /// A message to the owner.
 #[derive(Debug)]
@@ -103,13 +108,15 @@ struct SessionEntry {
     subscription: Option<Option<String>>,
 }
 
-/// Starts the owner thread. It runs until it receives [`Command::Stop`] (or every handle is gone)
-/// and returns the room's final flush result from its join handle.
+/// Starts the owner thread. It runs until it receives [`Command::Stop`] (or every handle is gone).
+/// However it ends, a panic included, it cancels `shutdown` on its way out: a daemon without its
+/// owner can answer nothing, so it must not linger holding the lock (see [`CancelOnExit`]).
 pub fn spawn(
     room: Room,
     store: Store,
     dedupe: Dedupe,
     facts: DaemonFacts,
+    shutdown: CancellationToken,
 ) -> (
     OwnerHandle,
     watch::Receiver<Presence>,
@@ -132,12 +139,30 @@ pub fn spawn(
         departures: Vec::new(),
         orphans_pending: room_has_orphans,
         storage_failure: None,
+        panic_on: std::env::var(ENV_TEST_OWNER_PANIC_ON)
+            .ok()
+            .filter(|content| !content.trim().is_empty()),
     };
     let thread = std::thread::Builder::new()
         .name("room-owner".into())
-        .spawn(move || owner.run(receiver))
+        .spawn(move || {
+            let _exit = CancelOnExit(shutdown);
+            owner.run(receiver);
+        })
         .expect("spawning the room owner thread");
     (OwnerHandle { commands }, presence_rx, thread)
+}
+
+/// Cancels the daemon's shutdown token when the owner thread ends, by returning or by unwinding.
+struct CancelOnExit(CancellationToken);
+
+impl Drop for CancelOnExit {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            error!("the room owner thread panicked; shutting the daemon down");
+        }
+        self.0.cancel();
+    }
 }
 
 struct Owner {
@@ -156,6 +181,8 @@ struct Owner {
     orphans_pending: bool,
     /// Set while batches cannot be stored.
     storage_failure: Option<StorageFailure>,
+    /// The test-only fault of [`ENV_TEST_OWNER_PANIC_ON`].
+    panic_on: Option<String>,
 }
 
 /// Batches in a row that could not be stored.
@@ -492,6 +519,11 @@ impl Owner {
         request: Request,
         now: u64,
     ) -> (Result<Response, Refusal>, Changes) {
+        if let (Some(poison), Request::SendMessage { content, .. }) = (&self.panic_on, &request)
+            && content.trim() == poison.trim()
+        {
+            panic!("{ENV_TEST_OWNER_PANIC_ON}: a send_message with the content {poison:?}");
+        }
         let kind = self.sessions.get(&session).map(|entry| entry.kind);
         let unchanged = |reply| (reply, Changes::default());
         match request {

@@ -54,6 +54,9 @@ pub struct ServeConfig {
 pub enum ServeError {
     #[error("another chatroomd (pid {pid}) already holds the room at {root}")]
     AlreadyRunning { pid: String, root: String },
+    /// The owner thread ended without being asked to (it panicked): the daemon shut down.
+    #[error("the room owner thread stopped unexpectedly ({0}); chatroomd shut down")]
+    OwnerDied(String),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -158,8 +161,9 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
             socket: config.paths.socket.display().to_string(),
             log: config.paths.log_file.display().to_string(),
         };
-        let (owner, presence, owner_thread) = owner::spawn(room, store, dedupe, facts);
         let shutdown = CancellationToken::new();
+        let (owner, presence, owner_thread) =
+            owner::spawn(room, store, dedupe, facts, shutdown.clone());
         tokio::spawn(shutdown_on_signals(shutdown.clone()));
         tokio::spawn(shutdown_when_idle_or_asked(
             presence,
@@ -168,16 +172,29 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
         ));
         run(listener, owner.clone(), shutdown).await;
         owner.send(Command::Stop);
-        tokio::task::spawn_blocking(move || owner_thread.join())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .context("the room owner thread panicked")?;
-        anyhow::Ok(())
+        // A panicked owner ended the accept loop itself (it cancels `shutdown` as it unwinds);
+        // the daemon then leaves by the same path as any shutdown and reports the failure.
+        match tokio::task::spawn_blocking(move || owner_thread.join()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(panic)) => Err(ServeError::OwnerDied(panic_message(&*panic))),
+            Err(err) => Err(ServeError::OwnerDied(err.to_string())),
+        }
     });
+    // Released on every way out, so the next client call starts a fresh daemon at once.
     drop(lock);
-    info!("stopped");
-    Ok(result?)
+    if result.is_ok() {
+        info!("stopped");
+    }
+    result
+}
+
+/// The text a panic was raised with, if it has one.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| String::from("no message"))
 }
 
 /// Binds the socket. Only called with the room lock held, so a socket file that is still there
