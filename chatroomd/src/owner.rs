@@ -31,6 +31,8 @@ const MAX_BATCH: usize = 512;
 const LAST_SEEN_FLUSH: Duration = Duration::from_secs(1);
 /// How often the departures that could not be stored are tried again.
 const DEPARTURE_RETRY: Duration = Duration::from_secs(1);
+/// How long after a failed compaction of the keys file the next one is tried.
+const COMPACTION_RETRY: Duration = Duration::from_secs(60);
 /// Test-only fault: when set, the owner thread panics as it handles a `send_message` whose
 /// content (trimmed) equals the value, before anything of that batch is stored. It lets the
 /// end-to-end tests check that a dead owner ends the daemon. Unset (always, outside tests) it
@@ -139,6 +141,7 @@ pub fn spawn(
         departures: Vec::new(),
         orphans_pending: room_has_orphans,
         storage_failure: None,
+        compaction_not_before: None,
         panic_on: std::env::var(ENV_TEST_OWNER_PANIC_ON)
             .ok()
             .filter(|content| !content.trim().is_empty()),
@@ -181,6 +184,8 @@ struct Owner {
     orphans_pending: bool,
     /// Set while batches cannot be stored.
     storage_failure: Option<StorageFailure>,
+    /// Set after a failed compaction of the keys file, so a full disk is not retried per batch.
+    compaction_not_before: Option<Instant>,
     /// The test-only fault of [`ENV_TEST_OWNER_PANIC_ON`].
     panic_on: Option<String>,
 }
@@ -268,6 +273,8 @@ impl Owner {
     /// Applies a batch and delivers its replies; returns whether a `Stop` was seen.
     fn handle_batch(&mut self, batch: &mut Vec<Command>) -> bool {
         let now = unix_now();
+        // Keys past a day or past the bound are forgotten before any repeat could match them.
+        self.dedupe.prune(now);
         self.room.begin();
         let mut changes = Changes::default();
         let mut keys: Vec<KeyRecord> = Vec::new();
@@ -371,6 +378,9 @@ impl Owner {
                 if changes.last_seen && self.last_seen_dirty_since.is_none() {
                     self.last_seen_dirty_since = Some(Instant::now());
                 }
+                if !keys.is_empty() {
+                    self.compact_keys(now);
+                }
             }
             Err(err) => {
                 self.room.roll_back();
@@ -459,6 +469,36 @@ impl Owner {
                 if changes.last_seen && self.last_seen_dirty_since.is_none() {
                     self.last_seen_dirty_since = Some(Instant::now());
                 }
+            }
+        }
+    }
+
+    /// Rewrites `idempotency.jsonl` with the live keys once most of its lines are forgotten
+    /// ones. Called right after a stored batch, so every key in the table is durable and the
+    /// new file loses none of them.
+    fn compact_keys(&mut self, now: u64) {
+        // The batch's own keys may have taken the table past its bound.
+        self.dedupe.prune(now);
+        let lines = self.store.key_lines();
+        if !self.dedupe.file_is_mostly_dead(lines)
+            || self
+                .compaction_not_before
+                .is_some_and(|not_before| Instant::now() < not_before)
+        {
+            return;
+        }
+        match self.store.rewrite_keys(&self.dedupe.records()) {
+            Ok(()) => {
+                self.compaction_not_before = None;
+                debug!(
+                    lines_before = lines,
+                    live_keys = self.dedupe.len(),
+                    "compacted the idempotency keys"
+                );
+            }
+            Err(err) => {
+                self.compaction_not_before = Some(Instant::now() + COMPACTION_RETRY);
+                warn!(file = %err.file, cause = %err.cause, "could not compact the idempotency keys; trying again in a minute");
             }
         }
     }

@@ -109,10 +109,13 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
         room.last_message_id(),
         room.last_summary_id(),
         owner::unix_now(),
+        crate::dedupe::max_keys_from_env(),
     );
+    store.set_key_lines(key_lines);
     // Keys whose write never reached the disk, or that are too old, are gone from the table;
-    // keep the file from growing without bound by rewriting it when most of it is dead.
-    if key_lines > 2 * dedupe.len() + 1000
+    // keep the file from growing without bound by rewriting it when most of it is dead (the
+    // owner does the same while running).
+    if dedupe.file_is_mostly_dead(key_lines)
         && let Err(err) = store.rewrite_keys(&dedupe.records())
     {
         warn!(file = %err.file, cause = %err.cause, "could not compact the idempotency keys; trying again at the next start");

@@ -273,6 +273,8 @@ pub struct Store {
     messages: Log,
     summaries: Log,
     keys: Log,
+    /// Lines in the keys file, live and forgotten, for deciding when to compact it.
+    key_lines: usize,
     /// A failed batch may have replaced `participants.json` or `cursors.json` with what the room
     /// then rolled back: the next batch rewrites both from the room.
     objects_stale: bool,
@@ -284,7 +286,7 @@ impl Store {
     /// Opens (creating) the append-only files of `state_dir`, which must exist, and removes the
     /// temp files a crash in the middle of a JSON rewrite may have left.
     pub fn open(state_dir: &Path) -> io::Result<Self> {
-        for name in [PARTICIPANTS_FILE, CURSORS_FILE] {
+        for name in [PARTICIPANTS_FILE, CURSORS_FILE, KEYS_FILE] {
             match std::fs::remove_file(state_dir.join(temp_name(name))) {
                 Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err),
                 _ => {}
@@ -294,6 +296,7 @@ impl Store {
             messages: Log::open(state_dir, MESSAGES_FILE)?,
             summaries: Log::open(state_dir, SUMMARIES_FILE)?,
             keys: Log::open(state_dir, KEYS_FILE)?,
+            key_lines: 0,
             dir: state_dir.to_path_buf(),
             objects_stale: false,
             buffer: Vec::with_capacity(64 * 1024),
@@ -322,6 +325,7 @@ impl Store {
         let result = self.persist_staging(keys, changes, room, &mut staged);
         if result.is_ok() {
             self.keys.commit();
+            self.key_lines += keys.len();
             self.messages.commit();
             self.summaries.commit();
             self.objects_stale = false;
@@ -383,7 +387,8 @@ impl Store {
     }
 
     /// Replaces the keys file with `records` (the keys still remembered), atomically, to keep
-    /// it from growing without bound.
+    /// it from growing without bound: the new file is written and synced beside the old one and
+    /// renamed over it, so a crash leaves the old file or the new one, each with every live key.
     pub fn rewrite_keys(&mut self, records: &[KeyRecord]) -> Result<(), PersistError> {
         encode_lines(&mut self.buffer, records)?;
         let temp = self.dir.join(temp_name(KEYS_FILE));
@@ -396,7 +401,18 @@ impl Store {
         }
         written.map_err(PersistError::new(KEYS_FILE))?;
         self.keys = Log::open(&self.dir, KEYS_FILE).map_err(PersistError::new(KEYS_FILE))?;
+        self.key_lines = records.len();
         Ok(())
+    }
+
+    /// Tells the store how many lines the keys file held at load (it does not read it itself).
+    pub fn set_key_lines(&mut self, lines: usize) {
+        self.key_lines = lines;
+    }
+
+    /// Lines in the keys file now: those loaded, appended since, or rewritten.
+    pub fn key_lines(&self) -> usize {
+        self.key_lines
     }
 
     /// Replaces `participants.json` with the room's current participants.
