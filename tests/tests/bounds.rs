@@ -70,3 +70,35 @@ async fn the_idempotency_keys_file_stays_bounded_while_running() {
     assert!(room.stop_daemon());
     wait_exit(&mut daemon, DEFAULT_TIMEOUT).expect("the daemon exits");
 }
+
+#[test]
+fn the_log_stays_bounded_across_many_failed_starts() {
+    let room = TestRoom::new();
+    // A corrupt line before the end stops every start, and each start appends its failure.
+    room.write_state(
+        "messages.jsonl",
+        "{\"id\": 1, broken\n{\"id\": 2, \"ts\": \"2026-01-02T03:04:05Z\", \"from\": \"a\", \"to\": \"all\", \"content\": \"x\"}\n",
+    );
+    const MAX: u64 = 2048;
+    for attempt in 0..30 {
+        let mut command = room.chatroomd_command(&["send", "--as", "maria", "hello"]);
+        command.env("CHATROOM_TEST_LOG_MAX_BYTES", MAX.to_string());
+        let output = chatroom_tests::run_bounded(command, DEFAULT_TIMEOUT).expect("send ends");
+        assert!(
+            !output.status.success(),
+            "attempt {attempt} cannot start a daemon"
+        );
+    }
+    let size = |name: &str| std::fs::metadata(room.state_file(name)).map_or(0, |m| m.len());
+    // Each file holds at most the bound plus what one start writes past it.
+    let (current, old) = (size("chatroomd.log"), size("chatroomd.log.1"));
+    assert!(current <= 2 * MAX, "chatroomd.log is {current} bytes");
+    assert!(old > 0 && old <= 2 * MAX, "chatroomd.log.1 is {old} bytes");
+    assert!(
+        !room.state_file("chatroomd.log.2").exists(),
+        "one old file is kept"
+    );
+    // The newest failure is in the current file, naming the place.
+    let log = room.log();
+    assert!(log.contains("messages.jsonl:1:"), "{log}");
+}
