@@ -140,7 +140,16 @@ pub fn spawn(
         last_seen_dirty_since: None,
         departures: Vec::new(),
         orphans_pending: room_has_orphans,
-        storage_failure: None,
+        // Orphans still in the room mean the start could not store their departure: that is a
+        // failed batch like any other, and it sets the same retry timer.
+        storage_failure: room_has_orphans.then(|| {
+            let now = Instant::now();
+            StorageFailure {
+                since: now,
+                last: now,
+                batches: 1,
+            }
+        }),
         compaction_not_before: None,
         panic_on: std::env::var(ENV_TEST_OWNER_PANIC_ON)
             .ok()
@@ -731,4 +740,60 @@ pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{MESSAGES_FILE, PARTICIPANTS_FILE};
+
+    fn facts() -> DaemonFacts {
+        DaemonFacts {
+            started: Instant::now(),
+            root: String::new(),
+            socket: String::new(),
+            log: String::new(),
+        }
+    }
+
+    #[test]
+    fn stale_participants_a_start_could_not_remove_leave_on_the_retry_timer() {
+        let dir = tempfile::tempdir().unwrap();
+        let alice = protocol::Participant {
+            name: "alice".into(),
+            role: "dev".into(),
+            joined_at: "2026-01-02T03:04:05Z".into(),
+            last_seen: "2026-01-02T03:04:05Z".into(),
+        };
+        let mut room = Room::restore(Vec::new(), Vec::new(), vec![alice], Vec::new()).unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        // The start's attempt fails as `serve` sees it on a disk that takes nothing: the
+        // participants' temp file cannot be created.
+        let blocker = dir.path().join(format!(".{PARTICIPANTS_FILE}.tmp"));
+        std::fs::create_dir(&blocker).unwrap();
+        room.begin();
+        let orphans = room.remove_orphans(unix_now());
+        assert!(store.persist(&[], &orphans, &room).is_err());
+        room.roll_back();
+        std::fs::remove_dir(&blocker).unwrap();
+
+        // The disk takes writes again, and no client ever sends a command: the owner's own
+        // timer must retry the departure.
+        let shutdown = CancellationToken::new();
+        let (owner, _presence, thread) = spawn(room, store, Dedupe::default(), facts(), shutdown);
+        let messages = dir.path().join(MESSAGES_FILE);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let left = loop {
+            let text = std::fs::read_to_string(&messages).unwrap_or_default();
+            if text.contains("alice left the chatroom") || Instant::now() > deadline {
+                break text;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        owner.send(Command::Stop);
+        thread.join().unwrap();
+        assert!(left.contains("alice left the chatroom"), "{left:?}");
+        let participants = std::fs::read_to_string(dir.path().join(PARTICIPANTS_FILE)).unwrap();
+        assert_eq!(participants.trim(), "{}");
+    }
 }
