@@ -284,8 +284,19 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating) the append-only files of `state_dir`, which must exist, and removes the
-    /// temp files a crash in the middle of a JSON rewrite may have left.
+    /// temp files a crash in the middle of a JSON rewrite may have left. A room used for the
+    /// first time (none of the four v1 files there) gets all four, the objects as `{}`, as the
+    /// Python server creates them; a later start leaves a missing object missing (a corrupt one
+    /// set aside stays visibly gone until the room changes it).
     pub fn open(state_dir: &Path) -> io::Result<Self> {
+        let first_use = [
+            MESSAGES_FILE,
+            SUMMARIES_FILE,
+            PARTICIPANTS_FILE,
+            CURSORS_FILE,
+        ]
+        .iter()
+        .all(|name| !state_dir.join(name).exists());
         for name in [PARTICIPANTS_FILE, CURSORS_FILE, KEYS_FILE] {
             match std::fs::remove_file(state_dir.join(temp_name(name))) {
                 Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err),
@@ -301,6 +312,12 @@ impl Store {
             objects_stale: false,
             buffer: Vec::with_capacity(64 * 1024),
         };
+        if first_use {
+            let empty: BTreeMap<String, u64> = BTreeMap::new();
+            for name in [PARTICIPANTS_FILE, CURSORS_FILE] {
+                write_json_atomically(state_dir, name, &empty).map_err(|err| err.cause)?;
+            }
+        }
         // Make the files' directory entries durable once, so later fdatasyncs suffice.
         sync_dir(&store.dir)?;
         Ok(store)
