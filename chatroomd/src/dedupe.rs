@@ -54,6 +54,25 @@ pub enum Recorded {
     Left,
 }
 
+/// What the first call did, in words, for the log.
+impl std::fmt::Display for Recorded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Message { id } => write!(f, "sent message {id}"),
+            Self::Summary { id } => write!(f, "wrote summary {id}"),
+            Self::Unread {
+                name,
+                after,
+                through,
+            } => write!(
+                f,
+                "read {name}'s unread messages after {after} through {through}"
+            ),
+            Self::Left => write!(f, "left"),
+        }
+    }
+}
+
 /// One line of `idempotency.jsonl`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyRecord {

@@ -125,36 +125,7 @@ pub fn spawn(
     std::thread::JoinHandle<()>,
 ) {
     let (commands, receiver) = channel();
-    let (presence_tx, presence_rx) = watch::channel(Presence {
-        live_sessions: 0,
-        shutdown_requested: false,
-    });
-    let room_has_orphans = room.has_orphans();
-    let owner = Owner {
-        room,
-        store,
-        dedupe,
-        facts,
-        sessions: BTreeMap::new(),
-        presence: presence_tx,
-        last_seen_dirty_since: None,
-        departures: Vec::new(),
-        orphans_pending: room_has_orphans,
-        // Orphans still in the room mean the start could not store their departure: that is a
-        // failed batch like any other, and it sets the same retry timer.
-        storage_failure: room_has_orphans.then(|| {
-            let now = Instant::now();
-            StorageFailure {
-                since: now,
-                last: now,
-                batches: 1,
-            }
-        }),
-        compaction_not_before: None,
-        panic_on: std::env::var(ENV_TEST_OWNER_PANIC_ON)
-            .ok()
-            .filter(|content| !content.trim().is_empty()),
-    };
+    let (owner, presence_rx) = Owner::new(room, store, dedupe, facts);
     let thread = std::thread::Builder::new()
         .name("room-owner".into())
         .spawn(move || {
@@ -163,6 +134,47 @@ pub fn spawn(
         })
         .expect("spawning the room owner thread");
     (OwnerHandle { commands }, presence_rx, thread)
+}
+
+impl Owner {
+    fn new(
+        room: Room,
+        store: Store,
+        dedupe: Dedupe,
+        facts: DaemonFacts,
+    ) -> (Self, watch::Receiver<Presence>) {
+        let (presence_tx, presence_rx) = watch::channel(Presence {
+            live_sessions: 0,
+            shutdown_requested: false,
+        });
+        let room_has_orphans = room.has_orphans();
+        let owner = Owner {
+            room,
+            store,
+            dedupe,
+            facts,
+            sessions: BTreeMap::new(),
+            presence: presence_tx,
+            last_seen_dirty_since: None,
+            departures: Vec::new(),
+            orphans_pending: room_has_orphans,
+            // Orphans still in the room mean the start could not store their departure: that is a
+            // failed batch like any other, and it sets the same retry timer.
+            storage_failure: room_has_orphans.then(|| {
+                let now = Instant::now();
+                StorageFailure {
+                    since: now,
+                    last: now,
+                    batches: 1,
+                }
+            }),
+            compaction_not_before: None,
+            panic_on: std::env::var(ENV_TEST_OWNER_PANIC_ON)
+                .ok()
+                .filter(|content| !content.trim().is_empty()),
+        };
+        (owner, presence_rx)
+    }
 }
 
 /// Cancels the daemon's shutdown token when the owner thread ends, by returning or by unwinding.
@@ -308,7 +320,12 @@ impl Owner {
                     outbox,
                     evict,
                 } => {
-                    debug!(session, client_pid, ?kind, "session opened");
+                    debug!(
+                        session,
+                        client_pid,
+                        kind = kind_name(kind),
+                        "session opened"
+                    );
                     let entry = SessionEntry {
                         kind,
                         client_pid,
@@ -322,10 +339,10 @@ impl Owner {
                     if let Some(entry) = self.sessions.remove(&session) {
                         debug!(session, client_pid = entry.client_pid, "session closed");
                     }
-                    let ended = self.room.end_session(session, now);
-                    for message in &ended.messages {
-                        info!(session, content = %message.content, "presence ended with the session");
+                    for name in self.room.names_held_by(session) {
+                        info!(session, name, "a name left with its session");
                     }
+                    let ended = self.room.end_session(session, now);
                     changes.merge(ended);
                     closed.push(session);
                 }
@@ -411,14 +428,24 @@ impl Owner {
                 id: reply.id,
                 outcome: reply.outcome,
             };
-            if entry.outbox.try_send(message).is_err() {
-                // The connection is gone or not reading: evicting it ends it, and its Close
-                // command follows.
-                warn!(
-                    session = reply.session,
-                    "session outbox full or closed; dropping the session"
-                );
-                self.evict(reply.session);
+            match entry.outbox.try_send(message) {
+                Ok(()) => {}
+                // The client went away with a call in flight (its Close command follows): an
+                // ordinary end, which the client repeats the call after if it wanted it.
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    debug!(
+                        session = reply.session,
+                        "the session ended before its reply"
+                    );
+                }
+                // Not reading: evicting it ends the connection, and its Close command follows.
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    warn!(
+                        session = reply.session,
+                        "session does not read its replies; dropping the session"
+                    );
+                    self.evict(reply.session);
+                }
             }
         }
         let sessions_after = self.live_sessions();
@@ -548,9 +575,14 @@ impl Owner {
                 .chain(changes.summaries.iter().cloned().map(Event::Summary))
                 .chain(presence.clone());
             for event in events {
-                if entry.outbox.try_send(ServerMessage::Event(event)).is_err() {
-                    slow.push(*session);
-                    break;
+                match entry.outbox.try_send(ServerMessage::Event(event)) {
+                    Ok(()) => {}
+                    // Gone already; its Close command follows.
+                    Err(mpsc::error::TrySendError::Closed(_)) => break,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        slow.push(*session);
+                        break;
+                    }
                 }
             }
         }
@@ -606,7 +638,7 @@ impl Owner {
         keys: &mut Vec<KeyRecord>,
     ) -> (Result<Response, Refusal>, Changes) {
         if let Some(recorded) = self.dedupe.get(key).cloned() {
-            debug!(session, key = %format!("{key:032x}"), ?recorded, "answering a repeated write");
+            debug!(session, key = %format!("{key:032x}"), first = %recorded, "answering a repeated write");
             return self.replay(session, recorded, now);
         }
         let unread_from = match &request {
@@ -735,6 +767,15 @@ impl Owner {
     }
 }
 
+/// A session kind in the log's words.
+pub fn kind_name(kind: ClientKind) -> &'static str {
+    match kind {
+        ClientKind::Agent => "agent",
+        ClientKind::Human => "person",
+        ClientKind::Control => "control",
+    }
+}
+
 /// Seconds since the Unix epoch, the only clock the room sees.
 pub fn unix_now() -> u64 {
     SystemTime::now()
@@ -754,6 +795,86 @@ mod tests {
             socket: String::new(),
             log: String::new(),
         }
+    }
+
+    /// Runs `body` with this thread's `tracing` events (debug and up) written to a string.
+    fn logged(body: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, body);
+        let bytes = buffer.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    fn open(session: SessionId, outbox: mpsc::Sender<ServerMessage>) -> Command {
+        Command::Open {
+            session,
+            kind: ClientKind::Agent,
+            client_pid: 7,
+            outbox,
+            evict: CancellationToken::new(),
+        }
+    }
+
+    fn status_call(session: SessionId) -> Command {
+        Command::Call {
+            session,
+            id: 1,
+            key: None,
+            request: Request::GetStatus,
+            permit: None,
+        }
+    }
+
+    #[test]
+    fn a_client_gone_before_its_reply_is_no_warning_but_one_that_does_not_read_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (mut owner, _presence) = Owner::new(Room::new(), store, Dedupe::default(), facts());
+
+        // The client closed its connection with a call in flight: an ordinary end.
+        let (gone, inbox) = mpsc::channel(4);
+        drop(inbox);
+        let log = logged(|| {
+            owner.handle_batch(&mut vec![open(1, gone), status_call(1)]);
+        });
+        assert!(!log.contains("WARN"), "{log}");
+        assert!(log.contains("the session ended before its reply"), "{log}");
+
+        // A client whose outbox is full does not read: that is trouble, and it is dropped.
+        let (full, _inbox) = mpsc::channel(1);
+        full.try_send(ServerMessage::Event(Event::Summary(protocol::Summary {
+            id: 1,
+            ts: String::new(),
+            from: "a".into(),
+            scope: "all".into(),
+            content: "x".into(),
+        })))
+        .unwrap();
+        let log = logged(|| {
+            owner.handle_batch(&mut vec![open(2, full), status_call(2)]);
+        });
+        assert!(
+            log.contains("WARN") && log.contains("does not read its replies"),
+            "{log}"
+        );
+        assert!(!owner.sessions.contains_key(&2), "the session is dropped");
     }
 
     #[test]

@@ -20,7 +20,7 @@ use protocol::paths::RoomPaths;
 use protocol::{ClientMessage, HelloReply, ServerMessage, protocol_version};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::dedupe::Dedupe;
 use crate::lock::RoomLock;
@@ -276,7 +276,7 @@ pub async fn run(listener: Listener, owner: OwnerHandle, shutdown: CancellationT
         // Reap finished tasks so the set does not grow with every connection ever made.
         while let Some(result) = tasks.try_join_next() {
             if let Err(err) = result {
-                warn!(cause = %err, "a connection task panicked");
+                error!(cause = %err, "a connection task panicked");
             }
         }
     }
@@ -323,7 +323,7 @@ async fn connection(
     {
         Err(_) => bail!("no hello within {HELLO_TIMEOUT:?}"),
         Ok(Ok(Some(ClientMessage::Hello(hello)))) => hello,
-        Ok(Ok(Some(other))) => bail!("expected hello, got {other:?}"),
+        Ok(Ok(Some(_))) => bail!("the first frame was not a hello"),
         Ok(Ok(None)) => return Ok(()),
         Ok(Err(err)) => return Err(err).context("bad hello frame"),
     };
@@ -334,7 +334,8 @@ async fn connection(
             std::process::id(),
             hello.version
         );
-        warn!(session, client_pid = hello.client_pid, "{message}");
+        // The normal first step of an upgrade: the client replaces this daemon or says why not.
+        info!(session, client_pid = hello.client_pid, "{message}");
         let refusal = ServerMessage::HelloReply(HelloReply::Refused {
             daemon_version: version,
             daemon_pid: std::process::id(),
@@ -365,7 +366,12 @@ async fn connection(
         session,
         owner: owner.clone(),
     };
-    debug!(session, client_pid = hello.client_pid, kind = ?hello.kind, "session started");
+    debug!(
+        session,
+        client_pid = hello.client_pid,
+        kind = owner::kind_name(hello.kind),
+        "session started"
+    );
 
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let write_loop = async move {
