@@ -141,7 +141,10 @@ fn move_stderr(old: &File, new: &File) {
     let Some(stderr) = stderr else {
         return;
     };
-    if stderr.st_dev as u64 == old.dev() && stderr.st_ino as u64 == old.ino() {
+    // The casts are no-ops on Linux; elsewhere the fields are narrower or signed.
+    #[allow(clippy::unnecessary_cast)]
+    let same_file = stderr.st_dev as u64 == old.dev() && stderr.st_ino as u64 == old.ino();
+    if same_file {
         // SAFETY: both descriptors are open; dup2 replaces fd 2 atomically.
         unsafe {
             libc::dup2(new.as_raw_fd(), 2);
