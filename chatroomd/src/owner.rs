@@ -9,6 +9,12 @@
 //! its writes are refused with the cause, the reads it answered after a rolled-back change are
 //! answered again, and the departures of sessions that ended in it are retried until the disk
 //! takes them (the names stay listed meanwhile: nothing is announced that is not stored).
+//!
+//! The idempotency keys stay bounded while it runs: they are pruned before every batch and
+//! their file is compacted once most of it is dead. And if the thread ends for any reason, a
+//! panic included, it cancels the daemon's shutdown token on its way out: a daemon without its
+//! owner answers nothing, so it leaves by its one shutdown path, releasing the lock for the next
+//! client to start a fresh one.
 
 use std::collections::BTreeMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};

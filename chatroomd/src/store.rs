@@ -409,17 +409,28 @@ impl Store {
     pub fn rewrite_keys(&mut self, records: &[KeyRecord]) -> Result<(), PersistError> {
         encode_lines(&mut self.buffer, records)?;
         let temp = self.dir.join(temp_name(KEYS_FILE));
+        // The new file is opened for appending before it is renamed into place, so that once
+        // the rename is done nothing can fail that would leave the appends going to the old,
+        // unlinked file.
         let written = std::fs::write(&temp, &self.buffer)
-            .and_then(|()| File::open(&temp)?.sync_all())
-            .and_then(|()| std::fs::rename(&temp, self.dir.join(KEYS_FILE)))
-            .and_then(|()| sync_dir(&self.dir));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&temp);
-        }
-        written.map_err(PersistError::new(KEYS_FILE))?;
-        self.keys = Log::open(&self.dir, KEYS_FILE).map_err(PersistError::new(KEYS_FILE))?;
+            .and_then(|()| Log::open_path(&temp, KEYS_FILE))
+            .and_then(|log| {
+                log.file.sync_all()?;
+                std::fs::rename(&temp, self.dir.join(KEYS_FILE))?;
+                Ok(log)
+            });
+        let log = match written {
+            Ok(log) => log,
+            Err(err) => {
+                let _ = std::fs::remove_file(&temp);
+                return Err(PersistError::new(KEYS_FILE)(err));
+            }
+        };
+        self.keys = log;
         self.key_lines = records.len();
-        Ok(())
+        // The new file is in place (a crash from here on finds it); the directory sync makes the
+        // rename itself durable.
+        sync_dir(&self.dir).map_err(PersistError::new(dir_label(&self.dir)))
     }
 
     /// Tells the store how many lines the keys file held at load (it does not read it itself).
@@ -461,11 +472,16 @@ struct Log {
 
 impl Log {
     fn open(dir: &Path, name: &'static str) -> io::Result<Self> {
+        Self::open_path(&dir.join(name), name)
+    }
+
+    /// Opens the file at `path`, known as `name` in errors.
+    fn open_path(path: &Path, name: &'static str) -> io::Result<Self> {
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .read(true)
-            .open(dir.join(name))?;
+            .open(path)?;
         let len = file.metadata()?.len();
         Ok(Self {
             name,
@@ -871,10 +887,41 @@ mod tests {
     }
 
     #[test]
+    fn compacting_the_keys_keeps_the_live_ones_and_later_appends_land_in_the_new_file() {
+        use crate::dedupe::Recorded;
+        let key = |key: u128| KeyRecord {
+            key,
+            at: 1,
+            recorded: Recorded::Left,
+        };
+        let dir = dir_with(&[]);
+        let mut store = Store::open(dir.path()).unwrap();
+        let room = Room::new();
+        store
+            .persist(&[key(1), key(2), key(3)], &Changes::default(), &room)
+            .unwrap();
+        assert_eq!(store.key_lines(), 3);
+        store.rewrite_keys(&[key(3)]).unwrap();
+        assert_eq!(store.key_lines(), 1);
+        store
+            .persist(&[key(4)], &Changes::default(), &room)
+            .unwrap();
+        assert_eq!(store.key_lines(), 2);
+        let loaded = load(dir.path(), Mode::ReadOnly).unwrap();
+        let keys: Vec<u128> = loaded.keys.iter().map(|record| record.key).collect();
+        assert_eq!(keys, [3, 4]);
+        assert!(!dir.path().join(temp_name(KEYS_FILE)).exists());
+    }
+
+    #[test]
     fn leftover_temp_files_are_removed_at_open() {
-        let dir = dir_with(&[(".cursors.json.tmp", "{\"half\": ")]);
+        let dir = dir_with(&[
+            (".cursors.json.tmp", "{\"half\": "),
+            (".idempotency.jsonl.tmp", "{\"key\":"),
+        ]);
         Store::open(dir.path()).unwrap();
         assert!(!dir.path().join(".cursors.json.tmp").exists());
+        assert!(!dir.path().join(".idempotency.jsonl.tmp").exists());
     }
 
     #[test]
