@@ -219,6 +219,12 @@ async fn nobody_writes_under_a_name_another_session_holds() {
         other.ok("get_cursor", json!({"name": "alice"})).await,
     );
     assert_eq!(after, before, "a refused write changed the room");
+    // A person is held to the same rule: `chatroomd send --as` a held name is refused.
+    let person = room.chatroomd(&["send", "--as", "alice", "i am alice too"]);
+    let stderr = String::from_utf8_lossy(&person.stderr);
+    assert!(!person.status.success(), "{stderr}");
+    assert!(stderr.contains(held), "{stderr}");
+    assert_eq!(other.ok("read_messages", json!({})).await, after.0);
 
     // The holder writes as itself; a name nobody holds is anyone's, as in v1.
     for (tool, args) in &writes {
