@@ -239,6 +239,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<i32> {
             eprintln!("chatroomd: {err}");
             Ok(protocol::EXIT_ALREADY_RUNNING)
         }
+        Err(err @ ServeError::OwnerDied(_)) => {
+            // Not a failed start: the daemon ran, lost its owner and shut down. The next client
+            // call starts a fresh one.
+            tracing::error!("{err}");
+            Err(err.into())
+        }
         Err(ServeError::Other(err)) => {
             tracing::error!("{err:#}");
             if args.foreground {
