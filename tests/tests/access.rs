@@ -41,10 +41,11 @@ try:
 except PermissionError:
     print("denied"); sys.exit()
 s.settimeout(10)
-s.sendall(bytes.fromhex(sys.argv[2]))
+# The daemon may close the connection before the hello is even sent: that is a refusal too.
 try:
+    s.sendall(bytes.fromhex(sys.argv[2]))
     data = s.recv(64)
-except ConnectionResetError:
+except (BrokenPipeError, ConnectionResetError):
     data = b""
 print("closed" if not data else "answered")
 "#;
