@@ -2,7 +2,7 @@
 //! tool the real shim lists in `tools/list` has its section in `docs/tools.md`, with one table row
 //! per parameter giving its default (or saying it is required), and no section documents a tool
 //! that does not exist; every relative link in `README.md` and `docs/*.md` names a file or
-//! directory inside the repository.
+//! directory inside the repository, and every `#anchor` in them names a heading of its file.
 
 use std::path::{Path, PathBuf};
 
@@ -96,6 +96,37 @@ fn link_targets(markdown: &str) -> Vec<&str> {
     targets
 }
 
+/// The anchors GitHub gives the headings of `markdown`: lowercased, punctuation but `-` and `_`
+/// dropped, spaces turned into `-`, a repeated one suffixed `-1`, `-2`, ….
+fn anchors(markdown: &str) -> Vec<String> {
+    let mut slugs: Vec<String> = Vec::new();
+    let mut anchors = Vec::new();
+    let mut in_code = false;
+    for line in markdown.lines() {
+        if line.starts_with("```") {
+            in_code = !in_code;
+        }
+        let Some(title) = line.strip_prefix('#').filter(|_| !in_code) else {
+            continue;
+        };
+        let slug: String = title
+            .trim_start_matches('#')
+            .trim()
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+            .map(|c| if c == ' ' { '-' } else { c })
+            .collect();
+        let seen = slugs.iter().filter(|earlier| **earlier == slug).count();
+        anchors.push(match seen {
+            0 => slug.clone(),
+            _ => format!("{slug}-{seen}"),
+        });
+        slugs.push(slug);
+    }
+    anchors
+}
+
 #[test]
 fn relative_links_stay_inside_the_repository() {
     let repository = repository();
@@ -109,18 +140,31 @@ fn relative_links_stay_inside_the_repository() {
     for doc in docs {
         let dir = doc.parent().expect("the document's directory");
         for target in link_targets(&read(&doc)) {
-            if target.starts_with('#') || target.contains("://") || target.starts_with("mailto:") {
+            if target.contains("://") || target.starts_with("mailto:") {
                 continue;
             }
-            let path = target.split('#').next().unwrap_or_default();
-            let resolved = dir.join(path).canonicalize();
-            assert!(
-                resolved
-                    .as_ref()
-                    .is_ok_and(|resolved| resolved.starts_with(&repository)),
-                "{} links to {target}, which is not a file in the repository",
-                doc.display()
-            );
+            let (path, anchor) = target.split_once('#').unwrap_or((target, ""));
+            let linked = if path.is_empty() {
+                doc.clone()
+            } else {
+                let resolved = dir.join(path).canonicalize();
+                assert!(
+                    resolved
+                        .as_ref()
+                        .is_ok_and(|resolved| resolved.starts_with(&repository)),
+                    "{} links to {target}, which is not a file in the repository",
+                    doc.display()
+                );
+                resolved.unwrap()
+            };
+            if !anchor.is_empty() {
+                assert!(
+                    anchors(&read(&linked)).iter().any(|known| known == anchor),
+                    "{} links to {target}, but {} has no heading with that anchor",
+                    doc.display(),
+                    linked.display()
+                );
+            }
         }
     }
 }
