@@ -677,7 +677,8 @@ pub fn run_bounded(
 /// (`.ci/run` sets it, since CI runs as root and a skipped fault test there would hide a gap).
 pub const ENV_REQUIRE_ROOT: &str = "CHATROOM_TEST_REQUIRE_ROOT";
 
-/// The line a root-only test prints when it skips; `scripts/test` counts these lines.
+/// How the line a root-only test prints when it skips begins (`scripts/test` counts these lines
+/// by their fixed ending, which names [`ENV_REQUIRE_ROOT`]).
 pub const SKIP_PREFIX: &str = "skipped ";
 
 /// Whether the root-only test `test` may run: true as root. Otherwise it writes one line to
