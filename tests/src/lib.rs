@@ -7,7 +7,8 @@
 //! [`check_records`], [`is_timestamp`]), small accessors for JSON results ([`ids`], [`names`],
 //! [`contents`], [`keys`]), bounded waits ([`wait_for`], [`eventually`], [`wait_exit`],
 //! [`run_bounded`]) and process checks that read `/proc` ([`process_running`],
-//! [`daemon_processes`], [`rss_kib`], [`open_fds`]). Every wait has a deadline.
+//! [`daemon_processes`], [`rss_kib`], [`open_fds`]), and the gate of the tests that need root
+//! ([`runs_as_root`]). Every wait has a deadline.
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -679,6 +680,36 @@ pub fn run_bounded(
         }
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// Set to `1` to make a test that needs root fail instead of skipping when not run as root
+/// (`.ci/run` sets it, since CI runs as root and a skipped fault test there would hide a gap).
+pub const ENV_REQUIRE_ROOT: &str = "CHATROOM_TEST_REQUIRE_ROOT";
+
+/// How the line a root-only test prints when it skips begins (`scripts/test` counts these lines
+/// by their fixed ending, which names [`ENV_REQUIRE_ROOT`]).
+pub const SKIP_PREFIX: &str = "skipped ";
+
+/// Whether the root-only test `test` may run: true as root. Otherwise it writes one line to
+/// stderr naming the test and why it needs root (`needs`, e.g. "needs root to act as another
+/// user") and returns false so the test returns early, or, with [`ENV_REQUIRE_ROOT`] set to `1`,
+/// fails the test with that reason. The line goes straight to the stderr fd, past libtest's
+/// capture of `eprintln!`, so a skip shows up even for a test that passes.
+pub fn runs_as_root(test: &str, needs: &str) -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    let required = std::env::var_os(ENV_REQUIRE_ROOT).is_some_and(|value| value == "1");
+    assert!(
+        !required,
+        "{test} {needs}, and {ENV_REQUIRE_ROOT}=1 makes it required: run it as root"
+    );
+    let line =
+        format!("{SKIP_PREFIX}{test}: {needs} (set {ENV_REQUIRE_ROOT}=1 to make this a failure)\n");
+    use std::io::Write as _;
+    let _ = std::io::stderr().write_all(line.as_bytes());
+    false
 }
 
 /// Whether a process with this pid exists (and is not a zombie we could still reap).

@@ -1,12 +1,13 @@
 //! Who may connect: the socket's directory is private to the user (0700) and the socket 0600, and
 //! even when those are loosened by hand the daemon refuses a peer of another uid (it checks the
-//! peer's credentials). Needs root to act as another user; says so and fails otherwise.
+//! peer's credentials). Needs root to act as another user: skipped with a printed reason when
+//! not root, unless `CHATROOM_TEST_REQUIRE_ROOT=1` demands it.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use chatroom_tests::{DEFAULT_TIMEOUT, TestRoom, run_bounded};
+use chatroom_tests::{DEFAULT_TIMEOUT, TestRoom, run_bounded, runs_as_root};
 use protocol::frame::{MAX_CLIENT_FRAME, encode};
 use protocol::{ClientKind, ClientMessage, Hello, PROTOCOL_VERSION};
 use serde_json::json;
@@ -40,10 +41,11 @@ try:
 except PermissionError:
     print("denied"); sys.exit()
 s.settimeout(10)
-s.sendall(bytes.fromhex(sys.argv[2]))
+# The daemon may close the connection before the hello is even sent: that is a refusal too.
 try:
+    s.sendall(bytes.fromhex(sys.argv[2]))
     data = s.recv(64)
-except ConnectionResetError:
+except (BrokenPipeError, ConnectionResetError):
     data = b""
 print("closed" if not data else "answered")
 "#;
@@ -73,12 +75,12 @@ print("closed" if not data else "answered")
 
 #[tokio::test]
 async fn only_the_owner_can_reach_the_daemon() {
-    // SAFETY: geteuid has no preconditions.
-    assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
-        "this test acts as another user and must run as root"
-    );
+    if !runs_as_root(
+        "only_the_owner_can_reach_the_daemon",
+        "needs root to act as another user",
+    ) {
+        return;
+    }
     let room = TestRoom::new();
     let agent = room.agent().await;
     agent.ok("join", json!({"name": "owner"})).await;

@@ -2,7 +2,8 @@
 //! even root cannot write, and corrupt `participants.json`/`cursors.json` at start. Writes are
 //! refused with one line naming the condition, reads keep working, a refused write changes
 //! nothing (membership and cursors included), nothing stored is damaged, and writes work again
-//! as soon as the disk does.
+//! as soon as the disk does. The read-only test needs root (`chattr +i`): skipped with a printed
+//! reason when not root, unless `CHATROOM_TEST_REQUIRE_ROOT=1` demands it.
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use std::time::Instant;
 
 use chatroom_tests::{
     Agent, DEFAULT_TIMEOUT, TestRoom, contents, eventually, ids, names, process_running,
-    run_bounded, wait_exit,
+    run_bounded, runs_as_root, wait_exit,
 };
 use serde_json::{Value, json};
 
@@ -364,6 +365,12 @@ fn assert_nobody_can_write(state_dir: &Path) {
 
 #[tokio::test]
 async fn a_read_only_state_dir_refuses_writes_changes_nothing_and_recovers() {
+    if !runs_as_root(
+        "a_read_only_state_dir_refuses_writes_changes_nothing_and_recovers",
+        "needs root to make .chatroom/ immutable with chattr +i",
+    ) {
+        return;
+    }
     let room = TestRoom::new();
     let (alice, bob) = tokio::join!(room.agent(), room.agent());
     alice
