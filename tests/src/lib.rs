@@ -134,6 +134,14 @@ impl TestRoom {
         self.agent_from(self.shim_command()).await
     }
 
+    /// Like [`TestRoom::agent`] with one more environment variable, which the daemon it starts
+    /// inherits too (a `CHATROOM_TEST_*` fault, say).
+    pub async fn agent_with_env(&self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Agent {
+        let mut command = self.shim_command();
+        command.env(key, value);
+        self.agent_from(command).await
+    }
+
     /// Like [`TestRoom::agent`] with a prepared command (another working directory, say).
     pub async fn agent_from(&self, command: tokio::process::Command) -> Agent {
         let (transport, _stderr) = TokioChildProcess::builder(command)
