@@ -804,6 +804,17 @@ pub fn keys(object: &Value) -> Vec<String> {
     keys
 }
 
+/// The keys of a JSON object in the order they came in (the workspace builds serde_json with
+/// `preserve_order`, so a parsed object keeps the order of its text).
+pub fn keys_in_order(object: &Value) -> Vec<&str> {
+    object
+        .as_object()
+        .expect("a JSON object")
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
 /// Reads `path` to a string, empty if it does not exist.
 pub fn read_or_empty(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
