@@ -599,8 +599,10 @@ async fn read_loop(mut reader: ReadHalf<Stream>, calls: Arc<InFlight>) {
             Ok(Some(ServerMessage::Event(event))) => {
                 tracing::debug!(?event, "ignoring an event from chatroomd");
             }
+            // Normal when the daemon stops (idle timeout, `chatroomd stop`); a call in flight
+            // says what it means for it.
             Ok(None) => {
-                tracing::warn!("chatroomd closed the connection");
+                tracing::info!("chatroomd closed the connection");
                 break;
             }
             Err(err) => {

@@ -8,9 +8,14 @@ use std::sync::Arc;
 
 use protocol::Request;
 use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, Implementation, ServerCapabilities, ServerConfig};
-use rmcp::{ServerHandler, tool, tool_handler, tool_router};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ServerCapabilities,
+    ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 
 use crate::input;
 use schemars::JsonSchema;
@@ -438,6 +443,27 @@ impl Chatroom {
 // The router built once in `new`; a bare `#[tool_handler]` would rebuild it on every request.
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for Chatroom {
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let tool = request.name.clone();
+        let context = ToolCallContext::new(self, request, context);
+        let result = self.tool_router.call(context).await;
+        if let Err(error) = &result {
+            // rmcp answers these itself (an unknown tool, arguments that are not an object) with
+            // a JSON-RPC error; the client's mistake, said in words.
+            tracing::info!(
+                %tool,
+                code = error.code.0,
+                reason = %error.message,
+                "refused a tool call"
+            );
+        }
+        result
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("chatroom", protocol::PACKAGE_VERSION))

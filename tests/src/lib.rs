@@ -142,12 +142,30 @@ impl TestRoom {
         self.agent_from(command).await
     }
 
+    /// Like [`TestRoom::agent_from`], with the shim's stderr piped to the caller instead of
+    /// inherited.
+    pub async fn agent_capturing_stderr(
+        &self,
+        command: tokio::process::Command,
+    ) -> (Agent, tokio::process::ChildStderr) {
+        let (transport, stderr) = TokioChildProcess::builder(command)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning chatroom-shim");
+        let agent = self.agent_over(transport).await;
+        (agent, stderr.expect("a piped stderr"))
+    }
+
     /// Like [`TestRoom::agent`] with a prepared command (another working directory, say).
     pub async fn agent_from(&self, command: tokio::process::Command) -> Agent {
         let (transport, _stderr) = TokioChildProcess::builder(command)
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawning chatroom-shim");
+        self.agent_over(transport).await
+    }
+
+    async fn agent_over(&self, transport: TokioChildProcess) -> Agent {
         let pid = transport.id().expect("shim pid");
         let info = ClientConfig::new(
             ClientCapabilities::default(),

@@ -6,7 +6,9 @@
 
 use std::path::PathBuf;
 
-use chatroom_tests::{Agent, DEFAULT_TIMEOUT, TestRoom, all_messages, contents, names, wait_for};
+use chatroom_tests::{
+    Agent, DEFAULT_TIMEOUT, TestRoom, all_messages, contents, names, wait_exit, wait_for,
+};
 use serde_json::{Value, json};
 
 /// The daemon's test-only fault: crash after storing a batch that holds a keyed call.
@@ -238,7 +240,7 @@ async fn a_repeated_leave_releases_a_name_joined_again_in_between() {
     use protocol::{ClientKind, ClientMessage, Request, Response, ServerMessage};
 
     let room = TestRoom::new();
-    let _daemon = room.spawn_daemon(&["--idle-timeout", "0"]);
+    let mut daemon = room.spawn_daemon(&["--idle-timeout", "0"]);
     wait_for(DEFAULT_TIMEOUT, || room.daemon_pid().is_some()).unwrap();
     let mut stream = raw::session(&room, ClientKind::Agent, DEFAULT_TIMEOUT).await;
     let mut next_id = 0;
@@ -279,5 +281,6 @@ async fn a_repeated_leave_releases_a_name_joined_again_in_between() {
         present.is_empty(),
         "the repeat released the name: {present:?}"
     );
-    room.finish();
+    room.stop_daemon();
+    wait_exit(&mut daemon, DEFAULT_TIMEOUT).unwrap();
 }
