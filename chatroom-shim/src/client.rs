@@ -314,7 +314,7 @@ impl Client {
     /// Joins again, on a new connection, every name the previous one held: to the agent the
     /// session simply continues.
     async fn rejoin(&self, connection: &Connection) -> Result<(), CallError> {
-        let names = self.held().names();
+        let names = self.held().for_reconnect();
         for (name, role) in names {
             let (id, bytes) = self.encode(
                 Request::Join {
@@ -774,14 +774,20 @@ impl HeldNames {
         self.roles.remove(name);
     }
 
-    /// Every held name with its role, in name order, but those being left: what a reconnect
-    /// joins again.
+    /// Every held name with its role, in name order.
     pub fn names(&self) -> Vec<(String, String)> {
         self.roles
             .iter()
-            .filter(|(name, _)| !self.leaving.contains_key(*name))
             .map(|(name, role)| (name.clone(), role.clone()))
             .collect()
+    }
+
+    /// What a new connection joins again: every held name but those being left, which went with
+    /// the old connection and stay gone (the repeated leave then answers for them).
+    pub fn for_reconnect(&mut self) -> Vec<(String, String)> {
+        let leaving = &self.leaving;
+        self.roles.retain(|name, _| !leaving.contains_key(name));
+        self.names()
     }
 }
 
@@ -858,6 +864,27 @@ mod tests {
         assert_eq!(pairs(&held), [("bob", "general")]);
         held.apply(leave("bob"), &Ok(Response::Left(false)));
         assert!(held.names().is_empty());
+    }
+
+    #[test]
+    fn a_reconnect_drops_the_names_being_left() {
+        let mut held = HeldNames::default();
+        held.apply(join("ann", "general"), &joined());
+        held.apply(join("bob", "general"), &joined());
+        assert!(held.begin(&leave("ann")), "ann was held");
+        assert_eq!(
+            held.for_reconnect(),
+            [("bob".to_owned(), "general".to_owned())]
+        );
+        held.end(&leave("ann"));
+        assert_eq!(
+            held.for_reconnect(),
+            [("bob".to_owned(), "general".to_owned())]
+        );
+        assert!(
+            !held.begin(&leave("ann")),
+            "ann is gone even if the leave failed"
+        );
     }
 
     #[test]
