@@ -1,7 +1,8 @@
 //! Test-only faults: the daemon dying at the exact point the end-to-end tests need, which no
 //! outside `kill` can hit reliably. Inert unless its environment variable is set.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 /// `CHATROOM_TEST_CRASH_AFTER_PERSIST=<path of a marker file>`: while the file exists, the owner
 /// SIGKILLs its own process right after it stored a batch that holds a keyed call, before any of
@@ -14,13 +15,19 @@ pub const ENV_CRASH_AFTER_PERSIST: &str = "CHATROOM_TEST_CRASH_AFTER_PERSIST";
 /// Called by the owner after a batch holding a keyed call was stored and before its replies are
 /// queued. Does nothing unless [`ENV_CRASH_AFTER_PERSIST`] names an existing file.
 pub fn after_keyed_persist() {
-    let Some(marker) = std::env::var_os(ENV_CRASH_AFTER_PERSIST).filter(|path| !path.is_empty())
-    else {
+    // Read once: the hook runs on every keyed batch, and the environment does not change.
+    static MARKER: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let marker = MARKER.get_or_init(|| {
+        std::env::var_os(ENV_CRASH_AFTER_PERSIST)
+            .filter(|path| !path.is_empty())
+            .map(PathBuf::from)
+    });
+    let Some(marker) = marker else {
         return;
     };
-    if let Some(remaining) = take_one(Path::new(&marker)) {
+    if let Some(remaining) = take_one(marker) {
         tracing::warn!(
-            marker = %Path::new(&marker).display(),
+            marker = %marker.display(),
             remaining,
             "{ENV_CRASH_AFTER_PERSIST}: killing this daemon after a stored keyed write"
         );
