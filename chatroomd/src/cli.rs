@@ -57,7 +57,8 @@ pub struct MonitorArgs {
     /// Show what this participant would see: only messages visible to it, and its summaries.
     #[arg(long, value_name = "NAME")]
     pub participant: Option<String>,
-    /// Seconds between refreshes of ages and counts (and of the files when no daemon runs).
+    /// Seconds between refreshes of ages and counts (and of the files when no daemon runs),
+    /// from 0.1 to 3600.
     #[arg(long, value_name = "SECS", default_value_t = 2.0)]
     pub interval: f64,
     /// Print one frame and exit (for scripts and CI).
@@ -169,13 +170,10 @@ async fn surface(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Status(args) => status::status(&room_paths(&args.root)?, args.json).await,
         Command::Monitor(args) => {
-            if !(args.interval.is_finite() && args.interval >= 0.05) {
-                anyhow::bail!("--interval must be at least 0.05 seconds");
-            }
             let options = monitor::Options {
                 limit: usize::from(args.limit),
                 participant: non_blank(args.participant),
-                interval: Duration::from_secs_f64(args.interval),
+                interval: monitor::interval(args.interval)?,
                 once: args.once,
             };
             monitor::monitor(&room_paths(&args.root)?, options).await
@@ -240,6 +238,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<i32> {
         Err(err @ ServeError::AlreadyRunning { .. }) => {
             eprintln!("chatroomd: {err}");
             Ok(protocol::EXIT_ALREADY_RUNNING)
+        }
+        Err(err @ ServeError::OwnerDied(_)) => {
+            // Not a failed start: the daemon ran, lost its owner and shut down. The next client
+            // call starts a fresh one.
+            tracing::error!("{err}");
+            Err(err.into())
         }
         Err(ServeError::Other(err)) => {
             tracing::error!("{err:#}");

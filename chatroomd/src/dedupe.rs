@@ -5,6 +5,10 @@
 //! write it describes, so a write on disk always has its key on disk; a key whose write never
 //! reached the disk is dropped at load ([`Dedupe::restore`]), and the repeat then carries the
 //! write out for the first time.
+//!
+//! The table is bounded while the daemon runs, not only at start: keys older than a day and the
+//! oldest past [`MAX_KEYS`] are forgotten before every batch ([`Dedupe::prune`]), and the owner
+//! rewrites the file once most of its lines are forgotten keys ([`Dedupe::file_is_mostly_dead`]).
 
 use std::collections::{HashMap, VecDeque};
 
@@ -17,6 +21,19 @@ pub type Key = u128;
 pub const RETENTION_SECS: u64 = 24 * 3600;
 /// The most keys remembered at once, whatever their age.
 pub const MAX_KEYS: usize = 100_000;
+/// Test-only: a smaller [`MAX_KEYS`] (a positive integer), so that an end-to-end test can watch
+/// the bound and the compaction of `idempotency.jsonl` with a few writes. Unset, the real
+/// bound applies.
+pub const ENV_TEST_KEY_LIMIT: &str = "CHATROOM_TEST_KEY_LIMIT";
+
+/// The most keys remembered: [`MAX_KEYS`], or the test-only [`ENV_TEST_KEY_LIMIT`].
+pub fn max_keys_from_env() -> usize {
+    std::env::var(ENV_TEST_KEY_LIMIT)
+        .ok()
+        .and_then(|value| value.trim().parse::<usize>().ok())
+        .filter(|limit| *limit > 0)
+        .unwrap_or(MAX_KEYS)
+}
 
 /// What a keyed write did, enough to answer its repeat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +54,25 @@ pub enum Recorded {
     Left,
 }
 
+/// What the first call did, in words, for the log.
+impl std::fmt::Display for Recorded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Message { id } => write!(f, "sent message {id}"),
+            Self::Summary { id } => write!(f, "wrote summary {id}"),
+            Self::Unread {
+                name,
+                after,
+                through,
+            } => write!(
+                f,
+                "read {name}'s unread messages after {after} through {through}"
+            ),
+            Self::Left => write!(f, "left"),
+        }
+    }
+}
+
 /// One line of `idempotency.jsonl`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyRecord {
@@ -49,22 +85,41 @@ pub struct KeyRecord {
 }
 
 /// The remembered keys, oldest first.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Dedupe {
     by_key: HashMap<Key, Recorded>,
     order: VecDeque<(Key, u64)>,
+    /// The most keys kept at once ([`MAX_KEYS`] but in tests).
+    max_keys: usize,
+}
+
+impl Default for Dedupe {
+    fn default() -> Self {
+        Self::with_max_keys(MAX_KEYS)
+    }
 }
 
 impl Dedupe {
+    /// An empty table that keeps at most `max_keys` keys.
+    pub fn with_max_keys(max_keys: usize) -> Self {
+        Self {
+            by_key: HashMap::new(),
+            order: VecDeque::new(),
+            max_keys: max_keys.max(1),
+        }
+    }
+
     /// Rebuilds the table from the records on disk, keeping only those whose write is on disk
-    /// too (ids up to the last stored ones) and that are young enough at `now`.
+    /// too (ids up to the last stored ones) and that are young enough at `now`, at most
+    /// `max_keys` of them.
     pub fn restore(
         records: Vec<KeyRecord>,
         last_message_id: u64,
         last_summary_id: u64,
         now: u64,
+        max_keys: usize,
     ) -> Self {
-        let mut dedupe = Self::default();
+        let mut dedupe = Self::with_max_keys(max_keys);
         for record in records {
             let stored = match record.recorded {
                 Recorded::Message { id } => id <= last_message_id,
@@ -97,15 +152,27 @@ impl Dedupe {
         }
     }
 
-    /// Drops keys older than [`RETENTION_SECS`] and the oldest beyond [`MAX_KEYS`].
-    pub fn prune(&mut self, now: u64) {
+    /// Drops keys older than [`RETENTION_SECS`] and the oldest beyond the bound; returns how
+    /// many were dropped. Costs one step per key dropped.
+    pub fn prune(&mut self, now: u64) -> usize {
+        let before = self.order.len();
         while let Some(&(key, at)) = self.order.front() {
-            if self.order.len() <= MAX_KEYS && at + RETENTION_SECS >= now {
+            if self.order.len() <= self.max_keys && at + RETENTION_SECS >= now {
                 break;
             }
             self.order.pop_front();
             self.by_key.remove(&key);
         }
+        before - self.order.len()
+    }
+
+    /// Whether a keys file of `file_lines` lines is mostly forgotten keys and worth rewriting
+    /// with the live ones: more dead lines than live keys, plus a slack so that a small table
+    /// is not rewritten at every write. The file so stays below about twice the live keys
+    /// plus the slack, and each rewrite is paid for by as many appends as it copies lines.
+    pub fn file_is_mostly_dead(&self, file_lines: usize) -> bool {
+        let slack = self.max_keys.min(1000);
+        file_lines > 2 * self.len() + slack
     }
 
     pub fn len(&self) -> usize {
@@ -187,6 +254,7 @@ mod tests {
             5,
             2,
             now,
+            MAX_KEYS,
         );
         assert_eq!(dedupe.get(1), Some(&Recorded::Message { id: 5 }));
         assert_eq!(dedupe.get(2), None, "message 6 never reached the disk");
@@ -195,6 +263,40 @@ mod tests {
         assert_eq!(dedupe.get(5), None, "too old");
         assert_eq!(dedupe.get(6), Some(&Recorded::Left));
         assert_eq!(dedupe.len(), 3);
+    }
+
+    #[test]
+    fn prune_forgets_keys_past_a_day_and_past_the_bound_oldest_first() {
+        let mut dedupe = Dedupe::with_max_keys(3);
+        for key in 1..=3 {
+            dedupe.insert(record(key, 1000 + key as u64, Recorded::Left));
+        }
+        assert_eq!(dedupe.prune(1001 + RETENTION_SECS), 0, "a day old is kept");
+        assert_eq!(dedupe.prune(1002 + RETENTION_SECS), 1, "older is not");
+        assert_eq!(dedupe.get(1), None);
+        dedupe.insert(record(4, 1000 + RETENTION_SECS, Recorded::Left));
+        dedupe.insert(record(5, 1000 + RETENTION_SECS, Recorded::Left));
+        assert_eq!(dedupe.prune(1000 + RETENTION_SECS), 1, "past the bound");
+        assert_eq!(
+            dedupe.records().iter().map(|r| r.key).collect::<Vec<_>>(),
+            [3, 4, 5]
+        );
+    }
+
+    #[test]
+    fn the_file_is_rewritten_only_when_most_of_it_is_dead() {
+        let mut dedupe = Dedupe::with_max_keys(8);
+        for key in 0..8 {
+            dedupe.insert(record(key, 1, Recorded::Left));
+        }
+        // 8 live keys, slack 8: up to 24 lines are kept as they are.
+        assert!(!dedupe.file_is_mostly_dead(24));
+        assert!(dedupe.file_is_mostly_dead(25));
+        // The real bound's slack is 1000 lines.
+        let mut real = Dedupe::default();
+        real.insert(record(1, 1, Recorded::Left));
+        assert!(!real.file_is_mostly_dead(1002));
+        assert!(real.file_is_mostly_dead(1003));
     }
 
     #[test]

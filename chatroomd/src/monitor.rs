@@ -1,11 +1,13 @@
 //! `chatroomd monitor`: a live view of the room for the person running the agents. It follows
 //! the room through events the daemon pushes (no re-reading of files while a daemon runs), and
 //! redraws in place on a terminal; in a pipe it prints plain frames with no control codes. With
-//! no daemon running it shows the room from disk, says so, and never starts one; it switches to
-//! the live view as soon as a daemon appears.
+//! no daemon running it shows the room from disk, reading only what was appended since it last
+//! looked, says so, and never starts one; it switches to the live view as soon as a daemon
+//! appears.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::IsTerminal as _;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use protocol::paths::RoomPaths;
@@ -17,7 +19,9 @@ use tokio::sync::mpsc;
 use crate::control::ControlClient;
 use crate::owner::unix_now;
 
-use crate::source::{latest_visible, load_from_disk};
+use crate::room::{is_visible_to, subscription_filter};
+use crate::source::{JsonObjectFile, JsonlTail};
+use crate::store;
 use crate::transcript::write_stdout;
 use crate::view;
 
@@ -32,6 +36,23 @@ pub struct Options {
     pub interval: Duration,
     /// Print one frame and exit.
     pub once: bool,
+}
+
+/// The shortest and longest `--interval`: faster would only redraw for nothing, and a longer
+/// one (or an infinite one) is not a refresh at all and overflows the timer.
+const INTERVAL_SECS: std::ops::RangeInclusive<f64> = 0.1..=3600.0;
+
+/// `--interval` as a duration, refused with one line when it is not a number of seconds in
+/// [`INTERVAL_SECS`].
+pub fn interval(secs: f64) -> anyhow::Result<Duration> {
+    if !INTERVAL_SECS.contains(&secs) {
+        anyhow::bail!(
+            "--interval must be between {} and {} seconds, not {secs:?}",
+            INTERVAL_SECS.start(),
+            INTERVAL_SECS.end()
+        );
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 /// Everything one frame shows.
@@ -58,9 +79,24 @@ pub async fn monitor(paths: &RoomPaths, options: Options) -> anyhow::Result<()> 
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
+    if let Some(participant) = &options.participant {
+        // Refused here, once, in the daemon's words: a refusal later means a daemon in trouble.
+        subscription_filter(participant).map_err(|refusal| anyhow::anyhow!("{refusal}"))?;
+    }
+    let mut disk: Option<DiskRoom> = None;
+    // Why the last live view ended or the last connection failed, for the next frame.
+    let mut notice: Option<String> = None;
     loop {
-        match Live::connect(paths, &options).await? {
+        // A daemon going away (or not quite up, or of another version) may hang up or refuse
+        // mid-handshake: the files are shown meanwhile, saying so, and it is tried again at the
+        // next tick.
+        let live = Live::connect(paths, &options).await.unwrap_or_else(|err| {
+            notice = Some(format!("cannot reach chatroomd: {err:#}"));
+            None
+        });
+        match live {
             Some(mut live) => {
+                notice = None;
                 draw(&live.frame, &options, terminal)?;
                 if options.once {
                     return Ok(());
@@ -74,7 +110,7 @@ pub async fn monitor(paths: &RoomPaths, options: Options) -> anyhow::Result<()> 
                         },
                         _ = ticker.tick() => {
                             if let Err(err) = live.refresh().await {
-                                live.frame.notice = Some(format!("lost the daemon: {err:#}"));
+                                notice = Some(format!("lost the daemon: {err:#}"));
                                 break;
                             }
                         }
@@ -88,7 +124,18 @@ pub async fn monitor(paths: &RoomPaths, options: Options) -> anyhow::Result<()> 
                 }
             }
             None => {
-                let frame = disk_frame(paths, &options);
+                // Kept while the daemon comes and goes: the files only grow meanwhile (or are
+                // cut back, which the tails notice), so each look reads only what is new.
+                let disk = disk.get_or_insert_with(|| {
+                    DiskRoom::new(paths.root.display().to_string(), &paths.state_dir)
+                });
+                let mut frame = disk.frame(&options);
+                if let Some(notice) = notice.take() {
+                    frame.notice = Some(match frame.notice {
+                        Some(problem) => format!("{notice}; {problem}"),
+                        None => notice,
+                    });
+                }
                 draw(&frame, &options, terminal)?;
                 if options.once {
                     return Ok(());
@@ -215,33 +262,143 @@ impl Live {
     }
 }
 
-/// The frame of a room no daemon serves, from its files.
-fn disk_frame(paths: &RoomPaths, options: &Options) -> Frame {
-    let mut frame = Frame {
-        root: paths.root.display().to_string(),
-        ..Frame::default()
-    };
-    match load_from_disk(&paths.state_dir) {
-        Ok(loaded) => {
-            let participant = options.participant.as_deref();
-            let latest = latest_visible(&loaded.messages, options.limit, participant);
-            frame.latest_summary = loaded
-                .summaries
-                .iter()
-                .rev()
-                .find(|summary| {
-                    summary.scope == "all" || Some(summary.scope.as_str()) == participant
-                })
-                .cloned();
-            frame.message_count = loaded.messages.len() as u64;
-            frame.summary_count = loaded.summaries.len() as u64;
-            frame.last_activity_ts = loaded.messages.last().map(|message| message.ts.clone());
-            frame.participants = loaded.participants;
-            frame.messages = latest.into();
+/// The room as its files show it, for when no daemon serves it. Each look reads only what was
+/// appended to `messages.jsonl` and `summaries.jsonl` since the last (a file replaced or cut back
+/// is read again from its start), and `participants.json` only when it changed, and keeps only
+/// what a frame shows: counts, the latest visible messages and summary, the participants.
+struct DiskRoom {
+    root: String,
+    messages_file: JsonlTail,
+    summaries_file: JsonlTail,
+    participants_file: JsonObjectFile,
+    messages: LatestMessages,
+    summaries: LatestSummary,
+    participants: Vec<Participant>,
+}
+
+/// What a frame shows of the messages read so far.
+#[derive(Debug, Clone, Default)]
+struct LatestMessages {
+    /// The newest messages visible in the view, at most `--limit`.
+    visible: VecDeque<Message>,
+    count: u64,
+    last_activity_ts: Option<String>,
+}
+
+impl LatestMessages {
+    fn add(&mut self, message: Message, options: &Options) {
+        self.count += 1;
+        self.last_activity_ts = Some(message.ts.clone());
+        let participant = options.participant.as_deref();
+        if participant.is_none_or(|name| is_visible_to(&message, name)) {
+            self.visible.push_back(message);
+            if self.visible.len() > options.limit {
+                self.visible.pop_front();
+            }
         }
-        Err(err) => frame.notice = Some(format!("cannot read the room: {err:#}")),
     }
-    frame
+}
+
+/// What a frame shows of the summaries read so far.
+#[derive(Debug, Clone, Default)]
+struct LatestSummary {
+    count: u64,
+    /// The newest summary for everyone or for the viewing participant.
+    latest: Option<Summary>,
+}
+
+impl LatestSummary {
+    fn add(&mut self, summary: Summary, options: &Options) {
+        self.count += 1;
+        if summary.scope == "all" || options.participant.as_deref() == Some(summary.scope.as_str())
+        {
+            self.latest = Some(summary);
+        }
+    }
+}
+
+impl DiskRoom {
+    fn new(root: String, state_dir: &Path) -> Self {
+        Self {
+            root,
+            messages_file: JsonlTail::new(state_dir.join(store::MESSAGES_FILE)),
+            summaries_file: JsonlTail::new(state_dir.join(store::SUMMARIES_FILE)),
+            participants_file: JsonObjectFile::new(state_dir.join(store::PARTICIPANTS_FILE)),
+            messages: LatestMessages::default(),
+            summaries: LatestSummary::default(),
+            participants: Vec::new(),
+        }
+    }
+
+    /// Reads what changed on disk and returns the frame. A file that cannot be read is named
+    /// in the frame's notice; what was read before stays shown.
+    fn frame(&mut self, options: &Options) -> Frame {
+        let mut problems = Vec::new();
+        let messages = match self.messages_file.read_new::<Message>() {
+            Ok(appended) => {
+                if appended.restarted {
+                    self.messages = LatestMessages::default();
+                }
+                for message in appended.records {
+                    self.messages.add(message, options);
+                }
+                // A record lacking only its newline is shown in this frame only: it is read
+                // again, as a record, next time.
+                let mut messages = self.messages.clone();
+                if let Some(message) = appended.unterminated {
+                    messages.add(message, options);
+                }
+                messages
+            }
+            Err(err) => {
+                problems.push(err.to_string());
+                self.messages.clone()
+            }
+        };
+        let summaries = match self.summaries_file.read_new::<Summary>() {
+            Ok(appended) => {
+                if appended.restarted {
+                    self.summaries = LatestSummary::default();
+                }
+                for summary in appended.records {
+                    self.summaries.add(summary, options);
+                }
+                let mut summaries = self.summaries.clone();
+                if let Some(summary) = appended.unterminated {
+                    summaries.add(summary, options);
+                }
+                summaries
+            }
+            Err(err) => {
+                problems.push(err.to_string());
+                self.summaries.clone()
+            }
+        };
+        match self
+            .participants_file
+            .read_if_changed::<BTreeMap<String, Participant>>()
+        {
+            Ok(Some(participants)) => self.participants = participants.into_values().collect(),
+            Ok(None) => {}
+            Err(err) => {
+                self.participants.clear();
+                problems.push(format!("{err:#}"));
+            }
+        }
+        Frame {
+            root: self.root.clone(),
+            daemon: None,
+            participants: self.participants.clone(),
+            sessions: Vec::new(),
+            messages: messages.visible,
+            latest_summary: summaries.latest,
+            message_count: messages.count,
+            summary_count: summaries.count,
+            last_activity_ts: messages.last_activity_ts,
+            notice: (!problems.is_empty())
+                .then(|| format!("cannot read the room: {}", problems.join("; "))),
+        }
+    }
 }
 
 fn draw(frame: &Frame, options: &Options, terminal: bool) -> anyhow::Result<()> {
@@ -266,14 +423,18 @@ pub fn render(frame: &Frame, options: &Options, now: u64, styled: bool) -> Strin
         }
     };
     let mut out = String::new();
-    let _ = writeln!(out, "{}", heading(&format!("chatroom · {}", frame.root)));
+    let _ = writeln!(
+        out,
+        "{}",
+        heading(&format!("chatroom · {}", view::inline(&frame.root)))
+    );
     match &frame.daemon {
         Some(daemon) => {
             let _ = writeln!(
                 out,
                 "daemon: pid {}, version {}, up {}",
                 daemon.pid,
-                daemon.package_version,
+                view::inline(&daemon.package_version),
                 view::duration(daemon.uptime_secs)
             );
         }
@@ -285,10 +446,11 @@ pub fn render(frame: &Frame, options: &Options, now: u64, styled: bool) -> Strin
         }
     }
     if let Some(participant) = &options.participant {
-        let _ = writeln!(out, "view: what {participant} sees");
+        let _ = writeln!(out, "view: what {} sees", view::inline(participant));
     }
     if let Some(notice) = &frame.notice {
-        let _ = writeln!(out, "note: {notice}");
+        // A notice may quote a file's contents (a parse error).
+        let _ = writeln!(out, "note: {}", view::inline(notice));
     }
     let _ = writeln!(
         out,
@@ -354,6 +516,119 @@ mod tests {
     use super::*;
     use crate::room::parse_ts;
 
+    fn message_line_json(id: u64, to: &str) -> String {
+        format!(
+            "{{\"id\":{id},\"ts\":\"2026-11-24T09:15:{:02}Z\",\"from\":\"bo\",\"to\":\"{to}\",\"content\":\"m{id}\"}}\n",
+            id % 60
+        )
+    }
+
+    fn append(path: &std::path::Path, text: &str) {
+        use std::io::Write as _;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn with_no_daemon_each_look_reads_only_what_is_new() {
+        let dir = tempfile::tempdir().unwrap();
+        let messages = dir.path().join(store::MESSAGES_FILE);
+        let history: String = (1..=3000)
+            .map(|id| message_line_json(id, if id % 2 == 0 { "ana" } else { "all" }))
+            .chain(std::iter::once(message_line_json(3001, "cy")))
+            .collect();
+        append(&messages, &history);
+        append(
+            &dir.path().join(store::SUMMARIES_FILE),
+            "{\"id\":1,\"ts\":\"t\",\"from\":\"bo\",\"scope\":\"ana\",\"content\":\"s1\"}\n\
+             {\"id\":2,\"ts\":\"t\",\"from\":\"bo\",\"scope\":\"cy\",\"content\":\"s2\"}\n",
+        );
+        std::fs::write(
+            dir.path().join(store::PARTICIPANTS_FILE),
+            r#"{"bo":{"name":"bo","role":"dev","joined_at":"t","last_seen":"t"}}"#,
+        )
+        .unwrap();
+        let options = Options {
+            limit: 3,
+            participant: Some("ana".into()),
+            interval: Duration::from_secs(2),
+            once: false,
+        };
+        let mut disk = DiskRoom::new("/repo".into(), dir.path());
+        let ids = |frame: &Frame| frame.messages.iter().map(|m| m.id).collect::<Vec<_>>();
+
+        let frame = disk.frame(&options);
+        assert_eq!(ids(&frame), [2998, 2999, 3000], "what ana sees");
+        assert_eq!((frame.message_count, frame.summary_count), (3001, 2));
+        assert_eq!(frame.latest_summary.unwrap().content, "s1");
+        assert_eq!(frame.participants.len(), 1);
+        assert_eq!(frame.notice, None);
+        assert_eq!(disk.messages_file.bytes_read(), history.len() as u64);
+
+        // One message more: only its line is read (and one byte to see the file is the same);
+        // participants.json, unchanged, is not read again.
+        let line = message_line_json(3002, "all");
+        append(&messages, &line);
+        let before = disk.messages_file.bytes_read();
+        let frame = disk.frame(&options);
+        assert_eq!(
+            disk.messages_file.bytes_read() - before,
+            1 + line.len() as u64
+        );
+        assert_eq!(ids(&frame), [2999, 3000, 3002]);
+        assert_eq!(frame.message_count, 3002);
+        assert_eq!(
+            frame.last_activity_ts.as_deref(),
+            Some("2026-11-24T09:15:02Z")
+        );
+        assert_eq!(disk.participants_file.reads(), 1);
+
+        // A last record lacking its newline is shown, and counted once.
+        append(&messages, message_line_json(3003, "ana").trim_end());
+        for _ in 0..2 {
+            let frame = disk.frame(&options);
+            assert_eq!(
+                (ids(&frame), frame.message_count),
+                (vec![3000, 3002, 3003], 3003)
+            );
+        }
+        append(&messages, "\n");
+        let frame = disk.frame(&options);
+        assert_eq!(
+            (ids(&frame), frame.message_count),
+            (vec![3000, 3002, 3003], 3003)
+        );
+
+        // The file replaced by a shorter one: counted again from its start.
+        std::fs::write(&messages, message_line_json(1, "all")).unwrap();
+        let frame = disk.frame(&options);
+        assert_eq!((ids(&frame), frame.message_count), (vec![1], 1));
+
+        // A corrupt line is named; what was shown stays.
+        append(&messages, "not json\n");
+        let frame = disk.frame(&options);
+        assert_eq!(ids(&frame), [1]);
+        let notice = frame.notice.unwrap();
+        assert!(notice.contains("messages.jsonl:2: "), "{notice}");
+    }
+
+    #[test]
+    fn the_interval_is_a_bounded_number_of_seconds() {
+        assert_eq!(interval(0.1).unwrap(), Duration::from_millis(100));
+        assert_eq!(interval(3600.0).unwrap(), Duration::from_secs(3600));
+        for secs in [1e20, f64::INFINITY, f64::NAN, 0.0, -1.0, 0.09, 3600.5] {
+            let err = interval(secs).unwrap_err().to_string();
+            assert!(
+                err.starts_with("--interval must be between 0.1 and 3600 seconds, not "),
+                "{err}"
+            );
+        }
+    }
+
     #[test]
     fn a_plain_frame_has_every_section_and_no_control_codes() {
         let now = parse_ts("2026-11-24T09:15:10Z").unwrap();
@@ -399,5 +674,60 @@ mod tests {
             assert!(text.contains(expected), "missing {expected:?} in\n{text}");
         }
         assert!(render(&frame, &options, now, true).contains("\x1b[1m"));
+    }
+
+    #[test]
+    fn a_frame_shows_what_agents_wrote_without_letting_it_act() {
+        let hostile = "\x1b]52;c;aGk=\x07\u{9b}2J\u{202e}";
+        let frame = Frame {
+            root: "/re\rpo".into(),
+            participants: vec![Participant {
+                name: format!("ana{hostile}"),
+                role: hostile.into(),
+                joined_at: hostile.into(),
+                last_seen: hostile.into(),
+            }],
+            messages: vec![Message {
+                id: 1,
+                ts: hostile.into(),
+                from: hostile.into(),
+                to: hostile.into(),
+                content: format!("{hostile}\n{hostile}"),
+                human: false,
+            }]
+            .into(),
+            latest_summary: Some(Summary {
+                id: 1,
+                ts: hostile.into(),
+                from: hostile.into(),
+                scope: hostile.into(),
+                content: hostile.into(),
+            }),
+            last_activity_ts: Some(hostile.into()),
+            notice: Some(format!("cannot read the room: {hostile}")),
+            ..Frame::default()
+        };
+        let options = Options {
+            limit: 20,
+            participant: Some(hostile.into()),
+            interval: Duration::from_secs(2),
+            once: true,
+        };
+        for styled in [false, true] {
+            let text = render(&frame, &options, 0, styled);
+            // Only our own bold headings may use ESC.
+            let unstyled = text.replace("\x1b[1m", "").replace("\x1b[0m", "");
+            assert!(
+                !unstyled
+                    .chars()
+                    .any(|c| c.is_control() && c != '\n' || c == '\u{202e}'),
+                "{text}"
+            );
+            assert!(
+                text.contains("\\u{1b}]52;c;aGk=\\u{7}\\u{9b}2J\\u{202e}"),
+                "{text}"
+            );
+            assert!(text.contains("chatroom · /re\\u{d}po"), "{text}");
+        }
     }
 }

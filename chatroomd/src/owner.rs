@@ -9,6 +9,12 @@
 //! its writes are refused with the cause, the reads it answered after a rolled-back change are
 //! answered again, and the departures of sessions that ended in it are retried until the disk
 //! takes them (the names stay listed meanwhile: nothing is announced that is not stored).
+//!
+//! The idempotency keys stay bounded while it runs: they are pruned before every batch and
+//! their file is compacted once most of it is dead. And if the thread ends for any reason, a
+//! panic included, it cancels the daemon's shutdown token on its way out: a daemon without its
+//! owner answers nothing, so it leaves by its one shutdown path, releasing the lock for the next
+//! client to start a fresh one.
 
 use std::collections::BTreeMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
@@ -31,6 +37,13 @@ const MAX_BATCH: usize = 512;
 const LAST_SEEN_FLUSH: Duration = Duration::from_secs(1);
 /// How often the departures that could not be stored are tried again.
 const DEPARTURE_RETRY: Duration = Duration::from_secs(1);
+/// How long after a failed compaction of the keys file the next one is tried.
+const COMPACTION_RETRY: Duration = Duration::from_secs(60);
+/// Test-only fault: when set, the owner thread panics as it handles a `send_message` whose
+/// content (trimmed) equals the value, before anything of that batch is stored. It lets the
+/// end-to-end tests check that a dead owner ends the daemon. Unset (always, outside tests) it
+/// does nothing.
+pub const ENV_TEST_OWNER_PANIC_ON: &str = "CHATROOM_TEST_OWNER_PANIC_ON";
 
 /// A message to the owner.
 #[derive(Debug)]
@@ -103,41 +116,83 @@ struct SessionEntry {
     subscription: Option<Option<String>>,
 }
 
-/// Starts the owner thread. It runs until it receives [`Command::Stop`] (or every handle is gone)
-/// and returns the room's final flush result from its join handle.
+/// Starts the owner thread. It runs until it receives [`Command::Stop`] (or every handle is gone).
+/// However it ends, a panic included, it cancels `shutdown` on its way out: a daemon without its
+/// owner can answer nothing, so it must not linger holding the lock (see [`CancelOnExit`]).
 pub fn spawn(
     room: Room,
     store: Store,
     dedupe: Dedupe,
     facts: DaemonFacts,
+    shutdown: CancellationToken,
 ) -> (
     OwnerHandle,
     watch::Receiver<Presence>,
     std::thread::JoinHandle<()>,
 ) {
     let (commands, receiver) = channel();
-    let (presence_tx, presence_rx) = watch::channel(Presence {
-        live_sessions: 0,
-        shutdown_requested: false,
-    });
-    let room_has_orphans = room.has_orphans();
-    let owner = Owner {
-        room,
-        store,
-        dedupe,
-        facts,
-        sessions: BTreeMap::new(),
-        presence: presence_tx,
-        last_seen_dirty_since: None,
-        departures: Vec::new(),
-        orphans_pending: room_has_orphans,
-        storage_failure: None,
-    };
+    let (owner, presence_rx) = Owner::new(room, store, dedupe, facts);
     let thread = std::thread::Builder::new()
         .name("room-owner".into())
-        .spawn(move || owner.run(receiver))
+        .spawn(move || {
+            let _exit = CancelOnExit(shutdown);
+            owner.run(receiver);
+        })
         .expect("spawning the room owner thread");
     (OwnerHandle { commands }, presence_rx, thread)
+}
+
+impl Owner {
+    fn new(
+        room: Room,
+        store: Store,
+        dedupe: Dedupe,
+        facts: DaemonFacts,
+    ) -> (Self, watch::Receiver<Presence>) {
+        let (presence_tx, presence_rx) = watch::channel(Presence {
+            live_sessions: 0,
+            shutdown_requested: false,
+        });
+        let room_has_orphans = room.has_orphans();
+        let owner = Owner {
+            room,
+            store,
+            dedupe,
+            facts,
+            sessions: BTreeMap::new(),
+            presence: presence_tx,
+            last_seen_dirty_since: None,
+            departures: Vec::new(),
+            orphans_pending: room_has_orphans,
+            // Orphans still in the room mean the start could not store their departure: that is a
+            // failed batch like any other, and it sets the same retry timer.
+            storage_failure: room_has_orphans.then(|| {
+                let now = Instant::now();
+                StorageFailure {
+                    since: now,
+                    last: now,
+                    batches: 1,
+                }
+            }),
+            compaction_not_before: None,
+            panic_on: std::env::var(ENV_TEST_OWNER_PANIC_ON)
+                .ok()
+                .filter(|content| !content.trim().is_empty()),
+        };
+        (owner, presence_rx)
+    }
+}
+
+/// Cancels the daemon's shutdown token when the owner thread ends, by returning or by unwinding.
+struct CancelOnExit(CancellationToken);
+
+impl Drop for CancelOnExit {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            error!("the room owner thread panicked; shutting the daemon down");
+        }
+        self.0.cancel();
+    }
 }
 
 struct Owner {
@@ -156,6 +211,10 @@ struct Owner {
     orphans_pending: bool,
     /// Set while batches cannot be stored.
     storage_failure: Option<StorageFailure>,
+    /// Set after a failed compaction of the keys file, so a full disk is not retried per batch.
+    compaction_not_before: Option<Instant>,
+    /// The test-only fault of [`ENV_TEST_OWNER_PANIC_ON`].
+    panic_on: Option<String>,
 }
 
 /// Batches in a row that could not be stored.
@@ -241,6 +300,8 @@ impl Owner {
     /// Applies a batch and delivers its replies; returns whether a `Stop` was seen.
     fn handle_batch(&mut self, batch: &mut Vec<Command>) -> bool {
         let now = unix_now();
+        // Keys past a day or past the bound are forgotten before any repeat could match them.
+        self.dedupe.prune(now);
         self.room.begin();
         let mut changes = Changes::default();
         let mut keys: Vec<KeyRecord> = Vec::new();
@@ -266,7 +327,12 @@ impl Owner {
                     outbox,
                     evict,
                 } => {
-                    debug!(session, client_pid, ?kind, "session opened");
+                    debug!(
+                        session,
+                        client_pid,
+                        kind = kind_name(kind),
+                        "session opened"
+                    );
                     let entry = SessionEntry {
                         kind,
                         client_pid,
@@ -280,10 +346,10 @@ impl Owner {
                     if let Some(entry) = self.sessions.remove(&session) {
                         debug!(session, client_pid = entry.client_pid, "session closed");
                     }
-                    let ended = self.room.end_session(session, now);
-                    for message in &ended.messages {
-                        info!(session, content = %message.content, "presence ended with the session");
+                    for name in self.room.names_held_by(session) {
+                        info!(session, name, "a name left with its session");
                     }
+                    let ended = self.room.end_session(session, now);
                     changes.merge(ended);
                     closed.push(session);
                 }
@@ -346,6 +412,9 @@ impl Owner {
                 if changes.last_seen && self.last_seen_dirty_since.is_none() {
                     self.last_seen_dirty_since = Some(Instant::now());
                 }
+                if !keys.is_empty() {
+                    self.compact_keys(now);
+                }
                 if keyed {
                     crate::fault::after_keyed_persist();
                 }
@@ -370,14 +439,24 @@ impl Owner {
                 id: reply.id,
                 outcome: reply.outcome,
             };
-            if entry.outbox.try_send(message).is_err() {
-                // The connection is gone or not reading: evicting it ends it, and its Close
-                // command follows.
-                warn!(
-                    session = reply.session,
-                    "session outbox full or closed; dropping the session"
-                );
-                self.evict(reply.session);
+            match entry.outbox.try_send(message) {
+                Ok(()) => {}
+                // The client went away with a call in flight (its Close command follows): an
+                // ordinary end, which the client repeats the call after if it wanted it.
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    debug!(
+                        session = reply.session,
+                        "the session ended before its reply"
+                    );
+                }
+                // Not reading: evicting it ends the connection, and its Close command follows.
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    warn!(
+                        session = reply.session,
+                        "session does not read its replies; dropping the session"
+                    );
+                    self.evict(reply.session);
+                }
             }
         }
         let sessions_after = self.live_sessions();
@@ -441,6 +520,36 @@ impl Owner {
         }
     }
 
+    /// Rewrites `idempotency.jsonl` with the live keys once most of its lines are forgotten
+    /// ones. Called right after a stored batch, so every key in the table is durable and the
+    /// new file loses none of them.
+    fn compact_keys(&mut self, now: u64) {
+        // The batch's own keys may have taken the table past its bound.
+        self.dedupe.prune(now);
+        let lines = self.store.key_lines();
+        if !self.dedupe.file_is_mostly_dead(lines)
+            || self
+                .compaction_not_before
+                .is_some_and(|not_before| Instant::now() < not_before)
+        {
+            return;
+        }
+        match self.store.rewrite_keys(&self.dedupe.records()) {
+            Ok(()) => {
+                self.compaction_not_before = None;
+                debug!(
+                    lines_before = lines,
+                    live_keys = self.dedupe.len(),
+                    "compacted the idempotency keys"
+                );
+            }
+            Err(err) => {
+                self.compaction_not_before = Some(Instant::now() + COMPACTION_RETRY);
+                warn!(file = %err.file, cause = %err.cause, "could not compact the idempotency keys; trying again in a minute");
+            }
+        }
+    }
+
     /// Drops a session that does not read: its connection ends at once.
     fn evict(&mut self, session: SessionId) {
         if let Some(entry) = self.sessions.remove(&session) {
@@ -477,9 +586,14 @@ impl Owner {
                 .chain(changes.summaries.iter().cloned().map(Event::Summary))
                 .chain(presence.clone());
             for event in events {
-                if entry.outbox.try_send(ServerMessage::Event(event)).is_err() {
-                    slow.push(*session);
-                    break;
+                match entry.outbox.try_send(ServerMessage::Event(event)) {
+                    Ok(()) => {}
+                    // Gone already; its Close command follows.
+                    Err(mpsc::error::TrySendError::Closed(_)) => break,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        slow.push(*session);
+                        break;
+                    }
                 }
             }
         }
@@ -497,6 +611,11 @@ impl Owner {
         request: Request,
         now: u64,
     ) -> (Result<Response, Refusal>, Changes) {
+        if let (Some(poison), Request::SendMessage { content, .. }) = (&self.panic_on, &request)
+            && content.trim() == poison.trim()
+        {
+            panic!("{ENV_TEST_OWNER_PANIC_ON}: a send_message with the content {poison:?}");
+        }
         let kind = self.sessions.get(&session).map(|entry| entry.kind);
         let unchanged = |reply| (reply, Changes::default());
         match request {
@@ -530,7 +649,7 @@ impl Owner {
         keys: &mut Vec<KeyRecord>,
     ) -> (Result<Response, Refusal>, Changes) {
         if let Some(recorded) = self.dedupe.get(key).cloned() {
-            debug!(session, key = %format!("{key:032x}"), ?recorded, "answering a repeated write");
+            debug!(session, key = %format!("{key:032x}"), first = %recorded, "answering a repeated write");
             return self.replay(session, recorded, request, now);
         }
         let unread_from = match &request {
@@ -672,9 +791,154 @@ impl Owner {
     }
 }
 
+/// A session kind in the log's words.
+pub fn kind_name(kind: ClientKind) -> &'static str {
+    match kind {
+        ClientKind::Agent => "agent",
+        ClientKind::Human => "person",
+        ClientKind::Control => "control",
+    }
+}
+
 /// Seconds since the Unix epoch, the only clock the room sees.
 pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{MESSAGES_FILE, PARTICIPANTS_FILE};
+
+    fn facts() -> DaemonFacts {
+        DaemonFacts {
+            started: Instant::now(),
+            root: String::new(),
+            socket: String::new(),
+            log: String::new(),
+        }
+    }
+
+    /// Runs `body` with this thread's `tracing` events (debug and up) written to a string.
+    fn logged(body: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, body);
+        let bytes = buffer.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    fn open(session: SessionId, outbox: mpsc::Sender<ServerMessage>) -> Command {
+        Command::Open {
+            session,
+            kind: ClientKind::Agent,
+            client_pid: 7,
+            outbox,
+            evict: CancellationToken::new(),
+        }
+    }
+
+    fn status_call(session: SessionId) -> Command {
+        Command::Call {
+            session,
+            id: 1,
+            key: None,
+            request: Request::GetStatus,
+            permit: None,
+        }
+    }
+
+    #[test]
+    fn a_client_gone_before_its_reply_is_no_warning_but_one_that_does_not_read_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (mut owner, _presence) = Owner::new(Room::new(), store, Dedupe::default(), facts());
+
+        // The client closed its connection with a call in flight: an ordinary end.
+        let (gone, inbox) = mpsc::channel(4);
+        drop(inbox);
+        let log = logged(|| {
+            owner.handle_batch(&mut vec![open(1, gone), status_call(1)]);
+        });
+        assert!(!log.contains("WARN"), "{log}");
+        assert!(log.contains("the session ended before its reply"), "{log}");
+
+        // A client whose outbox is full does not read: that is trouble, and it is dropped.
+        let (full, _inbox) = mpsc::channel(1);
+        full.try_send(ServerMessage::Event(Event::Summary(protocol::Summary {
+            id: 1,
+            ts: String::new(),
+            from: "a".into(),
+            scope: "all".into(),
+            content: "x".into(),
+        })))
+        .unwrap();
+        let log = logged(|| {
+            owner.handle_batch(&mut vec![open(2, full), status_call(2)]);
+        });
+        assert!(
+            log.contains("WARN") && log.contains("does not read its replies"),
+            "{log}"
+        );
+        assert!(!owner.sessions.contains_key(&2), "the session is dropped");
+    }
+
+    #[test]
+    fn stale_participants_a_start_could_not_remove_leave_on_the_retry_timer() {
+        let dir = tempfile::tempdir().unwrap();
+        let alice = protocol::Participant {
+            name: "alice".into(),
+            role: "dev".into(),
+            joined_at: "2026-01-02T03:04:05Z".into(),
+            last_seen: "2026-01-02T03:04:05Z".into(),
+        };
+        let mut room = Room::restore(Vec::new(), Vec::new(), vec![alice], Vec::new()).unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        // The start's attempt fails as `serve` sees it on a disk that takes nothing: the
+        // participants' temp file cannot be created.
+        let blocker = dir.path().join(format!(".{PARTICIPANTS_FILE}.tmp"));
+        std::fs::create_dir(&blocker).unwrap();
+        room.begin();
+        let orphans = room.remove_orphans(unix_now());
+        assert!(store.persist(&[], &orphans, &room).is_err());
+        room.roll_back();
+        std::fs::remove_dir(&blocker).unwrap();
+
+        // The disk takes writes again, and no client ever sends a command: the owner's own
+        // timer must retry the departure.
+        let shutdown = CancellationToken::new();
+        let (owner, _presence, thread) = spawn(room, store, Dedupe::default(), facts(), shutdown);
+        let messages = dir.path().join(MESSAGES_FILE);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let left = loop {
+            let text = std::fs::read_to_string(&messages).unwrap_or_default();
+            if text.contains("alice left the chatroom") || Instant::now() > deadline {
+                break text;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        owner.send(Command::Stop);
+        thread.join().unwrap();
+        assert!(left.contains("alice left the chatroom"), "{left:?}");
+        let participants = std::fs::read_to_string(dir.path().join(PARTICIPANTS_FILE)).unwrap();
+        assert_eq!(participants.trim(), "{}");
+    }
 }

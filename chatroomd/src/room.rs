@@ -217,7 +217,7 @@ impl Room {
             Request::Join { name, role } => self.join(session, &name, &role, now),
             Request::Leave { name } => self.leave(session, &name, now),
             Request::SendMessage { name, content, to } => {
-                self.send_message(&name, &content, &to, human, now)
+                self.send_message(session, &name, &content, &to, human, now)
             }
             Request::ReadSummaries { since_id, limit } => self.read_summaries(since_id, limit),
             Request::ReadMessages {
@@ -231,17 +231,19 @@ impl Room {
             )),
             Request::GetStatus => Ok((Response::Status(self.status()), Changes::default())),
             Request::GetCursor { name } => self.get_cursor(&name),
-            Request::SetCursor { name, message_id } => self.set_cursor(&name, message_id, now),
+            Request::SetCursor { name, message_id } => {
+                self.set_cursor(session, &name, message_id, now)
+            }
             Request::ReadUnread {
                 name,
                 limit,
                 mark_read,
-            } => self.read_unread(&name, limit, mark_read, now),
+            } => self.read_unread(session, &name, limit, mark_read, now),
             Request::WriteSummary {
                 name,
                 content,
                 scope,
-            } => self.write_summary(&name, &content, &scope, now),
+            } => self.write_summary(session, &name, &content, &scope, now),
             Request::ReadLatestSummary { scope } => self.read_latest_summary(&scope),
             Request::GetHandoff { name, recent_limit } => self.get_handoff(&name, recent_limit),
             Request::DaemonStatus => {
@@ -465,6 +467,7 @@ impl Room {
 
     fn send_message(
         &mut self,
+        session: SessionId,
         name: &str,
         content: &str,
         to: &str,
@@ -474,6 +477,7 @@ impl Room {
         let name = holder_name(name)?;
         let content = content_param(content)?;
         let to = name_param("to", to)?;
+        self.check_not_held_elsewhere(session, name)?;
         let message = self.append_message(name, to, content, human, now);
         let changes = Changes {
             last_seen: self.touch(name, now),
@@ -518,7 +522,7 @@ impl Room {
         Ok((Response::Cursor(cursor), Changes::default()))
     }
 
-    fn set_cursor(&mut self, name: &str, message_id: i64, now: u64) -> Handled {
+    fn set_cursor(&mut self, session: SessionId, name: &str, message_id: i64, now: u64) -> Handled {
         let name = name_param("name", name)?;
         let message_id = non_negative("message_id", message_id)?;
         let latest = self.last_message_id();
@@ -527,6 +531,7 @@ impl Room {
                 "message_id cannot exceed the latest message id ({latest})"
             )));
         }
+        self.check_not_held_elsewhere(session, name)?;
         let mut changes = Changes::default();
         let last_read_id = self.advance_cursor(name, message_id, &mut changes);
         changes.last_seen = self.touch(name, now);
@@ -537,9 +542,21 @@ impl Room {
         Ok((Response::Cursor(cursor), changes))
     }
 
-    fn read_unread(&mut self, name: &str, limit: i64, mark_read: bool, now: u64) -> Handled {
+    fn read_unread(
+        &mut self,
+        session: SessionId,
+        name: &str,
+        limit: i64,
+        mark_read: bool,
+        now: u64,
+    ) -> Handled {
         let name = name_param("name", name)?;
         let limit = limit_param("limit", limit)?;
+        // Acknowledging moves the holder's cursor; a peek changes nothing, so anyone may peek.
+        let held_elsewhere = self.check_not_held_elsewhere(session, name);
+        if mark_read {
+            held_elsewhere.clone()?;
+        }
         let cursor = self.cursor(name);
         let (broadcasts, direct) = self.visible_after(name, self.first_position_after(cursor));
         let messages = self.collect(merge_oldest(broadcasts, direct, limit));
@@ -548,7 +565,8 @@ impl Room {
             Some(newest) if mark_read => self.advance_cursor(name, newest.id, &mut changes),
             _ => cursor,
         };
-        changes.last_seen = self.touch(name, now);
+        // Someone else peeking is no sign of life from the holder.
+        changes.last_seen = held_elsewhere.is_ok() && self.touch(name, now);
         let unread = Unread {
             name: name.to_owned(),
             last_read_id,
@@ -557,10 +575,18 @@ impl Room {
         Ok((Response::Unread(unread), changes))
     }
 
-    fn write_summary(&mut self, name: &str, content: &str, scope: &str, now: u64) -> Handled {
+    fn write_summary(
+        &mut self,
+        session: SessionId,
+        name: &str,
+        content: &str,
+        scope: &str,
+        now: u64,
+    ) -> Handled {
         let name = holder_name(name)?;
         let content = content_param(content)?;
         let scope = name_param("scope", scope)?;
+        self.check_not_held_elsewhere(session, name)?;
         let summary = Summary {
             id: self.summaries.last().map_or(0, |summary| summary.id) + 1,
             ts: format_ts(now),
@@ -700,6 +726,18 @@ impl Room {
             messages: vec![message],
             membership: true,
             ..Changes::default()
+        }
+    }
+
+    /// Refuses to act as `name` while another live session holds it: only its holder speaks,
+    /// summarises or moves its cursor under it. A name nobody holds (never joined, or restored
+    /// from disk with no session) stays usable by anyone, as in v1.
+    fn check_not_held_elsewhere(&self, session: SessionId, name: &str) -> Result<(), Refusal> {
+        match self.members.get(name).and_then(|member| member.holder) {
+            Some(holder) if holder != session => Err(Refusal::conflict(format!(
+                "name '{name}' is held by another session"
+            ))),
+            _ => Ok(()),
         }
     }
 
@@ -1464,7 +1502,12 @@ mod tests {
         };
         assert_eq!(changes.messages, vec![message.clone()]);
         assert_eq!(read_ids(&mut room, read(0, 50, " alice ")), vec![1]);
-        assert_eq!(read_ids(&mut room, unread("\talice", 50, true)), vec![1]);
+        assert_eq!(
+            ids(&messages_of(
+                accept(&mut room, ALICE, unread("\talice", 50, true)).0
+            )),
+            vec![1]
+        );
         assert_eq!(cursor_of(&mut room, " alice "), 1);
         accept(&mut room, BOB, summarize(" bob ", " done ", " alice "));
         let summary = summary_of(&mut room, "  alice ").expect("a summary for alice");
@@ -1575,6 +1618,64 @@ mod tests {
     }
 
     #[test]
+    fn a_name_held_by_another_session_cannot_be_written_as() {
+        // alice is held by ALICE, bob by BOB; carol is held by nobody.
+        let held = "name 'alice' is held by another session";
+        let writes = [
+            send("alice", "i am alice", "all"),
+            summarize("alice", "says alice", "all"),
+            set_cursor("alice", 5),
+            unread("alice", 50, true),
+        ];
+        for request in writes.clone() {
+            let mut room = populated_room();
+            assert_eq!(
+                refuse(&mut room, BOB, request.clone()),
+                Refusal::conflict(held),
+                "{request:?}"
+            );
+            // A person (`chatroomd send --as alice`) is refused the same way.
+            let before = room.clone();
+            let caller = Caller {
+                session: OTHER,
+                human: true,
+            };
+            let outcome = room.handle_as(caller, request.clone(), T0 + 60);
+            assert_eq!(outcome.reply, Err(Refusal::conflict(held)), "{request:?}");
+            assert!(outcome.changes.is_empty() && room == before, "{request:?}");
+            // Its holder may, and so may anyone once nobody holds it.
+            accept(&mut room, ALICE, request.clone());
+            accept(&mut room, ALICE, leave("alice"));
+            accept(&mut room, BOB, request);
+        }
+        // Bad arguments are still named first.
+        let mut room = populated_room();
+        assert_eq!(
+            refuse(&mut room, BOB, send("alice", " ", "all")),
+            Refusal::invalid("content must not be blank")
+        );
+        // A name nobody holds stays usable by anyone, as in v1.
+        for request in [
+            send("carol", "hi", "all"),
+            summarize("carol", "notes", "all"),
+            set_cursor("carol", 2),
+            unread("carol", 50, true),
+        ] {
+            accept(&mut room, BOB, request);
+        }
+        // Peeks change nothing, so they are open to all: not even alice's last_seen moves.
+        let before = room.clone();
+        for request in [unread("alice", 50, false), get_cursor("alice")] {
+            let (_, changes) = accept_at(&mut room, BOB, request, T0 + 60);
+            assert!(changes.is_empty());
+        }
+        assert!(
+            room == before,
+            "a peek at another session's name changed the room"
+        );
+    }
+
+    #[test]
     fn send_message_appends_with_the_next_id_and_refreshes_last_seen() {
         let mut room = Room::new();
         accept_at(&mut room, ALICE, join("alice", "dev"), T0);
@@ -1670,7 +1771,7 @@ mod tests {
         let mut room = populated_room();
         assert_eq!(cursor_of(&mut room, "bob"), 0, "none stored");
         let check = |room: &mut Room, message_id: i64, expected: u64, moved: bool| {
-            let (reply, changes) = accept(room, OTHER, set_cursor("bob", message_id));
+            let (reply, changes) = accept(room, BOB, set_cursor("bob", message_id));
             let cursor = Cursor {
                 name: "bob".into(),
                 last_read_id: expected,
@@ -1716,23 +1817,29 @@ mod tests {
             assert!(!changes.cursors);
         }
         // The limit applies; mark_read moves the cursor to the highest returned id.
-        let (reply, changes) = accept(&mut room, OTHER, unread("alice", 1, true));
+        let (reply, changes) = accept(&mut room, ALICE, unread("alice", 1, true));
         let Response::Unread(first) = reply else {
             panic!("{reply:?}")
         };
         assert_eq!((ids(&first.messages), first.last_read_id), (vec![2], 2));
         assert!(changes.cursors);
-        let rest = unread_of(&mut room, unread("alice", 50, true));
+        let (rest, _) = accept(&mut room, ALICE, unread("alice", 50, true));
+        let Response::Unread(rest) = rest else {
+            panic!("{rest:?}")
+        };
         assert_eq!((ids(&rest.messages), rest.last_read_id), (vec![4], 4));
         // Nothing unread: the cursor stays and nothing changes.
-        let (reply, changes) = accept(&mut room, OTHER, unread("alice", 50, true));
+        let (reply, changes) = accept(&mut room, ALICE, unread("alice", 50, true));
         let Response::Unread(none) = reply else {
             panic!("{reply:?}")
         };
         assert_eq!((none.messages.len(), none.last_read_id), (0, 4));
         assert!(!changes.cursors);
         // bob never read: everything visible to bob.
-        let bob = unread_of(&mut room, unread("bob", 50, true));
+        let (bob, _) = accept(&mut room, BOB, unread("bob", 50, true));
+        let Response::Unread(bob) = bob else {
+            panic!("{bob:?}")
+        };
         assert_eq!((ids(&bob.messages), bob.last_read_id), (vec![1, 3, 4], 4));
         // A cursor set past messages skips them.
         accept(&mut room, OTHER, set_cursor("carol", 4));
@@ -2089,7 +2196,7 @@ mod tests {
             send("carol", "touches carol", "all"),
             later,
         );
-        accept_at(&mut room, OTHER, set_cursor("alice", 3), later);
+        accept_at(&mut room, ALICE, set_cursor("alice", 3), later);
         accept_at(&mut room, OTHER, set_cursor("erin", 2), later);
         accept_at(&mut room, OTHER, unread("carol", 50, true), later);
         room.end_session(OTHER, later + 1);

@@ -20,7 +20,7 @@ use protocol::paths::RoomPaths;
 use protocol::{ClientMessage, HelloReply, ServerMessage, protocol_version};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::dedupe::Dedupe;
 use crate::lock::RoomLock;
@@ -54,6 +54,9 @@ pub struct ServeConfig {
 pub enum ServeError {
     #[error("another chatroomd (pid {pid}) already holds the room at {root}")]
     AlreadyRunning { pid: String, root: String },
+    /// The owner thread ended without being asked to (it panicked): the daemon shut down.
+    #[error("the room owner thread stopped unexpectedly ({0}); chatroomd shut down")]
+    OwnerDied(String),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -106,10 +109,13 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
         room.last_message_id(),
         room.last_summary_id(),
         owner::unix_now(),
+        crate::dedupe::max_keys_from_env(),
     );
+    store.set_key_lines(key_lines);
     // Keys whose write never reached the disk, or that are too old, are gone from the table;
-    // keep the file from growing without bound by rewriting it when most of it is dead.
-    if key_lines > 2 * dedupe.len() + 1000
+    // keep the file from growing without bound by rewriting it when most of it is dead (the
+    // owner does the same while running).
+    if dedupe.file_is_mostly_dead(key_lines)
         && let Err(err) = store.rewrite_keys(&dedupe.records())
     {
         warn!(file = %err.file, cause = %err.cause, "could not compact the idempotency keys; trying again at the next start");
@@ -158,8 +164,9 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
             socket: config.paths.socket.display().to_string(),
             log: config.paths.log_file.display().to_string(),
         };
-        let (owner, presence, owner_thread) = owner::spawn(room, store, dedupe, facts);
         let shutdown = CancellationToken::new();
+        let (owner, presence, owner_thread) =
+            owner::spawn(room, store, dedupe, facts, shutdown.clone());
         tokio::spawn(shutdown_on_signals(shutdown.clone()));
         tokio::spawn(shutdown_when_idle_or_asked(
             presence,
@@ -168,16 +175,29 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
         ));
         run(listener, owner.clone(), shutdown).await;
         owner.send(Command::Stop);
-        tokio::task::spawn_blocking(move || owner_thread.join())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .context("the room owner thread panicked")?;
-        anyhow::Ok(())
+        // A panicked owner ended the accept loop itself (it cancels `shutdown` as it unwinds);
+        // the daemon then leaves by the same path as any shutdown and reports the failure.
+        match tokio::task::spawn_blocking(move || owner_thread.join()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(panic)) => Err(ServeError::OwnerDied(panic_message(&*panic))),
+            Err(err) => Err(ServeError::OwnerDied(err.to_string())),
+        }
     });
+    // Released on every way out, so the next client call starts a fresh daemon at once.
     drop(lock);
-    info!("stopped");
-    Ok(result?)
+    if result.is_ok() {
+        info!("stopped");
+    }
+    result
+}
+
+/// The text a panic was raised with, if it has one.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| String::from("no message"))
 }
 
 /// Binds the socket. Only called with the room lock held, so a socket file that is still there
@@ -256,7 +276,7 @@ pub async fn run(listener: Listener, owner: OwnerHandle, shutdown: CancellationT
         // Reap finished tasks so the set does not grow with every connection ever made.
         while let Some(result) = tasks.try_join_next() {
             if let Err(err) = result {
-                warn!(cause = %err, "a connection task panicked");
+                error!(cause = %err, "a connection task panicked");
             }
         }
     }
@@ -303,7 +323,7 @@ async fn connection(
     {
         Err(_) => bail!("no hello within {HELLO_TIMEOUT:?}"),
         Ok(Ok(Some(ClientMessage::Hello(hello)))) => hello,
-        Ok(Ok(Some(other))) => bail!("expected hello, got {other:?}"),
+        Ok(Ok(Some(_))) => bail!("the first frame was not a hello"),
         Ok(Ok(None)) => return Ok(()),
         Ok(Err(err)) => return Err(err).context("bad hello frame"),
     };
@@ -314,7 +334,8 @@ async fn connection(
             std::process::id(),
             hello.version
         );
-        warn!(session, client_pid = hello.client_pid, "{message}");
+        // The normal first step of an upgrade: the client replaces this daemon or says why not.
+        info!(session, client_pid = hello.client_pid, "{message}");
         let refusal = ServerMessage::HelloReply(HelloReply::Refused {
             daemon_version: version,
             daemon_pid: std::process::id(),
@@ -345,7 +366,12 @@ async fn connection(
         session,
         owner: owner.clone(),
     };
-    debug!(session, client_pid = hello.client_pid, kind = ?hello.kind, "session started");
+    debug!(
+        session,
+        client_pid = hello.client_pid,
+        kind = owner::kind_name(hello.kind),
+        "session started"
+    );
 
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let write_loop = async move {

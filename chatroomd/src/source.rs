@@ -1,15 +1,22 @@
 //! Where the read-only commands (`status`, `monitor`, `tail`, `export`) get the room from: the
 //! running daemon when there is one (never starting one), else the files, read without changing
-//! them. Either way the answers follow the contract's rules (visibility, order).
+//! them. Either way the answers follow the contract's rules (visibility, order). For a view
+//! that keeps watching the files ([`crate::monitor`] with no daemon), [`JsonlTail`] reads only
+//! what was appended since it last looked, and [`JsonObjectFile`] re-reads an object only when
+//! the file changed.
 
-use std::path::Path;
+use std::fs::File;
+use std::io::{self, Read as _, Seek as _, SeekFrom};
+use std::os::unix::fs::{FileExt as _, MetadataExt as _};
+use std::path::{Path, PathBuf};
 
 use protocol::paths::RoomPaths;
 use protocol::{ClientKind, Message, Participant, Request, Response, Summary};
 
 use crate::control::ControlClient;
 use crate::room::is_visible_to;
-use crate::store::{self, Loaded};
+use crate::store::{self, LoadError, Loaded};
+use serde::de::DeserializeOwned;
 
 /// Records per request when paging through a live room (the contract's largest `limit`).
 const PAGE: i64 = 100;
@@ -151,4 +158,366 @@ pub fn latest_visible(
 /// Reads the files without repairing anything; a torn last line is skipped.
 pub fn load_from_disk(state_dir: &Path) -> anyhow::Result<Loaded> {
     Ok(store::load(state_dir, store::Mode::ReadOnly)?)
+}
+
+/// How much of a JSONL file [`JsonlTail`] reads at a time, so that a first look at a large
+/// history does not hold all of it in memory at once.
+const CHUNK: usize = 1 << 20;
+
+/// A JSONL file read a piece at a time: each [`JsonlTail::read_new`] parses only the complete
+/// lines appended since the last one. A file replaced (another inode), truncated or rewritten
+/// in place (the byte before the remembered offset is no longer a line end) is read again from
+/// its start. A last line without its newline (an append still being written, or torn) is not
+/// consumed until it is complete, though a whole record there is shown (see
+/// [`Appended::unterminated`]).
+#[derive(Debug)]
+pub struct JsonlTail {
+    path: PathBuf,
+    /// The device and inode of the file read so far.
+    identity: Option<(u64, u64)>,
+    /// Where the next unread line starts: everything before it has been returned.
+    offset: u64,
+    /// Lines consumed, so that an error names the line as [`store::load`] does.
+    lines: usize,
+    /// Bytes read from the file since this tail was made: the work done, for tests.
+    bytes_read: u64,
+}
+
+/// What one [`JsonlTail::read_new`] found.
+#[derive(Debug)]
+pub struct Appended<T> {
+    /// The file is not the one read before (replaced, truncated, rewritten or removed):
+    /// `records` start from its beginning and whatever was returned before no longer holds.
+    pub restarted: bool,
+    /// The records of the new complete lines, in file order.
+    pub records: Vec<T>,
+    /// The record on a last line that lacks only its newline: it follows `records`, but is not
+    /// consumed (the next call returns it again, then as a record once its line is complete).
+    pub unterminated: Option<T>,
+}
+
+impl JsonlTail {
+    pub fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            identity: None,
+            offset: 0,
+            lines: 0,
+            bytes_read: 0,
+        }
+    }
+
+    /// Bytes read from the file so far, in all calls.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
+    /// The records appended since the last call (all of them on the first). A line that does
+    /// not parse is an error naming `file:line`, and nothing of this call is consumed, so the
+    /// next call reads the same lines again. A missing file is an empty one.
+    pub fn read_new<T: DeserializeOwned>(&mut self) -> Result<Appended<T>, LoadError> {
+        let path = self.path.clone();
+        let io_err = |cause| LoadError::Io {
+            path: path.clone(),
+            cause,
+        };
+        let mut file = match File::open(&self.path) {
+            Ok(file) => file,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                let restarted = self.identity.is_some();
+                self.identity = None;
+                self.offset = 0;
+                self.lines = 0;
+                return Ok(Appended {
+                    restarted,
+                    records: Vec::new(),
+                    unterminated: None,
+                });
+            }
+            Err(err) => return Err(io_err(err)),
+        };
+        let metadata = file.metadata().map_err(io_err)?;
+        let identity = (metadata.dev(), metadata.ino());
+        let same = self.identity == Some(identity)
+            && metadata.len() >= self.offset
+            && (self.offset == 0 || self.line_end_before_offset(&file).map_err(io_err)?);
+        let restarted = self.identity.is_some() && !same;
+        let (mut offset, mut lines) = if same {
+            (self.offset, self.lines)
+        } else {
+            (0, 0)
+        };
+        file.seek(SeekFrom::Start(offset)).map_err(io_err)?;
+        let mut records = Vec::new();
+        let mut pending: Vec<u8> = Vec::new();
+        let mut chunk = vec![0; CHUNK];
+        loop {
+            let read = file.read(&mut chunk).map_err(io_err)?;
+            if read == 0 {
+                break;
+            }
+            self.bytes_read += read as u64;
+            pending.extend_from_slice(&chunk[..read]);
+            let mut start = 0;
+            while let Some(newline) = pending[start..].iter().position(|byte| *byte == b'\n') {
+                let line = &pending[start..start + newline];
+                lines += 1;
+                if !line.iter().all(u8::is_ascii_whitespace) {
+                    let record =
+                        serde_json::from_slice(line).map_err(|err| LoadError::Corrupt {
+                            path: self.path.clone(),
+                            line: lines,
+                            cause: err.to_string(),
+                        })?;
+                    records.push(record);
+                }
+                start += newline + 1;
+            }
+            offset += start as u64;
+            pending.drain(..start);
+        }
+        // A whole record may lack only its newline (the daemon adds it when it starts): shown,
+        // as `store::load` reads it, but read again next time. Anything else there is an
+        // append in progress or torn, and waits.
+        let unterminated = serde_json::from_slice(&pending).ok();
+        self.identity = Some(identity);
+        self.offset = offset;
+        self.lines = lines;
+        Ok(Appended {
+            restarted,
+            records,
+            unterminated,
+        })
+    }
+
+    /// Whether the byte before the remembered offset is still the end of a line: if not, the
+    /// file was rewritten in place under us.
+    fn line_end_before_offset(&mut self, file: &File) -> io::Result<bool> {
+        let mut byte = [0];
+        file.read_exact_at(&mut byte, self.offset - 1)?;
+        self.bytes_read += 1;
+        Ok(byte == *b"\n")
+    }
+}
+
+/// A JSON object file (`participants.json`) read again only when it changed: another inode
+/// (the daemon replaces it by a rename), another size or another modification time.
+#[derive(Debug)]
+pub struct JsonObjectFile {
+    path: PathBuf,
+    stamp: Option<(u64, u64, u64, std::time::SystemTime)>,
+    /// How many times the file was read and parsed: the work done, for tests.
+    reads: u64,
+}
+
+impl JsonObjectFile {
+    pub fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            stamp: None,
+            reads: 0,
+        }
+    }
+
+    /// How many times the file was read.
+    pub fn reads(&self) -> u64 {
+        self.reads
+    }
+
+    /// The object if the file changed since the last call (or on the first): `Ok(None)` when
+    /// it did not. A missing or blank file is the default (empty) object; one that does not
+    /// parse is an error naming `file:line:column`, and is read again next time.
+    pub fn read_if_changed<T: DeserializeOwned + Default>(&mut self) -> anyhow::Result<Option<T>> {
+        let stamp = match std::fs::metadata(&self.path) {
+            Ok(metadata) => Some((
+                metadata.dev(),
+                metadata.ino(),
+                metadata.len(),
+                metadata.modified()?,
+            )),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => None,
+            Err(err) => {
+                return Err(anyhow::Error::new(err).context(self.path.display().to_string()));
+            }
+        };
+        if self.reads > 0 && stamp == self.stamp {
+            return Ok(None);
+        }
+        self.reads += 1;
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => String::new(),
+            Err(err) => {
+                return Err(anyhow::Error::new(err).context(self.path.display().to_string()));
+            }
+        };
+        let object = if text.trim().is_empty() {
+            T::default()
+        } else {
+            serde_json::from_str(&text).map_err(|err| {
+                anyhow::anyhow!(
+                    "{}:{}:{}: {err}",
+                    self.path.display(),
+                    err.line(),
+                    err.column()
+                )
+            })?
+        };
+        self.stamp = stamp;
+        Ok(Some(object))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+
+    fn append(path: &Path, text: &str) {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+    }
+
+    fn read(tail: &mut JsonlTail) -> (bool, Vec<u64>) {
+        let appended = tail.read_new::<serde_json::Value>().unwrap();
+        let ids = appended
+            .records
+            .iter()
+            .map(|record| record["id"].as_u64().unwrap())
+            .collect();
+        (appended.restarted, ids)
+    }
+
+    #[test]
+    fn a_tail_reads_only_what_was_appended() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("messages.jsonl");
+        let mut tail = JsonlTail::new(path.clone());
+        assert_eq!(read(&mut tail), (false, vec![]), "no file yet");
+        let history: String = (1..=1000).map(|id| format!("{{\"id\":{id}}}\n")).collect();
+        append(&path, &history);
+        assert_eq!(read(&mut tail).1, (1..=1000).collect::<Vec<_>>());
+        assert_eq!(tail.bytes_read(), history.len() as u64);
+
+        // Nothing new: one byte looked at (that the file was not rewritten), nothing parsed.
+        let before = tail.bytes_read();
+        assert_eq!(read(&mut tail), (false, vec![]));
+        assert_eq!(tail.bytes_read() - before, 1);
+
+        let line = "{\"id\":1001}\n\n";
+        append(&path, line);
+        let before = tail.bytes_read();
+        assert_eq!(
+            read(&mut tail),
+            (false, vec![1001]),
+            "a blank line is skipped"
+        );
+        assert_eq!(tail.bytes_read() - before, 1 + line.len() as u64);
+    }
+
+    #[test]
+    fn a_line_is_consumed_only_once_it_is_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("messages.jsonl");
+        let mut tail = JsonlTail::new(path.clone());
+        append(&path, "{\"id\":1}\n{\"id\":");
+        assert_eq!(read(&mut tail), (false, vec![1]));
+        let unterminated = |tail: &mut JsonlTail| {
+            let appended = tail.read_new::<serde_json::Value>().unwrap();
+            assert!(appended.records.is_empty());
+            appended
+                .unterminated
+                .map(|record| record["id"].as_u64().unwrap())
+        };
+        assert_eq!(unterminated(&mut tail), None, "torn");
+        append(&path, "2}");
+        assert_eq!(
+            unterminated(&mut tail),
+            Some(2),
+            "whole but for its newline"
+        );
+        assert_eq!(unterminated(&mut tail), Some(2), "and not consumed");
+        append(&path, "\n{\"id\":3}\n");
+        assert_eq!(read(&mut tail), (false, vec![2, 3]));
+    }
+
+    #[test]
+    fn a_truncated_replaced_or_rewritten_file_is_read_from_its_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("messages.jsonl");
+        let mut tail = JsonlTail::new(path.clone());
+        append(&path, "{\"id\":1}\n{\"id\":2}\n");
+        assert_eq!(read(&mut tail).1, [1, 2]);
+
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        append(&path, "{\"id\":7}\n");
+        assert_eq!(read(&mut tail), (true, vec![7]), "truncated");
+
+        let replacement = dir.path().join("new.jsonl");
+        append(&replacement, "{\"id\":8}\n{\"id\":9}\n");
+        std::fs::rename(&replacement, &path).unwrap();
+        assert_eq!(read(&mut tail), (true, vec![8, 9]), "replaced");
+
+        // Same inode, longer, but the old line end is gone: rewritten in place.
+        std::fs::write(&path, "{\"id\":10,\"x\":1}\n{\"id\":11}\n").unwrap();
+        assert_eq!(read(&mut tail), (true, vec![10, 11]), "rewritten");
+
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(read(&mut tail), (true, vec![]), "removed");
+        append(&path, "{\"id\":1}\n");
+        assert_eq!(read(&mut tail), (false, vec![1]));
+    }
+
+    #[test]
+    fn a_bad_line_is_named_and_nothing_of_its_read_is_consumed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("messages.jsonl");
+        let mut tail = JsonlTail::new(path.clone());
+        append(&path, "{\"id\":1}\n");
+        assert_eq!(read(&mut tail).1, [1]);
+        append(&path, "{\"id\":2}\nnot json\n");
+        let err = tail
+            .read_new::<serde_json::Value>()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("messages.jsonl:3: "), "{err}");
+        let err = tail
+            .read_new::<serde_json::Value>()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("messages.jsonl:3: "),
+            "the same line again: {err}"
+        );
+    }
+
+    #[test]
+    fn an_object_file_is_read_again_only_when_it_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("participants.json");
+        let mut object = JsonObjectFile::new(path.clone());
+        type Map = std::collections::BTreeMap<String, u64>;
+        assert_eq!(object.read_if_changed::<Map>().unwrap(), Some(Map::new()));
+        assert_eq!(object.read_if_changed::<Map>().unwrap(), None);
+        std::fs::write(dir.path().join("tmp"), "{\"a\":1}").unwrap();
+        std::fs::rename(dir.path().join("tmp"), &path).unwrap();
+        let changed = object.read_if_changed::<Map>().unwrap();
+        assert_eq!(changed, Some(Map::from([("a".to_owned(), 1)])));
+        assert_eq!(object.read_if_changed::<Map>().unwrap(), None);
+        assert_eq!(object.reads(), 2);
+        std::fs::write(&path, "{\"a\":").unwrap();
+        let err = object.read_if_changed::<Map>().unwrap_err().to_string();
+        assert!(err.contains("participants.json:1:5: "), "{err}");
+        assert!(object.read_if_changed::<Map>().is_err(), "tried again");
+    }
 }

@@ -85,7 +85,7 @@ pub fn render(report: &StatusReport, now: u64) -> String {
                 out,
                 "chatroomd is running: pid {}, version {}, protocol v{}, up {}",
                 daemon.pid,
-                daemon.package_version,
+                view::inline(&daemon.package_version),
                 daemon.protocol_version,
                 view::duration(daemon.uptime_secs)
             );
@@ -94,9 +94,10 @@ pub fn render(report: &StatusReport, now: u64) -> String {
             let _ = writeln!(out, "chatroomd is not running for this room");
         }
     }
-    let _ = writeln!(out, "root:    {}", report.root);
-    let _ = writeln!(out, "socket:  {}", report.socket);
-    let _ = writeln!(out, "log:     {}", report.log);
+    // A directory name may hold anything a file name can.
+    let _ = writeln!(out, "root:    {}", view::inline(&report.root));
+    let _ = writeln!(out, "socket:  {}", view::inline(&report.socket));
+    let _ = writeln!(out, "log:     {}", view::inline(&report.log));
     if let Some(daemon) = &report.daemon {
         let _ = writeln!(out, "\nsessions ({})", daemon.sessions.len());
         let mut rows = vec![[
@@ -145,7 +146,7 @@ pub fn render(report: &StatusReport, now: u64) -> String {
         );
     }
     if let Some(disk) = &report.on_disk {
-        let _ = writeln!(out, "\non disk ({}):", report.state_dir);
+        let _ = writeln!(out, "\non disk ({}):", view::inline(&report.state_dir));
         let _ = writeln!(
             out,
             "{}",
@@ -170,6 +171,71 @@ pub fn render(report: &StatusReport, now: u64) -> String {
 fn counts(messages: u64, summaries: u64, last_activity: &Option<String>) -> String {
     format!(
         "messages: {messages}  summaries: {summaries}  last activity: {}",
-        last_activity.as_deref().unwrap_or("never")
+        view::inline(last_activity.as_deref().unwrap_or("never"))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use protocol::SessionInfo;
+
+    use super::*;
+
+    #[test]
+    fn the_text_shows_what_agents_wrote_without_letting_it_act() {
+        let hostile = "\x1b]52;c;aGk=\x07\u{85}\u{202d}";
+        let participant = Participant {
+            name: hostile.into(),
+            role: hostile.into(),
+            joined_at: hostile.into(),
+            last_seen: hostile.into(),
+        };
+        let report = |daemon: Option<DaemonStatus>, on_disk: Option<DiskStatus>| StatusReport {
+            running: daemon.is_some(),
+            root: format!("/repo{hostile}"),
+            state_dir: format!("/repo{hostile}/.chatroom"),
+            socket: "/run/s".into(),
+            log: "/repo/.chatroom/chatroomd.log".into(),
+            daemon,
+            on_disk,
+        };
+        let daemon = DaemonStatus {
+            pid: 1,
+            package_version: "0.1.0".into(),
+            protocol_version: 1,
+            uptime_secs: 5,
+            root: "/repo".into(),
+            socket: "/run/s".into(),
+            log: "/repo/.chatroom/chatroomd.log".into(),
+            message_count: 1,
+            summary_count: 0,
+            sessions: vec![SessionInfo {
+                session_id: 1,
+                client_pid: 2,
+                names: vec![hostile.into()],
+                kind: ClientKind::Agent,
+            }],
+            participants: vec![participant.clone()],
+            last_activity_ts: Some(hostile.into()),
+        };
+        let disk = DiskStatus {
+            message_count: 1,
+            summary_count: 0,
+            participants: vec![participant],
+            last_activity_ts: Some(hostile.into()),
+        };
+        for report in [report(Some(daemon), None), report(None, Some(disk))] {
+            let text = render(&report, 0);
+            assert!(
+                !text
+                    .chars()
+                    .any(|c| c.is_control() && c != '\n' || c == '\u{202d}'),
+                "{text}"
+            );
+            assert!(
+                text.contains("\\u{1b}]52;c;aGk=\\u{7}\\u{85}\\u{202d}"),
+                "{text}"
+            );
+        }
+    }
 }

@@ -273,6 +273,8 @@ pub struct Store {
     messages: Log,
     summaries: Log,
     keys: Log,
+    /// Lines in the keys file, live and forgotten, for deciding when to compact it.
+    key_lines: usize,
     /// A failed batch may have replaced `participants.json` or `cursors.json` with what the room
     /// then rolled back: the next batch rewrites both from the room.
     objects_stale: bool,
@@ -282,9 +284,20 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating) the append-only files of `state_dir`, which must exist, and removes the
-    /// temp files a crash in the middle of a JSON rewrite may have left.
+    /// temp files a crash in the middle of a JSON rewrite may have left. A room used for the
+    /// first time (none of the four v1 files there) gets all four, the objects as `{}`, as the
+    /// Python server creates them; a later start leaves a missing object missing (a corrupt one
+    /// set aside stays visibly gone until the room changes it).
     pub fn open(state_dir: &Path) -> io::Result<Self> {
-        for name in [PARTICIPANTS_FILE, CURSORS_FILE] {
+        let first_use = [
+            MESSAGES_FILE,
+            SUMMARIES_FILE,
+            PARTICIPANTS_FILE,
+            CURSORS_FILE,
+        ]
+        .iter()
+        .all(|name| !state_dir.join(name).exists());
+        for name in [PARTICIPANTS_FILE, CURSORS_FILE, KEYS_FILE] {
             match std::fs::remove_file(state_dir.join(temp_name(name))) {
                 Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err),
                 _ => {}
@@ -294,10 +307,17 @@ impl Store {
             messages: Log::open(state_dir, MESSAGES_FILE)?,
             summaries: Log::open(state_dir, SUMMARIES_FILE)?,
             keys: Log::open(state_dir, KEYS_FILE)?,
+            key_lines: 0,
             dir: state_dir.to_path_buf(),
             objects_stale: false,
             buffer: Vec::with_capacity(64 * 1024),
         };
+        if first_use {
+            let empty: BTreeMap<String, u64> = BTreeMap::new();
+            for name in [PARTICIPANTS_FILE, CURSORS_FILE] {
+                write_json_atomically(state_dir, name, &empty).map_err(|err| err.cause)?;
+            }
+        }
         // Make the files' directory entries durable once, so later fdatasyncs suffice.
         sync_dir(&store.dir)?;
         Ok(store)
@@ -322,6 +342,7 @@ impl Store {
         let result = self.persist_staging(keys, changes, room, &mut staged);
         if result.is_ok() {
             self.keys.commit();
+            self.key_lines += keys.len();
             self.messages.commit();
             self.summaries.commit();
             self.objects_stale = false;
@@ -383,20 +404,43 @@ impl Store {
     }
 
     /// Replaces the keys file with `records` (the keys still remembered), atomically, to keep
-    /// it from growing without bound.
+    /// it from growing without bound: the new file is written and synced beside the old one and
+    /// renamed over it, so a crash leaves the old file or the new one, each with every live key.
     pub fn rewrite_keys(&mut self, records: &[KeyRecord]) -> Result<(), PersistError> {
         encode_lines(&mut self.buffer, records)?;
         let temp = self.dir.join(temp_name(KEYS_FILE));
+        // The new file is opened for appending before it is renamed into place, so that once
+        // the rename is done nothing can fail that would leave the appends going to the old,
+        // unlinked file.
         let written = std::fs::write(&temp, &self.buffer)
-            .and_then(|()| File::open(&temp)?.sync_all())
-            .and_then(|()| std::fs::rename(&temp, self.dir.join(KEYS_FILE)))
-            .and_then(|()| sync_dir(&self.dir));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&temp);
-        }
-        written.map_err(PersistError::new(KEYS_FILE))?;
-        self.keys = Log::open(&self.dir, KEYS_FILE).map_err(PersistError::new(KEYS_FILE))?;
-        Ok(())
+            .and_then(|()| Log::open_path(&temp, KEYS_FILE))
+            .and_then(|log| {
+                log.file.sync_all()?;
+                std::fs::rename(&temp, self.dir.join(KEYS_FILE))?;
+                Ok(log)
+            });
+        let log = match written {
+            Ok(log) => log,
+            Err(err) => {
+                let _ = std::fs::remove_file(&temp);
+                return Err(PersistError::new(KEYS_FILE)(err));
+            }
+        };
+        self.keys = log;
+        self.key_lines = records.len();
+        // The new file is in place (a crash from here on finds it); the directory sync makes the
+        // rename itself durable.
+        sync_dir(&self.dir).map_err(PersistError::new(dir_label(&self.dir)))
+    }
+
+    /// Tells the store how many lines the keys file held at load (it does not read it itself).
+    pub fn set_key_lines(&mut self, lines: usize) {
+        self.key_lines = lines;
+    }
+
+    /// Lines in the keys file now: those loaded, appended since, or rewritten.
+    pub fn key_lines(&self) -> usize {
+        self.key_lines
     }
 
     /// Replaces `participants.json` with the room's current participants.
@@ -428,11 +472,16 @@ struct Log {
 
 impl Log {
     fn open(dir: &Path, name: &'static str) -> io::Result<Self> {
+        Self::open_path(&dir.join(name), name)
+    }
+
+    /// Opens the file at `path`, known as `name` in errors.
+    fn open_path(path: &Path, name: &'static str) -> io::Result<Self> {
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .read(true)
-            .open(dir.join(name))?;
+            .open(path)?;
         let len = file.metadata()?.len();
         Ok(Self {
             name,
@@ -838,10 +887,41 @@ mod tests {
     }
 
     #[test]
+    fn compacting_the_keys_keeps_the_live_ones_and_later_appends_land_in_the_new_file() {
+        use crate::dedupe::Recorded;
+        let key = |key: u128| KeyRecord {
+            key,
+            at: 1,
+            recorded: Recorded::Left,
+        };
+        let dir = dir_with(&[]);
+        let mut store = Store::open(dir.path()).unwrap();
+        let room = Room::new();
+        store
+            .persist(&[key(1), key(2), key(3)], &Changes::default(), &room)
+            .unwrap();
+        assert_eq!(store.key_lines(), 3);
+        store.rewrite_keys(&[key(3)]).unwrap();
+        assert_eq!(store.key_lines(), 1);
+        store
+            .persist(&[key(4)], &Changes::default(), &room)
+            .unwrap();
+        assert_eq!(store.key_lines(), 2);
+        let loaded = load(dir.path(), Mode::ReadOnly).unwrap();
+        let keys: Vec<u128> = loaded.keys.iter().map(|record| record.key).collect();
+        assert_eq!(keys, [3, 4]);
+        assert!(!dir.path().join(temp_name(KEYS_FILE)).exists());
+    }
+
+    #[test]
     fn leftover_temp_files_are_removed_at_open() {
-        let dir = dir_with(&[(".cursors.json.tmp", "{\"half\": ")]);
+        let dir = dir_with(&[
+            (".cursors.json.tmp", "{\"half\": "),
+            (".idempotency.jsonl.tmp", "{\"key\":"),
+        ]);
         Store::open(dir.path()).unwrap();
         assert!(!dir.path().join(".cursors.json.tmp").exists());
+        assert!(!dir.path().join(".idempotency.jsonl.tmp").exists());
     }
 
     #[test]

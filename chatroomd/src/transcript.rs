@@ -1,10 +1,11 @@
 //! The commands that move messages between the room and a person or a script: `send` (post as a
 //! person), `tail` (read, optionally follow, as text or JSON lines) and `export` (the whole room
-//! as JSON or Markdown). All of them go through the daemon when one runs; only `send` and
-//! `tail --follow` start one.
+//! as JSON or Markdown). All of them go through the daemon when one runs; only `send` (a send the
+//! room would accept) and `tail --follow` start one.
 
 use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use protocol::paths::RoomPaths;
@@ -13,7 +14,7 @@ use serde::Serialize;
 
 use crate::control::ControlClient;
 use crate::owner::unix_now;
-use crate::room::format_ts;
+use crate::room::{Caller, Room, format_ts, subscription_filter};
 use crate::source::Source;
 use crate::view;
 
@@ -29,12 +30,25 @@ pub async fn send(paths: &RoomPaths, name: &str, to: &str, text: &str) -> anyhow
     } else {
         text.to_owned()
     };
-    let mut client = ControlClient::connect_or_start(paths, ClientKind::Human).await?;
     let request = Request::SendMessage {
         name: name.to_owned(),
         content,
         to: to.to_owned(),
     };
+    // A refused send must not leave a daemon behind that it started for nothing. What the room
+    // refuses in a send depends on the request alone, never on the room's state, so an empty
+    // room refuses exactly what the daemon would, in its words; the daemon still decides.
+    let caller = Caller {
+        session: 0,
+        human: true,
+    };
+    if let Err(refusal) = Room::new()
+        .handle_as(caller, request.clone(), unix_now())
+        .reply
+    {
+        bail!("{refusal}");
+    }
+    let mut client = ControlClient::connect_or_start(paths, ClientKind::Human).await?;
     match client.request(request).await? {
         Response::Id(id) => {
             write_stdout(&format!("sent message #{id}\n"))?;
@@ -61,6 +75,10 @@ pub enum Start {
 }
 
 /// `chatroomd tail`: prints messages, then with `follow` every new one as it is stored.
+///
+/// A followed tail outlives its daemon: when the connection is lost (the daemon stopped, was
+/// killed or replaced) it waits for the next one to appear, without starting one itself (an
+/// agent's next call does), then prints what it missed and carries on, each message once.
 pub async fn tail(
     paths: &RoomPaths,
     start: Start,
@@ -68,6 +86,11 @@ pub async fn tail(
     follow: bool,
     format: Format,
 ) -> anyhow::Result<()> {
+    if let Some(participant) = participant {
+        // Refused before anything, in the daemon's words: the files are read without it, and
+        // `--follow` would start a daemon only to be refused.
+        subscription_filter(participant).map_err(|refusal| anyhow::anyhow!("{refusal}"))?;
+    }
     if !follow {
         let mut source = Source::open(paths, ClientKind::Control).await?;
         for message in initial(&mut source, start, participant).await? {
@@ -75,36 +98,112 @@ pub async fn tail(
         }
         return Ok(());
     }
-    // Subscribe before reading the history, so that nothing stored in between is missed; the
-    // events that overlap the history are skipped by id.
-    let mut client = ControlClient::connect_or_start(paths, ClientKind::Human).await?;
+    let mut last_id = match start {
+        Start::Since(id) => id,
+        Start::Last(_) => 0,
+    };
+    let client = ControlClient::connect_or_start(paths, ClientKind::Human).await?;
+    // The first connection's errors are the person's to see (a daemon that cannot start, or
+    // of another version); later ones are a daemon coming and going.
+    let mut client = catch_up(client, start, participant, &mut last_id, format).await?;
+    loop {
+        let lost = follow_events(&mut client, &mut last_id, format).await?;
+        tracing::warn!(cause = %lost, last_id, "lost chatroomd; waiting for it to come back");
+        client = loop {
+            let client = reconnect(paths).await;
+            match catch_up(
+                client,
+                Start::Since(last_id),
+                participant,
+                &mut last_id,
+                format,
+            )
+            .await
+            {
+                Ok(client) => break client,
+                Err(err) => {
+                    let cause = format!("{err:#}");
+                    tracing::warn!(%cause, "reconnected to chatroomd but lost it again");
+                    // Not a loop as fast as a daemon can refuse.
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        };
+    }
+}
+
+/// Subscribes `client`, then prints the history `start` asks for, skipping ids up to
+/// `last_id`. Subscribing first means nothing stored in between is missed; the events that
+/// overlap the history are skipped by id.
+async fn catch_up(
+    mut client: ControlClient,
+    start: Start,
+    participant: Option<&str>,
+    last_id: &mut u64,
+    format: Format,
+) -> anyhow::Result<ControlClient> {
     client
         .request(Request::Subscribe {
             participant: participant.unwrap_or("").to_owned(),
         })
         .await?;
     let mut source = Source::Live(Box::new(client));
-    let history = initial(&mut source, start, participant).await?;
-    let mut last_id = match start {
-        Start::Since(id) => id,
-        Start::Last(_) => 0,
-    };
-    for message in history {
-        last_id = last_id.max(message.id);
-        print_message(&message, format)?;
-    }
-    let Source::Live(mut client) = source else {
-        unreachable!("opened live")
-    };
-    while let Some(event) = client.next_event().await? {
-        if let Event::Message(message) = event
-            && message.id > last_id
-        {
-            last_id = message.id;
+    for message in initial(&mut source, start, participant).await? {
+        if message.id > *last_id {
+            *last_id = message.id;
             print_message(&message, format)?;
         }
     }
-    bail!("chatroomd closed the connection")
+    let Source::Live(client) = source else {
+        unreachable!("opened live")
+    };
+    Ok(*client)
+}
+
+/// Prints every new message `client` is pushed until the connection is lost; returns why.
+/// Only a failure to print is an error.
+async fn follow_events(
+    client: &mut ControlClient,
+    last_id: &mut u64,
+    format: Format,
+) -> anyhow::Result<String> {
+    loop {
+        match client.next_event().await {
+            Ok(Some(Event::Message(message))) if message.id > *last_id => {
+                *last_id = message.id;
+                print_message(&message, format)?;
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => return Ok("chatroomd closed the connection".to_owned()),
+            Err(err) => return Ok(format!("{err:#}")),
+        }
+    }
+}
+
+/// The first time a daemon answers again, as a person's session; never starts one. Tries
+/// again after 50 ms, doubling up to 2 s between tries, for as long as it takes.
+async fn reconnect(paths: &RoomPaths) -> ControlClient {
+    const FIRST: Duration = Duration::from_millis(50);
+    const LONGEST: Duration = Duration::from_secs(2);
+    let mut backoff = FIRST;
+    let mut last_cause = String::new();
+    loop {
+        match ControlClient::connect(paths, ClientKind::Human).await {
+            Ok(Some(client)) => return client,
+            Ok(None) => {}
+            // A daemon that is going away (or just coming up) may fail the handshake; one of
+            // another version always does. Said once per cause, not at every try.
+            Err(err) => {
+                let cause = format!("{err:#}");
+                if cause != last_cause {
+                    tracing::warn!(%cause, "cannot reconnect to chatroomd yet");
+                    last_cause = cause;
+                }
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(LONGEST);
+    }
 }
 
 async fn initial(
@@ -161,7 +260,11 @@ pub async fn export(paths: &RoomPaths, markdown: bool) -> anyhow::Result<()> {
 
 fn markdown_transcript(export: &Export) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "# Chatroom transcript: `{}`\n", export.root);
+    let _ = writeln!(
+        out,
+        "# Chatroom transcript: `{}`\n",
+        view::inline(&export.root)
+    );
     let _ = writeln!(
         out,
         "Exported {}: {} messages, {} summaries, {} participants{}.\n",
@@ -189,8 +292,8 @@ fn markdown_transcript(export: &Export) -> String {
                 "| {} | {} | {} | {} |",
                 escape_cell(&participant.name),
                 escape_cell(&participant.role),
-                participant.joined_at,
-                participant.last_seen
+                escape_cell(&participant.joined_at),
+                escape_cell(&participant.last_seen)
             );
         }
         out.push('\n');
@@ -206,9 +309,9 @@ fn markdown_transcript(export: &Export) -> String {
             out,
             "**#{} · {} · {} → {}{direct}**\n\n{}\n",
             message.id,
-            message.ts,
+            view::inline(&message.ts),
             view::sender(message),
-            message.to,
+            view::inline(&message.to),
             view::indent(&message.content, "> ")
         );
     }
@@ -217,14 +320,19 @@ fn markdown_transcript(export: &Export) -> String {
         let _ = writeln!(
             out,
             "### #{} · {} · {} (scope {})\n\n{}\n",
-            summary.id, summary.ts, summary.from, summary.scope, summary.content
+            summary.id,
+            view::inline(&summary.ts),
+            view::inline(&summary.from),
+            view::inline(&summary.scope),
+            view::indent(&summary.content, "")
         );
     }
     out
 }
 
+/// A table cell: safe to print, and one cell (a `|` would end it).
 fn escape_cell(text: &str) -> String {
-    text.replace('|', "\\|")
+    view::inline(text).replace('|', "\\|")
 }
 
 /// Writes to stdout; a closed pipe (`| head`) ends the command quietly instead of panicking.
@@ -236,5 +344,65 @@ pub fn write_stdout(text: &str) -> anyhow::Result<()> {
     {
         Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
         result => Ok(result?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use protocol::{Participant, Summary};
+
+    use super::*;
+
+    #[test]
+    fn a_markdown_transcript_shows_what_agents_wrote_without_letting_it_act() {
+        let hostile = "\x1b[2J\r\u{9b}|\u{2066}";
+        let export = Export {
+            root: "/repo".into(),
+            exported_at: "2026-11-24T09:15:10Z".into(),
+            live: true,
+            participants: vec![Participant {
+                name: hostile.into(),
+                role: format!("{hostile}\nrole"),
+                joined_at: hostile.into(),
+                last_seen: hostile.into(),
+            }],
+            messages: vec![Message {
+                id: 1,
+                ts: hostile.into(),
+                from: hostile.into(),
+                to: hostile.into(),
+                content: format!("{hostile}\nnext"),
+                human: false,
+            }],
+            summaries: vec![Summary {
+                id: 1,
+                ts: hostile.into(),
+                from: hostile.into(),
+                scope: hostile.into(),
+                content: format!("{hostile}\nnext"),
+            }],
+        };
+        let text = markdown_transcript(&export);
+        assert!(
+            !text
+                .chars()
+                .any(|c| c.is_control() && c != '\n' || c == '\u{2066}'),
+            "{text}"
+        );
+        let shown = "\\u{1b}[2J\\u{d}\\u{9b}|\\u{2066}";
+        let cell = shown.replace('|', "\\|");
+        assert!(
+            text.contains(&format!(
+                "| {cell} | {cell}\\u{{a}}role | {cell} | {cell} |"
+            )),
+            "one table row:\n{text}"
+        );
+        assert!(text.contains(&format!("> {shown}\n> next")), "{text}");
+        assert!(
+            text.contains(&format!(
+                "### #1 · {shown} · {shown} (scope {shown})\n\n{shown}\nnext"
+            )),
+            "{text}"
+        );
     }
 }

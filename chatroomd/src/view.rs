@@ -1,11 +1,43 @@
 //! How the room looks to a person: the text shared by `status`, `monitor`, `tail` and `export`
 //! (participant tables, message lines, durations). Pure functions of their inputs and `now`.
+//!
+//! Everything an agent wrote (content, names, roles, scopes, and whatever the files hold) is
+//! untrusted: it goes through [`inline`] or [`indent`] on its way to a terminal, so that no
+//! escape sequence it carries can act (set the clipboard, clear the screen, reorder a line).
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use protocol::{ClientKind, Message, Participant, SessionInfo, Summary};
 
 use crate::room::parse_ts;
+
+/// Text made safe to print on one line of a terminal. Every control character (C0, DEL, C1,
+/// and `\n` too) and every bidi embedding, override or isolate (U+202A–U+202E, U+2066–U+2069,
+/// which reorder the rest of a line) is shown as its code point the way Rust writes it: ESC as
+/// `\u{1b}`, a bare carriage return as `\u{d}`, U+202E as `\u{202e}`. A tab becomes four spaces
+/// (it only moves the cursor, but would break a table's columns). Borrowed when nothing changes.
+pub fn inline(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(acts_on_terminal) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for character in text.chars() {
+        match character {
+            '\t' => out.push_str("    "),
+            character if acts_on_terminal(character) => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(character));
+            }
+            character => out.push(character),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Whether printing `character` could do more than show a glyph.
+fn acts_on_terminal(character: char) -> bool {
+    character.is_control() || matches!(character, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
 
 /// `3s`, `4m 12s`, `2h 5m`, `3d 4h`.
 pub fn duration(secs: u64) -> String {
@@ -22,7 +54,7 @@ pub fn ago(ts: &str, now: u64) -> String {
     match parse_ts(ts) {
         Some(then) if then <= now => format!("{} ago", duration(now - then)),
         Some(_) => "just now".to_owned(),
-        None => ts.to_owned(),
+        None => inline(ts).into_owned(),
     }
 }
 
@@ -69,16 +101,21 @@ pub fn people_line(sessions: &[SessionInfo]) -> Option<String> {
     (!people.is_empty()).then(|| format!("people watching: {}", people.join(", ")))
 }
 
-/// Left-aligned columns separated by two spaces, no trailing spaces.
+/// Left-aligned columns separated by two spaces, no trailing spaces. Every cell goes through
+/// [`inline`], so a table row stays one safe line whatever its cells hold.
 pub fn table<const N: usize>(rows: &[[String; N]]) -> String {
+    let rows: Vec<[Cow<'_, str>; N]> = rows
+        .iter()
+        .map(|row| std::array::from_fn(|index| inline(&row[index])))
+        .collect();
     let mut widths = [0; N];
-    for row in rows {
+    for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
     }
     let mut out = String::new();
-    for row in rows {
+    for row in &rows {
         let mut line = String::new();
         for (index, (cell, width)) in row.iter().zip(widths).enumerate() {
             if index + 1 == N {
@@ -94,51 +131,53 @@ pub fn table<const N: usize>(rows: &[[String; N]]) -> String {
     out
 }
 
-/// Who a message is from, marking a person's messages.
+/// Who a message is from, marking a person's messages; safe to print.
 pub fn sender(message: &Message) -> String {
+    let from = inline(&message.from);
     if message.human {
-        format!("{} (person)", message.from)
+        format!("{from} (person)")
     } else {
-        message.from.clone()
+        from.into_owned()
     }
 }
 
 /// One message as text: `#12 2026-11-24T09:15:10Z alice → bob [direct]: content`, with further
-/// lines of the content indented under it.
+/// lines of the content indented under it; safe to print.
 pub fn message_line(message: &Message) -> String {
     let direct = if message.to == "all" { "" } else { " [direct]" };
     let mut out = format!(
         "#{} {} {} → {}{direct}: ",
         message.id,
-        message.ts,
+        inline(&message.ts),
         sender(message),
-        message.to
+        inline(&message.to)
     );
     let mut lines = message.content.lines();
-    out.push_str(lines.next().unwrap_or(""));
+    out.push_str(&inline(lines.next().unwrap_or("")));
     for line in lines {
         out.push_str("\n    ");
-        out.push_str(line);
+        out.push_str(&inline(line));
     }
     out
 }
 
-/// A summary as one heading line and its content.
+/// A summary as one heading line and its content; safe to print.
 pub fn summary_text(summary: &Summary) -> String {
     format!(
         "#{} by {} (scope {}) at {}:\n{}",
         summary.id,
-        summary.from,
-        summary.scope,
-        summary.ts,
+        inline(&summary.from),
+        inline(&summary.scope),
+        inline(&summary.ts),
         indent(&summary.content, "    ")
     )
 }
 
-/// Every line of `text` with `prefix` before it.
+/// Every line of `text` with `prefix` before it, each made safe by [`inline`]: line breaks
+/// (`\n`, and `\r\n`) stay line breaks, and nothing else reaches the terminal raw.
 pub fn indent(text: &str, prefix: &str) -> String {
     text.lines()
-        .map(|line| format!("{prefix}{line}"))
+        .map(|line| format!("{prefix}{}", inline(line)))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -167,6 +206,70 @@ mod tests {
         assert_eq!(
             message_line(&message("bo", true, "one\ntwo")),
             "#3 2026-11-24T09:15:10Z ana (person) → bo [direct]: one\n    two"
+        );
+    }
+
+    #[test]
+    fn inline_shows_what_would_act_on_a_terminal_as_code_points() {
+        for (raw, shown) in [
+            ("plain — ünïcode ✓", "plain — ünïcode ✓"),
+            ("\x1b]52;c;aGk=\x07", "\\u{1b}]52;c;aGk=\\u{7}"),
+            ("\x1b[2Jgone", "\\u{1b}[2Jgone"),
+            ("fake\rreal", "fake\\u{d}real"),
+            (
+                "\0 \x7f \u{80} \u{9b}31m \u{9f}",
+                "\\u{0} \\u{7f} \\u{80} \\u{9b}31m \\u{9f}",
+            ),
+            ("a\nb", "a\\u{a}b"),
+            ("a\tb", "a    b"),
+            (
+                "\u{202a}\u{202b}\u{202c}\u{202d}\u{202e}\u{2066}\u{2067}\u{2068}\u{2069}",
+                "\\u{202a}\\u{202b}\\u{202c}\\u{202d}\\u{202e}\\u{2066}\\u{2067}\\u{2068}\\u{2069}",
+            ),
+            // Neighbours of the ranges are ordinary text.
+            (
+                "\u{a0}\u{2029}\u{2070}\u{200d}",
+                "\u{a0}\u{2029}\u{2070}\u{200d}",
+            ),
+        ] {
+            assert_eq!(inline(raw), shown, "{raw:?}");
+        }
+        assert!(matches!(inline("nothing to do"), Cow::Borrowed(_)));
+        // What it shows is itself safe, so showing it again changes nothing.
+        assert_eq!(inline(&inline("\x1b[2J")), inline("\x1b[2J"));
+    }
+
+    #[test]
+    fn every_field_an_agent_wrote_is_shown_safely() {
+        let mut hostile = message("b\u{202e}o", true, "one\x1b[2J\r\ntwo\rthree\n\u{9b}four");
+        hostile.from = "a\x1bn".into();
+        hostile.ts = "\x07".into();
+        assert_eq!(
+            message_line(&hostile),
+            "#3 \\u{7} a\\u{1b}n (person) → b\\u{202e}o [direct]: one\\u{1b}[2J\n    two\\u{d}three\n    \\u{9b}four"
+        );
+        let summary = Summary {
+            id: 2,
+            ts: "2026-11-24T09:15:10Z".into(),
+            from: "ana".into(),
+            scope: "x\u{2066}".into(),
+            content: "done\x1b]0;title\x07\nnext".into(),
+        };
+        assert_eq!(
+            summary_text(&summary),
+            "#2 by ana (scope x\\u{2066}) at 2026-11-24T09:15:10Z:\n    done\\u{1b}]0;title\\u{7}\n    next"
+        );
+        assert_eq!(indent("a\x1b\n\x7fb", "> "), "> a\\u{1b}\n> \\u{7f}b");
+        // Columns line up on what is shown, not on the raw text.
+        let participants = vec![Participant {
+            name: "ana".into(),
+            role: "re\u{202e}v".into(),
+            joined_at: "\x1b[2J".into(),
+            last_seen: "\r".into(),
+        }];
+        assert_eq!(
+            participants_table(&participants, &[], 0),
+            "  NAME  ROLE         SESSION  LAST ACTIVE  JOINED\n  ana   re\\u{202e}v  -        \\u{d}        \\u{1b}[2J\n"
         );
     }
 

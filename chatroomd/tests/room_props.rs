@@ -130,6 +130,7 @@ impl Model {
                 let name = invalid(holder_param(name))?;
                 let content = invalid(content_param(content))?;
                 let to = invalid(name_param(to))?;
+                self.not_held_elsewhere(&name, session)?;
                 let message = self.append(&name, &to, &content, caller.human, now);
                 let changes = Changes {
                     last_seen: self.touch(&name, now),
@@ -182,6 +183,7 @@ impl Model {
                 if message_id > self.last_id() {
                     return Err(RefusalKind::Invalid);
                 }
+                self.not_held_elsewhere(&name, session)?;
                 let mut changes = Changes::default();
                 let last_read_id = self.advance(&name, message_id, &mut changes);
                 changes.last_seen = self.touch(&name, now);
@@ -195,6 +197,10 @@ impl Model {
             } => {
                 let name = invalid(name_param(name))?;
                 let limit = invalid(limit_param(*limit))?;
+                let held_elsewhere = self.not_held_elsewhere(&name, session);
+                if *mark_read {
+                    held_elsewhere?;
+                }
                 let cursor = self.cursor(&name);
                 let messages: Vec<Message> = self
                     .messages
@@ -208,7 +214,8 @@ impl Model {
                     Some(newest) if *mark_read => self.advance(&name, newest.id, &mut changes),
                     _ => cursor,
                 };
-                changes.last_seen = self.touch(&name, now);
+                // Another session's peek is no sign of life from the holder.
+                changes.last_seen = held_elsewhere.is_ok() && self.touch(&name, now);
                 let unread = Unread {
                     name,
                     last_read_id,
@@ -224,6 +231,7 @@ impl Model {
                 let name = invalid(holder_param(name))?;
                 let content = invalid(content_param(content))?;
                 let scope = invalid(name_param(scope))?;
+                self.not_held_elsewhere(&name, session)?;
                 let summary = Summary {
                     id: self.summaries.last().map_or(0, |summary| summary.id) + 1,
                     ts: format_ts(now),
@@ -358,6 +366,14 @@ impl Model {
         };
         self.messages.push(message.clone());
         message
+    }
+
+    /// Only the holder of a name held by a live session writes under it.
+    fn not_held_elsewhere(&self, name: &str, session: SessionId) -> Result<(), RefusalKind> {
+        match self.members.get(name) {
+            Some((_, Some(holder))) if *holder != session => Err(RefusalKind::Conflict),
+            _ => Ok(()),
+        }
     }
 
     fn touch(&mut self, name: &str, now: u64) -> bool {

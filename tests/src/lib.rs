@@ -303,6 +303,15 @@ impl TestRoom {
         );
     }
 
+    /// Kills the daemon with SIGKILL and waits until its lock is released; returns its pid.
+    pub fn kill_daemon(&self) -> u32 {
+        let pid = self.daemon_pid().expect("a daemon to kill");
+        // SAFETY: plain kill(2) on a pid we read from the room's lock file.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        wait_for(DEFAULT_TIMEOUT, || self.daemon_pid() != Some(pid)).expect("daemon did not die");
+        pid
+    }
+
     /// Stops the daemon with `chatroomd stop`; kills it if that fails. Returns whether one ran.
     pub fn stop_daemon(&self) -> bool {
         let Some(pid) = self.daemon_pid() else {

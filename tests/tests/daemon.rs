@@ -336,3 +336,52 @@ async fn subdirectories_and_linked_worktrees_share_the_room() {
     );
     assert!(!sub.join(".chatroom").exists());
 }
+
+#[tokio::test]
+async fn a_dead_owner_thread_ends_the_daemon_and_the_next_call_starts_a_fresh_one() {
+    let room = TestRoom::new();
+    // Only this first daemon has the fault: the one the shim starts next is healthy.
+    let mut command = room.chatroomd_command(&["serve"]);
+    command.env("CHATROOM_TEST_OWNER_PANIC_ON", "poison");
+    let mut first = room.spawn_daemon_from(command);
+    let pid = first.id();
+
+    let agent = room.agent().await;
+    agent.ok("join", json!({"name": "alice"})).await;
+    agent
+        .ok(
+            "send_message",
+            json!({"name": "alice", "content": "before"}),
+        )
+        .await;
+    // The owner panics on this send before storing it. Its daemon must go (not linger with a
+    // live accept loop and the lock), so the shim's repeat reaches a fresh daemon and is stored.
+    let sent = agent
+        .ok(
+            "send_message",
+            json!({"name": "alice", "content": "poison"}),
+        )
+        .await;
+    let status = wait_exit(&mut first, DEFAULT_TIMEOUT).expect("the daemon exits with its owner");
+    assert_eq!(status.code(), Some(1), "an owner's death is a failure");
+    let log = room.log();
+    assert!(
+        log.contains("the room owner thread stopped unexpectedly"),
+        "the log says why: {log}"
+    );
+    let fresh = room.daemon_pid().expect("a fresh daemon serves the room");
+    assert_ne!(fresh, pid);
+
+    let messages = agent.ok("read_messages", json!({})).await;
+    let contents: Vec<String> = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|message| message["from"] == "alice")
+        .map(|message| message["content"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(contents, ["before", "poison"], "{messages}");
+    assert_eq!(sent["id"].as_u64(), ids(&messages).last().copied());
+    agent.close().await;
+    room.finish();
+}

@@ -404,3 +404,385 @@ fn every_command_explains_itself() {
         "names the option"
     );
 }
+
+/// What an agent could write to take over a person's terminal: an OSC 52 clipboard write, a
+/// screen clear, a bare carriage return that overwrites the line, a C1 CSI, DEL and a bidi
+/// override that reorders the rest of the line.
+const HOSTILE: &str = "clip\x1b]52;c;aGk=\x07 clear\x1b[2J ret\rover c1\u{9b}31m del\x7f bidi\u{202e}txt\nsecond line";
+
+/// The hostile content as the text views show it.
+const HOSTILE_SHOWN: &str = "clip\\u{1b}]52;c;aGk=\\u{7} clear\\u{1b}[2J ret\\u{d}over c1\\u{9b}31m del\\u{7f} bidi\\u{202e}txt";
+
+/// Asserts `text` holds no character a terminal would act on, but line breaks.
+fn assert_terminal_safe(what: &str, text: &str) {
+    let raw: Vec<char> = text
+        .chars()
+        .filter(|&c| {
+            (c.is_control() && c != '\n')
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        })
+        .collect();
+    assert!(raw.is_empty(), "{what} prints raw {raw:?}:\n{text}");
+}
+
+#[tokio::test]
+async fn people_see_control_characters_rendered_visibly_and_json_keeps_them() {
+    let room = TestRoom::new();
+    // The daemon refuses control characters in names and roles, but not format characters.
+    let role = "dev\u{202e}ved";
+    let eve = joined(&room, "eve", role).await;
+    eve.ok("send_message", json!({"name": "eve", "content": HOSTILE}))
+        .await;
+    eve.ok("write_summary", json!({"name": "eve", "content": HOSTILE}))
+        .await;
+
+    let check_views = |when: &str| {
+        let monitor = stdout(&room.chatroomd(&["monitor", "--once"]));
+        assert_terminal_safe(&format!("monitor --once {when}"), &monitor);
+        assert!(
+            monitor.contains(&format!("eve → all: {HOSTILE_SHOWN}\n      second line")),
+            "{monitor}"
+        );
+        assert!(
+            monitor.contains(&format!("      {HOSTILE_SHOWN}\n      second line")),
+            "{monitor}"
+        );
+        assert!(monitor.contains("dev\\u{202e}ved"), "{monitor}");
+
+        let tail = stdout(&room.chatroomd(&["tail"]));
+        assert_terminal_safe(&format!("tail {when}"), &tail);
+        assert!(
+            tail.contains(&format!("eve → all: {HOSTILE_SHOWN}\n    second line\n")),
+            "{tail}"
+        );
+
+        let status = stdout(&room.chatroomd(&["status"]));
+        assert_terminal_safe(&format!("status {when}"), &status);
+        assert!(status.contains("dev\\u{202e}ved"), "{status}");
+
+        let markdown = stdout(&room.chatroomd(&["export", "--markdown"]));
+        assert_terminal_safe(&format!("export --markdown {when}"), &markdown);
+        assert!(
+            markdown.contains(&format!("> {HOSTILE_SHOWN}\n> second line")),
+            "{markdown}"
+        );
+
+        // JSON is for programs: byte-exact.
+        let json_lines = stdout(&room.chatroomd(&["tail", "--json"]));
+        let first: Value = serde_json::from_str(json_lines.lines().next().unwrap()).unwrap();
+        assert_eq!(first["content"], HOSTILE, "tail --json {when}");
+        let export: Value =
+            serde_json::from_str(&stdout(&room.chatroomd(&["export", "--json"]))).unwrap();
+        assert_eq!(export["messages"][0]["content"], HOSTILE, "export {when}");
+        assert_eq!(export["summaries"][0]["content"], HOSTILE, "export {when}");
+    };
+    check_views("live");
+    let export: Value =
+        serde_json::from_str(&stdout(&room.chatroomd(&["export", "--json"]))).unwrap();
+    assert_eq!(export["participants"][0]["role"], role);
+
+    // From disk: files another version wrote may hold what this daemon refuses, a name with
+    // ESC in it say.
+    eve.close().await;
+    room.stop_daemon();
+    let recorded = json!({
+        "eve": {"name": "eve", "role": role, "joined_at": "2026-11-24T09:00:00Z", "last_seen": "2026-11-24T09:00:00Z"},
+        "\u{1b}[2Jmallory": {"name": "\u{1b}[2Jmallory", "role": "x", "joined_at": "2026-11-24T09:00:00Z", "last_seen": "\r"},
+    });
+    room.write_state("participants.json", &recorded.to_string());
+    check_views("from disk");
+    let status = stdout(&room.chatroomd(&["status"]));
+    assert!(status.contains("\\u{1b}[2Jmallory"), "{status}");
+    room.finish();
+}
+
+#[test]
+fn monitor_refuses_bad_options_in_one_line() {
+    let room = TestRoom::new();
+    for (interval, shown) in [
+        ("1e20", "1e20"),
+        ("inf", "inf"),
+        ("NaN", "NaN"),
+        ("0", "0.0"),
+        ("-1", "-1.0"),
+        ("0.09", "0.09"),
+        ("3600.5", "3600.5"),
+    ] {
+        let output = room.chatroomd(&["monitor", "--once", &format!("--interval={interval}")]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "--interval {interval}: {stderr}"
+        );
+        assert_eq!(
+            stderr,
+            format!("chatroomd: --interval must be between 0.1 and 3600 seconds, not {shown}\n"),
+        );
+    }
+    for interval in ["0.1", "3600"] {
+        stdout(&room.chatroomd(&["monitor", "--once", "--interval", interval]));
+    }
+    // Refused as the daemon would refuse it, whether or not one runs.
+    let output = room.chatroomd(&["monitor", "--once", "--participant", "a\x07b"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "chatroomd: participant must not contain control characters\n"
+    );
+}
+
+#[test]
+fn a_refused_send_starts_no_daemon() {
+    let room = TestRoom::new();
+    let too_long = "x".repeat(64 * 1024 + 1);
+    for (args, error) in [
+        (&["--as", "maria", "  \n "][..], "content must not be blank"),
+        (&["--as", "system", "hi"], "name 'system' is reserved"),
+        (&["--as", " ", "hi"], "name must not be blank"),
+        (
+            &["--as", "ma\x07ria", "hi"],
+            "name must not contain control characters",
+        ),
+        (&["--as", "maria", "--to", "", "hi"], "to must not be blank"),
+        (
+            &["--as", "maria", &too_long],
+            "content must be at most 64 KiB (65536 bytes)",
+        ),
+    ] {
+        let mut command = vec!["send"];
+        command.extend_from_slice(args);
+        let output = room.chatroomd(&command);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{error}: {stderr}");
+        assert_eq!(stderr, format!("chatroomd: {error}\n"));
+        assert_eq!(
+            room.daemon_pid(),
+            None,
+            "a refused send ({error}) started a daemon"
+        );
+        assert!(!room.paths().socket.exists());
+    }
+}
+
+/// Reads the JSON lines `received` carries until one has `content`; each within the default
+/// timeout.
+fn json_lines_until(received: &mpsc::Receiver<(String, Instant)>, content: &str) -> Vec<Value> {
+    let mut lines = Vec::new();
+    loop {
+        let (line, _) = received
+            .recv_timeout(DEFAULT_TIMEOUT)
+            .unwrap_or_else(|_| panic!("no line with {content:?} after {lines:?}"));
+        let message: Value = serde_json::from_str(&line).expect("a JSON line");
+        let done = message["content"] == content;
+        lines.push(message);
+        if done {
+            return lines;
+        }
+    }
+}
+
+#[tokio::test]
+async fn tail_follow_carries_on_across_daemon_restarts_without_gaps_or_repeats() {
+    let room = TestRoom::new();
+    let claude = joined(&room, "claude", "implementer").await;
+    claude
+        .ok(
+            "send_message",
+            json!({"name": "claude", "content": "before"}),
+        )
+        .await;
+    let mut child = room
+        .chatroomd_command(&["tail", "--follow", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let (lines, received) = mpsc::channel();
+    let reader = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in reader.lines().map_while(Result::ok) {
+            if lines.send((line, Instant::now())).is_err() {
+                break;
+            }
+        }
+    });
+    let mut printed = json_lines_until(&received, "before");
+
+    // A daemon killed outright; the agent's next call starts another.
+    room.kill_daemon();
+    claude
+        .ok(
+            "send_message",
+            json!({"name": "claude", "content": "after a kill"}),
+        )
+        .await;
+    printed.extend(json_lines_until(&received, "after a kill"));
+
+    // A daemon stopped cleanly; two messages stored before tail can be back.
+    room.stop_daemon();
+    for content in ["after a stop", "and one more"] {
+        claude
+            .ok(
+                "send_message",
+                json!({"name": "claude", "content": content}),
+            )
+            .await;
+    }
+    printed.extend(json_lines_until(&received, "and one more"));
+    assert_eq!(
+        child.try_wait().unwrap(),
+        None,
+        "tail --follow is still running"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Every message the room holds, each once, in order.
+    let stored = all_messages(&claude).await;
+    assert_eq!(printed, stored);
+    chatroom_tests::assert_gap_free(&printed);
+    room.finish();
+}
+
+/// Bytes process `pid` has read through read(2) and the like, from `/proc/<pid>/io`.
+fn bytes_read_by(pid: u32) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).expect("reading /proc/<pid>/io");
+    io.lines()
+        .find_map(|line| line.strip_prefix("rchar: "))
+        .and_then(|value| value.parse().ok())
+        .expect("an rchar line")
+}
+
+#[test]
+fn monitor_without_a_daemon_reads_only_what_is_new() {
+    let room = TestRoom::new();
+    let line = |id: u64| {
+        format!(
+            "{{\"id\":{id},\"ts\":\"2026-11-24T09:15:10Z\",\"from\":\"bo\",\"to\":\"all\",\"content\":\"message number {id} of a long history\"}}\n"
+        )
+    };
+    let history: String = (1..=20_000).map(line).collect();
+    room.write_state("messages.jsonl", &history);
+
+    let mut child = room
+        .chatroomd_command(&["monitor", "--interval", "0.1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let (lines, received) = mpsc::channel();
+    let reader = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in reader.lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Waits for the next frame's line holding `text`, then for the frame to end.
+    let frame_with = |text: &str| loop {
+        let line = received
+            .recv_timeout(DEFAULT_TIMEOUT)
+            .unwrap_or_else(|_| panic!("no frame with {text:?}"));
+        if line.contains(text) {
+            break;
+        }
+    };
+    frame_with("messages: 20000");
+    let at_first_frame = bytes_read_by(child.id());
+    assert!(at_first_frame >= history.len() as u64);
+    for _ in 0..10 {
+        frame_with("messages: 20000");
+    }
+    // Appended as the daemon appends: one write at the end.
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(room.state_file("messages.jsonl"))
+        .unwrap();
+    std::io::Write::write_all(&mut file, line(20_001).as_bytes()).unwrap();
+    frame_with("message number 20001 of a long history");
+    let since = bytes_read_by(child.id()) - at_first_frame;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Eleven looks at a file of 2 MB: far less than one more read of it.
+    assert!(
+        since < history.len() as u64 / 4,
+        "monitor read {since} bytes in eleven refreshes of a {} byte history",
+        history.len()
+    );
+    assert_eq!(room.daemon_pid(), None);
+}
+
+#[tokio::test]
+async fn monitor_rides_out_a_daemon_that_hangs_up_and_goes_live_when_one_answers() {
+    let room = TestRoom::new();
+    // Something at the socket that accepts and hangs up at once, as a daemon going away may.
+    let socket = room.paths().socket;
+    protocol::paths::ensure_private_dir(socket.parent().unwrap()).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            drop(stream);
+        }
+    });
+    let once = stdout(&room.chatroomd(&["monitor", "--once"]));
+    assert!(once.contains("note: cannot reach chatroomd: "), "{once}");
+    assert!(once.contains("daemon: down"), "{once}");
+
+    let mut child = room
+        .chatroomd_command(&["monitor", "--interval", "0.1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let (lines, received) = mpsc::channel();
+    let reader = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in reader.lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let line_with = |text: &str| loop {
+        let line = received
+            .recv_timeout(DEFAULT_TIMEOUT)
+            .unwrap_or_else(|_| panic!("no line with {text:?}"));
+        if line.contains(text) {
+            break;
+        }
+    };
+    line_with("note: cannot reach chatroomd");
+    // The impostor goes; a real daemon comes with the first agent.
+    std::fs::remove_file(&socket).unwrap();
+    let claude = joined(&room, "claude", "implementer").await;
+    line_with("daemon: pid");
+    line_with("claude");
+    assert_eq!(
+        child.try_wait().unwrap(),
+        None,
+        "the monitor is still running"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(claude);
+    room.finish();
+}
+
+#[test]
+fn tail_refuses_a_bad_participant_in_one_line_and_starts_no_daemon() {
+    let room = TestRoom::new();
+    for args in [&["tail"][..], &["tail", "--follow"]] {
+        let mut command = args.to_vec();
+        command.extend(["--participant", "a\x1bb"]);
+        let output = room.chatroomd(&command);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            "chatroomd: participant must not contain control characters\n",
+            "{args:?}"
+        );
+        assert_eq!(room.daemon_pid(), None, "{args:?} started a daemon");
+    }
+}

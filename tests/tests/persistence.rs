@@ -478,3 +478,27 @@ async fn a_corrupt_middle_line_fails_the_start_and_says_where() {
     // Nothing was "repaired": the history is left for a human to fix.
     assert_eq!(room.read_state("messages.jsonl"), corrupt);
 }
+
+#[tokio::test]
+async fn first_use_creates_the_four_v1_files_as_the_python_server_does() {
+    let room = TestRoom::new();
+    let agent = room.agent().await;
+    // A read is enough: the room exists on disk from its first use.
+    agent.ok("get_status", json!({})).await;
+    for name in [
+        "messages.jsonl",
+        "summaries.jsonl",
+        "participants.json",
+        "cursors.json",
+    ] {
+        assert!(room.state_file(name).exists(), "{name} was not created");
+    }
+    assert_eq!(room.read_state("messages.jsonl"), "");
+    assert_eq!(room.read_state("summaries.jsonl"), "");
+    for name in ["participants.json", "cursors.json"] {
+        let object: Value = serde_json::from_str(&room.read_state(name))
+            .unwrap_or_else(|err| panic!("{name} is JSON: {err}"));
+        assert_eq!(object, json!({}), "{name}");
+    }
+    agent.close().await;
+}

@@ -182,6 +182,62 @@ async fn joining_again_in_the_same_session_keeps_joined_at_and_updates_the_role(
 }
 
 #[tokio::test]
+async fn nobody_writes_under_a_name_another_session_holds() {
+    let room = TestRoom::new();
+    let (holder, other) = tokio::join!(room.agent(), room.agent());
+    holder.ok("join", json!({"name": "alice"})).await;
+    let first = send(&holder, "alice", "all", "the real alice").await;
+    let before = (
+        other.ok("read_messages", json!({})).await,
+        other.ok("read_latest_summary", json!({})).await,
+        other.ok("get_cursor", json!({"name": "alice"})).await,
+    );
+
+    let held = "name 'alice' is held by another session";
+    let writes = [
+        (
+            "send_message",
+            json!({"name": " alice ", "content": "i am alice"}),
+        ),
+        (
+            "write_summary",
+            json!({"name": "alice", "content": "says alice"}),
+        ),
+        ("set_cursor", json!({"name": "alice", "message_id": first})),
+        ("read_unread", json!({"name": "alice"})),
+    ];
+    for (tool, args) in &writes {
+        assert_eq!(other.err(tool, args.clone()).await, held, "{tool}");
+    }
+    // A peek changes nothing, so it stays open to everyone.
+    let peek = other
+        .ok("read_unread", json!({"name": "alice", "mark_read": false}))
+        .await;
+    assert_eq!(ids(&peek["messages"]), [first]);
+    let after = (
+        other.ok("read_messages", json!({})).await,
+        other.ok("read_latest_summary", json!({})).await,
+        other.ok("get_cursor", json!({"name": "alice"})).await,
+    );
+    assert_eq!(after, before, "a refused write changed the room");
+    // A person is held to the same rule: `chatroomd send --as` a held name is refused.
+    let person = room.chatroomd(&["send", "--as", "alice", "i am alice too"]);
+    let stderr = String::from_utf8_lossy(&person.stderr);
+    assert!(!person.status.success(), "{stderr}");
+    assert!(stderr.contains(held), "{stderr}");
+    assert_eq!(other.ok("read_messages", json!({})).await, after.0);
+
+    // The holder writes as itself; a name nobody holds is anyone's, as in v1.
+    for (tool, args) in &writes {
+        holder.ok(tool, args.clone()).await;
+    }
+    send(&other, "carol", "all", "nobody holds carol").await;
+    holder.close().await;
+    // Once the holder's session is gone, its name is free to use again.
+    send(&other, "alice", "all", "alice is free now").await;
+}
+
+#[tokio::test]
 async fn a_name_held_by_another_session_is_refused() {
     let room = TestRoom::new();
     let (holder, other) = tokio::join!(room.agent(), room.agent());
@@ -625,11 +681,12 @@ async fn get_handoff_with_and_without_a_name() {
         json!({"name": "bob", "content": "for alice", "scope": "alice"}),
     )
     .await;
-    bob.ok(
-        "write_summary",
-        json!({"name": "alice", "content": "for bob", "scope": "bob"}),
-    )
-    .await;
+    alice
+        .ok(
+            "write_summary",
+            json!({"name": "alice", "content": "for bob", "scope": "bob"}),
+        )
+        .await;
 
     // Without a name: no cursor, the newest "all" summary, every message, the default limit 10.
     let handoff = bob.ok("get_handoff", json!({})).await;
