@@ -23,8 +23,10 @@ use protocol::launch as spawn;
 /// a late success beats a spurious failure, yet well under the 60 s after which older Codex
 /// versions abandon a call: the agent must read our one line, not the client's timeout.
 pub const CALL_DEADLINE: Duration = Duration::from_secs(30);
-/// The wait before the second attempt of a call; it doubles for each later one, up to
-/// [`BACKOFF_CAP`]. Short, since a daemon killed under a call is restarted in milliseconds.
+/// The wait before the third attempt of a call; it doubles for each later one, up to
+/// [`BACKOFF_CAP`]. The second attempt goes at once: the first loss is nearly always a daemon
+/// that died, and the shim starts a fresh one in milliseconds; a call kept waiting meanwhile
+/// would only be more likely to be in flight when the next death comes.
 const BACKOFF_START: Duration = Duration::from_millis(25);
 const BACKOFF_CAP: Duration = Duration::from_secs(1);
 /// The longest the handshake may take once the socket is connected.
@@ -168,7 +170,7 @@ impl Client {
     async fn attempts(&self, request: Request) -> Result<Outcome, CallError> {
         let key = request.wants_key().then(new_key);
         let mut attempt = 1;
-        let mut pause = BACKOFF_START;
+        let mut pause = Duration::ZERO;
         // The daemon the last attempt was lost on, and how many daemons died under this call.
         let mut lost_on: Option<u32> = None;
         let mut deaths = 0;
@@ -210,8 +212,10 @@ impl Client {
                         pause_ms = pause.as_millis() as u64,
                         "sending the call again on a new connection"
                     );
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(BACKOFF_CAP);
+                    if !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
+                    }
+                    pause = (pause * 2).clamp(BACKOFF_START, BACKOFF_CAP);
                     attempt += 1;
                 }
                 result => return result,
