@@ -18,10 +18,17 @@ use tokio::sync::{mpsc, oneshot};
 
 use protocol::launch as spawn;
 
-/// The longest a call waits for the daemon's reply. Generous, because a durable write on a loaded
-/// disk can be slow and a late success beats a spurious failure; its job is only that no tool call
-/// hangs forever.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest one tool call may take in all: connecting (and starting the daemon), every attempt
+/// and the waits between them. Generous, because a durable write on a loaded disk can be slow and
+/// a late success beats a spurious failure, yet well under the 60 s after which older Codex
+/// versions abandon a call: the agent must read our one line, not the client's timeout.
+pub const CALL_DEADLINE: Duration = Duration::from_secs(30);
+/// The wait before the third attempt of a call; it doubles for each later one, up to
+/// [`BACKOFF_CAP`]. The second attempt goes at once: the first loss is nearly always a daemon
+/// that died, and the shim starts a fresh one in milliseconds; a call kept waiting meanwhile
+/// would only be more likely to be in flight when the next death comes.
+const BACKOFF_START: Duration = Duration::from_millis(25);
+const BACKOFF_CAP: Duration = Duration::from_secs(1);
 /// The longest the handshake may take once the socket is connected.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -37,8 +44,17 @@ pub enum CallError {
     Encode(String),
     #[error("lost the connection to chatroomd; retry the call")]
     ConnectionLost,
-    #[error("chatroomd did not answer within {}s; retry the call", CALL_TIMEOUT.as_secs())]
-    TimedOut,
+    #[error("chatroomd did not answer within {deadline:?}; retry the call")]
+    TimedOut { deadline: Duration },
+    #[error(
+        "chatroomd exited twice while handling this call, so it was not sent again; see {log} (or run `chatroomd serve --foreground`)"
+    )]
+    CrashedDaemon { log: String },
+    #[error(
+        "while this session reconnected to chatroomd, another session joined as {}, which this session held; this call was not carried out: join under another name, then retry",
+        quoted(.names)
+    )]
+    NamesTaken { names: Vec<String> },
     #[error("chatroomd closed the connection during the handshake; retry the call")]
     HandshakeClosed,
     #[error("chatroomd did not complete the handshake: {0}")]
@@ -80,6 +96,10 @@ pub struct Client {
     /// connect-or-start and one re-join instead of racing.
     current: tokio::sync::Mutex<Option<Arc<Connection>>>,
     held: Mutex<HeldNames>,
+    /// Names a re-join found taken by another session, until the agent's next call reports them.
+    taken: Mutex<Vec<String>>,
+    /// [`CALL_DEADLINE`], shorter in tests.
+    deadline: Duration,
 }
 
 impl Client {
@@ -89,7 +109,15 @@ impl Client {
             next_id: AtomicU64::new(1),
             current: tokio::sync::Mutex::new(None),
             held: Mutex::new(HeldNames::default()),
+            taken: Mutex::new(Vec::new()),
+            deadline: CALL_DEADLINE,
         }
+    }
+
+    /// The same client with another overall deadline per call.
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// Sends one request and waits for its outcome, connecting (and starting the daemon) first
@@ -99,26 +127,113 @@ impl Client {
     /// arrives.
     pub async fn call(&self, request: Request) -> Result<Outcome, CallError> {
         let change = NameChange::of(&request);
+        // A name being left is not joined again by a reconnect under this call: the repeated
+        // leave would otherwise meet a name this session holds anew.
+        let held_before = change
+            .as_ref()
+            .is_some_and(|change| self.held().begin(change));
+        // Ended however the call ends, a cancelled one included.
+        let _pending = change.as_ref().map(|change| Pending {
+            client: self,
+            change,
+        });
+        let result = match tokio::time::timeout(self.deadline, self.attempts(request)).await {
+            Ok(result) => result,
+            Err(_elapsed) => {
+                let deadline = self.deadline;
+                tracing::warn!(
+                    ?deadline,
+                    "chatroomd did not answer in time; giving up on the call"
+                );
+                Err(CallError::TimedOut { deadline })
+            }
+        };
+        let Some(change) = &change else {
+            return result;
+        };
+        let mut outcome = result?;
+        // A leave repeated on a new connection finds the name already gone when the session that
+        // held it ended with the old connection: the agent's name did leave, as it asked.
+        if let (NameChange::Leave { .. }, true, Ok(Response::Left(false))) =
+            (change, held_before, &outcome)
+        {
+            outcome = Ok(Response::Left(true));
+        }
+        self.held().apply(change.clone(), &outcome);
+        Ok(outcome)
+    }
+
+    /// Sends `request` until it is answered: again on a new connection, after a growing pause,
+    /// when the connection or the daemon is lost under it, at most [`MAX_ATTEMPTS`] times, and
+    /// not again once the daemon died twice while it was in flight (a request that crashes the
+    /// daemon must not restart it in a loop).
+    async fn attempts(&self, request: Request) -> Result<Outcome, CallError> {
         let key = request.wants_key().then(new_key);
         let mut attempt = 1;
-        let outcome = loop {
+        let mut pause = Duration::ZERO;
+        // The daemon the last attempt was lost on, and how many daemons died under this call.
+        let mut lost_on: Option<u32> = None;
+        let mut deaths = 0;
+        loop {
             let (id, bytes) = self.encode(request.clone(), key)?;
             let result = match self.connection().await {
-                Ok(connection) => connection.call(id, bytes).await,
+                Ok(connection) => {
+                    if lost_on.is_some_and(|pid| pid != connection.daemon_pid) {
+                        deaths += 1;
+                    }
+                    if deaths >= 2 {
+                        tracing::error!(
+                            deaths,
+                            "chatroomd died twice with this call in flight; not sending it again"
+                        );
+                        return Err(CallError::CrashedDaemon {
+                            log: self.log_file(),
+                        });
+                    }
+                    // A fresh call learns first of names its session lost; a repeat goes on,
+                    // since the daemon may have carried it out already.
+                    let taken = match attempt {
+                        1 => std::mem::take(&mut *self.taken()),
+                        _ => Vec::new(),
+                    };
+                    if !taken.is_empty() {
+                        return Err(CallError::NamesTaken { names: taken });
+                    }
+                    lost_on = Some(connection.daemon_pid);
+                    connection.call(id, bytes).await
+                }
                 Err(err) => Err(err),
             };
             match result {
                 Err(err) if attempt < MAX_ATTEMPTS && err.is_transient() => {
-                    tracing::info!(attempt, cause = %err, "sending the call again on a new connection");
+                    tracing::info!(
+                        attempt,
+                        cause = %err,
+                        pause_ms = pause.as_millis() as u64,
+                        "sending the call again on a new connection"
+                    );
+                    if !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
+                    }
+                    pause = (pause * 2).clamp(BACKOFF_START, BACKOFF_CAP);
                     attempt += 1;
                 }
-                result => break result?,
+                result => return result,
             }
-        };
-        if let Some(change) = change {
-            self.held().apply(change, &outcome);
         }
-        Ok(outcome)
+    }
+
+    fn taken(&self) -> MutexGuard<'_, Vec<String>> {
+        self.taken
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn log_file(&self) -> String {
+        match &self.paths {
+            Ok(paths) => paths.log_file.display().to_string(),
+            Err(_) => "the chatroomd log".to_owned(),
+        }
     }
 
     fn encode(&self, mut request: Request, key: Option<u128>) -> Result<(u64, Vec<u8>), CallError> {
@@ -203,7 +318,7 @@ impl Client {
     /// Joins again, on a new connection, every name the previous one held: to the agent the
     /// session simply continues.
     async fn rejoin(&self, connection: &Connection) -> Result<(), CallError> {
-        let names = self.held().names();
+        let names = self.held().for_reconnect();
         for (name, role) in names {
             let (id, bytes) = self.encode(
                 Request::Join {
@@ -221,9 +336,10 @@ impl Client {
                 }
                 Err(refusal) => {
                     // Another session took the name while we were away: it is theirs now, and
-                    // this session stops claiming it.
-                    tracing::warn!(%name, cause = %refusal, "could not join again after reconnecting");
+                    // this session stops claiming it. The agent's next call says so.
+                    tracing::info!(%name, cause = %refusal, "could not join again after reconnecting");
                     self.held().forget(&name);
+                    self.taken().push(name);
                 }
             }
         }
@@ -231,8 +347,29 @@ impl Client {
     }
 }
 
+/// A name change in flight, ended in [`HeldNames`] when its call ends.
+struct Pending<'a> {
+    client: &'a Client,
+    change: &'a NameChange,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.client.held().end(self.change);
+    }
+}
+
 /// How often one call is sent in all, when connections keep getting lost under it.
 const MAX_ATTEMPTS: u32 = 5;
+
+/// `'ann'` or `names 'ann', 'bob'`: the names of [`CallError::NamesTaken`].
+fn quoted(names: &[String]) -> String {
+    let list: Vec<String> = names.iter().map(|name| format!("'{name}'")).collect();
+    match list.len() {
+        1 => list.join(""),
+        _ => format!("names {}", list.join(", ")),
+    }
+}
 /// How long an older daemon gets to shut down when it is being replaced.
 const REPLACE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -304,6 +441,8 @@ async fn replace_older_daemon(paths: &RoomPaths, daemon_pid: u32) -> Result<(), 
 /// One open connection: a reader task routing replies to their waiters, a writer task draining
 /// an outbox, and the table of calls in flight.
 struct Connection {
+    /// The daemon that welcomed us: a new pid after a reconnect means the old daemon died.
+    daemon_pid: u32,
     calls: Arc<InFlight>,
     outbox: mpsc::UnboundedSender<Vec<u8>>,
     reader: tokio::task::AbortHandle,
@@ -333,6 +472,7 @@ impl Connection {
         tokio::spawn(write_loop(writer, frames, Arc::clone(&calls)));
         let reader = tokio::spawn(read_loop(reader, Arc::clone(&calls))).abort_handle();
         Ok(Self {
+            daemon_pid: welcome.daemon_pid,
             calls,
             outbox,
             reader,
@@ -355,14 +495,8 @@ impl Connection {
         self.outbox
             .send(bytes)
             .map_err(|_| CallError::ConnectionLost)?;
-        match tokio::time::timeout(CALL_TIMEOUT, reply).await {
-            Ok(Ok(outcome)) => Ok(outcome),
-            Ok(Err(_closed)) => Err(CallError::ConnectionLost),
-            Err(_elapsed) => {
-                tracing::warn!(id, "chatroomd did not answer in time");
-                Err(CallError::TimedOut)
-            }
-        }
+        // No timeout of its own: the call's overall deadline ([`CALL_DEADLINE`]) bounds it.
+        reply.await.map_err(|_closed| CallError::ConnectionLost)
     }
 }
 
@@ -469,8 +603,10 @@ async fn read_loop(mut reader: ReadHalf<Stream>, calls: Arc<InFlight>) {
             Ok(Some(ServerMessage::Event(event))) => {
                 tracing::debug!(?event, "ignoring an event from chatroomd");
             }
+            // Normal when the daemon stops (idle timeout, `chatroomd stop`); a call in flight
+            // says what it means for it.
             Ok(None) => {
-                tracing::warn!("chatroomd closed the connection");
+                tracing::info!("chatroomd closed the connection");
                 break;
             }
             Err(err) => {
@@ -595,9 +731,34 @@ impl NameChange {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct HeldNames {
     roles: BTreeMap<String, String>,
+    /// Names with a leave in flight, with how many: not joined again by a reconnect.
+    leaving: BTreeMap<String, usize>,
 }
 
 impl HeldNames {
+    /// Notes a request about to be sent; returns whether the name it concerns is held now.
+    pub fn begin(&mut self, change: &NameChange) -> bool {
+        match change {
+            NameChange::Join { name, .. } => self.roles.contains_key(name),
+            NameChange::Leave { name } => {
+                *self.leaving.entry(name.clone()).or_default() += 1;
+                self.roles.contains_key(name)
+            }
+        }
+    }
+
+    /// Undoes [`HeldNames::begin`] once the request is answered or has failed.
+    pub fn end(&mut self, change: &NameChange) {
+        if let NameChange::Leave { name } = change
+            && let Some(count) = self.leaving.get_mut(name)
+        {
+            *count -= 1;
+            if *count == 0 {
+                self.leaving.remove(name);
+            }
+        }
+    }
+
     /// Records the effect of a request the daemon answered; refusals change nothing.
     pub fn apply(&mut self, change: NameChange, outcome: &Outcome) {
         match (change, outcome) {
@@ -623,6 +784,14 @@ impl HeldNames {
             .iter()
             .map(|(name, role)| (name.clone(), role.clone()))
             .collect()
+    }
+
+    /// What a new connection joins again: every held name but those being left, which went with
+    /// the old connection and stay gone (the repeated leave then answers for them).
+    pub fn for_reconnect(&mut self) -> Vec<(String, String)> {
+        let leaving = &self.leaving;
+        self.roles.retain(|name, _| !leaving.contains_key(name));
+        self.names()
     }
 }
 
@@ -699,6 +868,27 @@ mod tests {
         assert_eq!(pairs(&held), [("bob", "general")]);
         held.apply(leave("bob"), &Ok(Response::Left(false)));
         assert!(held.names().is_empty());
+    }
+
+    #[test]
+    fn a_reconnect_drops_the_names_being_left() {
+        let mut held = HeldNames::default();
+        held.apply(join("ann", "general"), &joined());
+        held.apply(join("bob", "general"), &joined());
+        assert!(held.begin(&leave("ann")), "ann was held");
+        assert_eq!(
+            held.for_reconnect(),
+            [("bob".to_owned(), "general".to_owned())]
+        );
+        held.end(&leave("ann"));
+        assert_eq!(
+            held.for_reconnect(),
+            [("bob".to_owned(), "general".to_owned())]
+        );
+        assert!(
+            !held.begin(&leave("ann")),
+            "ann is gone even if the leave failed"
+        );
     }
 
     #[test]
@@ -806,12 +996,17 @@ mod tests {
 
             /// Accepts a connection and welcomes it.
             pub async fn accept(&self) -> Session {
+                self.accept_as(2).await
+            }
+
+            /// Accepts a connection and welcomes it as the daemon with pid `daemon_pid`.
+            pub async fn accept_as(&self, daemon_pid: u32) -> Session {
                 let mut session = self.accept_raw().await;
                 session
                     .send(ServerMessage::HelloReply(HelloReply::Welcome {
                         version: PROTOCOL_VERSION,
                         session_id: 1,
-                        daemon_pid: 2,
+                        daemon_pid,
                     }))
                     .await;
                 session
@@ -1048,6 +1243,160 @@ mod tests {
         };
         let (_session, result) = tokio::join!(daemon_side, client.call(Request::GetStatus));
         assert_eq!(result.unwrap(), status(2));
+    }
+
+    /// Runs a scripted conversation, failing the test if it does not end in time.
+    async fn bounded<T>(conversation: impl Future<Output = T>) -> T {
+        tokio::time::timeout(Duration::from_secs(10), conversation)
+            .await
+            .expect("the conversation did not end within 10s")
+    }
+
+    fn join_request(name: &str) -> Request {
+        Request::Join {
+            name: name.into(),
+            role: "general".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_name_being_left_is_not_joined_again_by_the_reconnect() {
+        let daemon = fake::Daemon::start("leaving");
+        let client = Client::new(Ok(daemon.paths.clone()));
+        let daemon_side = async {
+            let mut session = daemon.accept().await;
+            for _ in ["ann", "bob"] {
+                let (id, _) = session.next_call().await;
+                session.reply(id, Ok(Response::Participants(vec![]))).await;
+            }
+            let (_, first_key, request) = session.next_keyed_call().await;
+            assert_eq!(request, Request::Leave { name: "ann".into() });
+            // The daemon goes away with the leave unanswered.
+            drop(session);
+            let mut session = daemon.accept().await;
+            let (id, key, request) = session.next_keyed_call().await;
+            assert_eq!(request, join_request("bob"), "only bob is joined again");
+            session.reply(id, Ok(Response::Participants(vec![]))).await;
+            let (id, key_again, request) = session.next_keyed_call().await;
+            assert_eq!(request, Request::Leave { name: "ann".into() });
+            assert_eq!((key, key_again), (None, first_key));
+            // The old session's end released the name, so the repeat finds nobody holding it.
+            session.reply(id, Ok(Response::Left(false))).await;
+            session
+        };
+        let calls = async {
+            for name in ["ann", "bob"] {
+                assert!(client.call(join_request(name)).await.unwrap().is_ok());
+            }
+            client.call(Request::Leave { name: "ann".into() }).await
+        };
+        let (_session, left) = bounded(async { tokio::join!(daemon_side, calls) }).await;
+        assert_eq!(
+            left.unwrap(),
+            Ok(Response::Left(true)),
+            "the name the agent held did leave"
+        );
+        assert_eq!(
+            client.held().names(),
+            [("bob".to_owned(), "general".to_owned())]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_call_the_daemon_dies_of_twice_is_not_sent_again() {
+        let daemon = fake::Daemon::start("crashing");
+        let client = Client::new(Ok(daemon.paths.clone()));
+        let daemon_side = async {
+            // Two daemons die with the call in flight; a third one starts and gets nothing.
+            for pid in [2, 3] {
+                let mut session = daemon.accept_as(pid).await;
+                let (_, request) = session.next_call().await;
+                assert!(matches!(request, Request::SendMessage { .. }));
+            }
+            daemon.accept_as(4).await
+        };
+        let call = client.call(Request::SendMessage {
+            name: "ann".into(),
+            content: "boom".into(),
+            to: "all".into(),
+        });
+        let (_session, result) = bounded(async { tokio::join!(daemon_side, call) }).await;
+        let message = result.unwrap_err().to_string();
+        assert!(
+            message.starts_with(
+                "chatroomd exited twice while handling this call, so it was not sent again; see "
+            ),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_daemon_that_never_answers_fails_the_call_at_the_deadline() {
+        let daemon = fake::Daemon::start("deadline");
+        let client =
+            Client::new(Ok(daemon.paths.clone())).with_deadline(Duration::from_millis(300));
+        let daemon_side = async {
+            let mut session = daemon.accept().await;
+            let _ = session.next_call().await;
+            session
+        };
+        let call = tokio::time::timeout(Duration::from_secs(10), client.call(Request::GetStatus));
+        let (_session, result) = tokio::join!(daemon_side, call);
+        let result = result.expect("the call ends by its own deadline");
+        assert_eq!(
+            result.unwrap_err().to_string(),
+            "chatroomd did not answer within 300ms; retry the call"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_name_taken_during_a_reconnect_fails_the_next_call_in_one_line() {
+        let daemon = fake::Daemon::start("taken");
+        let client = Client::new(Ok(daemon.paths.clone()));
+        let daemon_side = async {
+            let mut session = daemon.accept().await;
+            let (id, _) = session.next_call().await;
+            session.reply(id, Ok(Response::Participants(vec![]))).await;
+            drop(session);
+            let mut session = daemon.accept_as(3).await;
+            let (id, request) = session.next_call().await;
+            assert_eq!(request, join_request("ann"));
+            session
+                .reply(
+                    id,
+                    Err(Refusal::conflict(
+                        "name 'ann' is already active in another session",
+                    )),
+                )
+                .await;
+            let (id, request) = session.next_call().await;
+            assert_eq!(request, Request::GetStatus, "the second status call");
+            session.reply(id, status(1)).await;
+            session
+        };
+        let calls = async {
+            assert!(client.call(join_request("ann")).await.unwrap().is_ok());
+            // Wait until the reader saw the connection end, as the next call would.
+            while client
+                .current
+                .lock()
+                .await
+                .as_ref()
+                .is_some_and(|c| c.is_open())
+            {
+                tokio::task::yield_now().await;
+            }
+            let first = client.call(Request::GetStatus).await;
+            let second = client.call(Request::GetStatus).await;
+            (first, second)
+        };
+        let (_session, (first, second)) = bounded(async { tokio::join!(daemon_side, calls) }).await;
+        assert_eq!(
+            first.unwrap_err().to_string(),
+            "while this session reconnected to chatroomd, another session joined as 'ann', which this session held; this call was not carried out: join under another name, then retry"
+        );
+        assert_eq!(second.unwrap(), status(1), "said once, then calls go on");
+        assert!(client.held().names().is_empty());
     }
 
     #[test]

@@ -7,12 +7,14 @@
 //! - [`tools`]: the MCP server, its twelve tools and their parameters.
 //! - [`render`]: daemon outcomes as the contract's tool results.
 //! - [`input`]: stdin lines repaired so that broken text gets an error result, not silence.
+//! - [`cli`]: `--help`, `--version` and the note for a person who runs the shim by hand.
 //! - [`client`]: the session with the daemon: handshake, concurrent calls, reconnect and re-join.
 //! - `protocol::launch` (shared with `chatroomd send`): connect-or-start, race-safe, with
 //!   signalled readiness.
 //!
 //! Stdout carries JSON-RPC and nothing else: logs go to stderr.
 
+pub mod cli;
 pub mod client;
 pub mod input;
 pub mod render;
@@ -91,13 +93,21 @@ fn watch_parent() {
     }
 }
 
-/// Logs to stderr, without colours, filtered by `CHATROOM_LOG` (default `warn`).
+/// The filter without `CHATROOM_LOG`: our warnings, and only rmcp's errors, since rmcp logs
+/// every refused request at warn as a Rust debug dump; [`tools`] says those in words instead.
+pub const DEFAULT_LOG: &str = "warn,rmcp=error";
+
+/// Logs to stderr, without colours, filtered by `CHATROOM_LOG` (default [`DEFAULT_LOG`]). A
+/// filter that does not name rmcp keeps it to errors, as the default does.
 fn init_logging() {
-    let filter = std::env::var(ENV_LOG).unwrap_or_default();
+    let mut filter = std::env::var(ENV_LOG).unwrap_or_default();
+    if !filter.trim().is_empty() && !filter.contains("rmcp") {
+        filter.push_str(",rmcp=error");
+    }
     let (filter, invalid) = match EnvFilter::try_new(&filter) {
         Ok(parsed) if !filter.trim().is_empty() => (parsed, None),
-        Ok(_) => (EnvFilter::new("warn"), None),
-        Err(err) => (EnvFilter::new("warn"), Some(err)),
+        Ok(_) => (EnvFilter::new(DEFAULT_LOG), None),
+        Err(err) => (EnvFilter::new(DEFAULT_LOG), Some(err)),
     };
     // Fails only if a subscriber is already set (a test harness, an embedding program); theirs
     // then wins, which is what they want.

@@ -122,6 +122,13 @@ mod tests {
         {
             let parsed: Value = serde_json::from_str(text).unwrap();
             assert_eq!(&parsed, structured, "text and structured content differ");
+            // Clients that show the model the structured content must see the contract's key
+            // order too, not keys sorted (serde_json's `preserve_order`).
+            assert_eq!(
+                serde_json::to_string(structured).unwrap(),
+                text,
+                "structured content in another key order"
+            );
         }
     }
 

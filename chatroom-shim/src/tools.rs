@@ -8,9 +8,14 @@ use std::sync::Arc;
 
 use protocol::Request;
 use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, Implementation, ServerCapabilities, ServerConfig};
-use rmcp::{ServerHandler, tool, tool_handler, tool_router};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ServerCapabilities,
+    ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 
 use crate::input;
 use schemars::JsonSchema;
@@ -193,7 +198,15 @@ impl Chatroom {
 #[tool_router]
 impl Chatroom {
     #[tool(
-        description = "Join the chatroom as `name` with a `role` (default \"general\"). Call it first, once. The name must be unique among the agents present: if another live agent holds it the call fails and you should pick another. Joining again with a name you hold just updates your role. Posts no message. Returns the list of all participants, sorted by name, each {name, role, joined_at, last_seen}."
+        description = "Join the chatroom as `name` with a `role` (default \"general\"). Call it first, once. The name must be unique among the agents present: if another live agent holds it the call fails and you should pick another. Joining again with a name you hold just updates your role. Posts no message. Returns the list of all participants, sorted by name, each {name, role, joined_at, last_seen}.",
+        title = "Join the chatroom",
+        annotations(
+            title = "Join the chatroom",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn join(&self, Parameters(params): Parameters<JoinParams>) -> CallToolResult {
         let JoinParams { name, role } = params;
@@ -202,7 +215,15 @@ impl Chatroom {
     }
 
     #[tool(
-        description = "Leave the chatroom: release `name` and post \"<name> left the chatroom\" to everyone. Returns {\"left\": true}, or {\"left\": false} if nobody held the name. A name held by another live agent cannot be released. Your names are also released automatically when your agent exits."
+        description = "Leave the chatroom: release `name` and post \"<name> left the chatroom\" to everyone. Returns {\"left\": true}, or {\"left\": false} if nobody held the name. A name held by another live agent cannot be released. Your names are also released automatically when your agent exits.",
+        title = "Leave the chatroom",
+        annotations(
+            title = "Leave the chatroom",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn leave(&self, Parameters(params): Parameters<NameParams>) -> CallToolResult {
         let NameParams { name } = params;
@@ -210,7 +231,15 @@ impl Chatroom {
     }
 
     #[tool(
-        description = "Post a message from `name`. `to` is \"all\" (default) for everyone, or one participant's name for a direct message: it then appears only in that participant's read_unread and get_handoff, not in anyone else's (it is not secret: an unfiltered read_messages lists every message). Neither sender nor recipient has to be joined. Returns {\"id\": N}, the new message's id."
+        description = "Post a message from `name`. `to` is \"all\" (default) for everyone, or one participant's name for a direct message: it then appears only in that participant's read_unread and get_handoff, not in anyone else's (it is not secret: an unfiltered read_messages lists every message). Neither sender nor recipient has to be joined. Returns {\"id\": N}, the new message's id.",
+        title = "Send a message",
+        annotations(
+            title = "Send a message",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
     async fn send_message(
         &self,
@@ -222,7 +251,15 @@ impl Chatroom {
     }
 
     #[tool(
-        description = "Read the history: messages with id greater than `since_id` (default 0), oldest first, at most `limit` (1-100, default 50). With `participant` set, only messages visible to that participant (sent to \"all\" or to it); by default every message, direct ones included. Marks nothing read (read_unread does). Returns a list of {id, ts, from, to, content}; to page on, pass the last id you got as since_id."
+        description = "Read the history: messages with id greater than `since_id` (default 0), oldest first, at most `limit` (1-100, default 50). With `participant` set, only messages visible to that participant (sent to \"all\" or to it); by default every message, direct ones included. Marks nothing read (read_unread does). Returns a list of {id, ts, from, to, content}; to page on, pass the last id you got as since_id.",
+        title = "Read the message history",
+        annotations(
+            title = "Read the message history",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn read_messages(
         &self,
@@ -243,7 +280,14 @@ impl Chatroom {
 
     #[tool(
         description = "List who is in the room now, sorted by name: a list of {name, role, joined_at, last_seen}. Agents that exit leave automatically, so everyone listed is live.",
-        annotations(read_only_hint = true)
+        title = "List the participants",
+        annotations(
+            title = "List the participants",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn list_participants(&self) -> CallToolResult {
         self.forward(Shape::Participants, Request::ListParticipants)
@@ -252,7 +296,14 @@ impl Chatroom {
 
     #[tool(
         description = "Room totals: {participant_count, message_count, last_activity_ts}, where last_activity_ts is the newest message's time (UTC, YYYY-MM-DDTHH:MM:SSZ) or null when there are no messages.",
-        annotations(read_only_hint = true)
+        title = "Get the room's status",
+        annotations(
+            title = "Get the room's status",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn get_status(&self) -> CallToolResult {
         self.forward(Shape::Status, Request::GetStatus).await
@@ -260,7 +311,14 @@ impl Chatroom {
 
     #[tool(
         description = "Return `name`'s read cursor {name, last_read_id}: the id of the last message it marked read, 0 if none. read_unread returns the visible messages after it.",
-        annotations(read_only_hint = true)
+        title = "Get a read cursor",
+        annotations(
+            title = "Get a read cursor",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn get_cursor(&self, Parameters(params): Parameters<NameParams>) -> CallToolResult {
         let NameParams { name } = params;
@@ -269,7 +327,15 @@ impl Chatroom {
     }
 
     #[tool(
-        description = "Mark every message up to `message_id` as read for `name`. Cursors only move forward: an id at or below the current cursor changes nothing, and an id above the latest message is refused. Returns {name, last_read_id} as it is after the call."
+        description = "Mark every message up to `message_id` as read for `name`. Cursors only move forward: an id at or below the current cursor changes nothing, and an id above the latest message is refused. Returns {name, last_read_id} as it is after the call.",
+        title = "Set a read cursor",
+        annotations(
+            title = "Set a read cursor",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn set_cursor(&self, Parameters(params): Parameters<SetCursorParams>) -> CallToolResult {
         let SetCursorParams { name, message_id } = params;
@@ -278,7 +344,15 @@ impl Chatroom {
     }
 
     #[tool(
-        description = "Your inbox: messages visible to `name` (sent to \"all\" or directly to it) that are newer than its cursor, oldest first, at most `limit` (1-100, default 50). With mark_read=true (the default) the cursor moves to the last message returned, so the same messages are not returned again; pass mark_read=false to peek without marking. Returns {name, last_read_id, messages}, last_read_id being the cursor after the call; if `limit` messages came back, call again for more."
+        description = "Your inbox: messages visible to `name` (sent to \"all\" or directly to it) that are newer than its cursor, oldest first, at most `limit` (1-100, default 50). With mark_read=true (the default) the cursor moves to the last message returned, so the same messages are not returned again; pass mark_read=false to peek without marking. Returns {name, last_read_id, messages}, last_read_id being the cursor after the call; if `limit` messages came back, call again for more.",
+        title = "Read unread messages",
+        annotations(
+            title = "Read unread messages",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
     async fn read_unread(
         &self,
@@ -298,7 +372,15 @@ impl Chatroom {
     }
 
     #[tool(
-        description = "Record a handoff summary from `name` for whoever continues the work: what was done, what is in progress, what is left. `scope` is \"all\" (default) or the name of the participant it is meant for. Write one before handing off or stopping. Returns {\"id\": N}, the summary's id."
+        description = "Record a handoff summary from `name` for whoever continues the work: what was done, what is in progress, what is left. `scope` is \"all\" (default) or the name of the participant it is meant for. Write one before handing off or stopping. Returns {\"id\": N}, the summary's id.",
+        title = "Write a handoff summary",
+        annotations(
+            title = "Write a handoff summary",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
     async fn write_summary(
         &self,
@@ -319,7 +401,14 @@ impl Chatroom {
 
     #[tool(
         description = "Return the newest summary whose scope is exactly `scope` (default \"all\") as {id, ts, from, scope, content}, or null when there is none.",
-        annotations(read_only_hint = true)
+        title = "Read the latest summary",
+        annotations(
+            title = "Read the latest summary",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn read_latest_summary(
         &self,
@@ -332,7 +421,14 @@ impl Chatroom {
 
     #[tool(
         description = "Everything needed to start or resume, in one call: {participants, latest_message_id, cursor, unread_count, latest_summary, recent_messages}. With your `name`: your cursor and unread count, the newest summary scoped to \"all\" or to you, and the newest `recent_limit` (1-100, default 10) messages visible to you, oldest first. Without a name: cursor and unread_count are null, the summary is the newest scoped to \"all\", and recent_messages covers every message. Marks nothing read.",
-        annotations(read_only_hint = true)
+        title = "Get the handoff",
+        annotations(
+            title = "Get the handoff",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn get_handoff(
         &self,
@@ -347,6 +443,27 @@ impl Chatroom {
 // The router built once in `new`; a bare `#[tool_handler]` would rebuild it on every request.
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for Chatroom {
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let tool = request.name.clone();
+        let context = ToolCallContext::new(self, request, context);
+        let result = self.tool_router.call(context).await;
+        if let Err(error) = &result {
+            // rmcp answers these itself (an unknown tool, arguments that are not an object) with
+            // a JSON-RPC error; the client's mistake, said in words.
+            tracing::info!(
+                %tool,
+                code = error.code.0,
+                reason = %error.message,
+                "refused a tool call"
+            );
+        }
+        result
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("chatroom", protocol::PACKAGE_VERSION))

@@ -91,6 +91,8 @@ pub struct Dedupe {
     order: VecDeque<(Key, u64)>,
     /// The most keys kept at once ([`MAX_KEYS`] but in tests).
     max_keys: usize,
+    /// How many records [`Dedupe::restore`] dropped because their write is not on disk.
+    unstored: usize,
 }
 
 impl Default for Dedupe {
@@ -106,6 +108,7 @@ impl Dedupe {
             by_key: HashMap::new(),
             order: VecDeque::new(),
             max_keys: max_keys.max(1),
+            unstored: 0,
         }
     }
 
@@ -120,19 +123,47 @@ impl Dedupe {
         max_keys: usize,
     ) -> Self {
         let mut dedupe = Self::with_max_keys(max_keys);
-        for record in records {
-            let stored = match record.recorded {
-                Recorded::Message { id } => id <= last_message_id,
-                Recorded::Summary { id } => id <= last_summary_id,
-                Recorded::Unread { through, .. } => through <= last_message_id,
-                Recorded::Left => true,
-            };
-            if stored && record.at + RETENTION_SECS >= now {
+        // An id is given to one stored write only. When two records name the same message (or
+        // summary) id, the earlier one's key reached the disk but its write did not (a crash
+        // between the two), and after the restart another write got the id: kept, that key
+        // would answer its repeat with someone else's message, and the repeat's write would be
+        // lost though acknowledged.
+        let claim = |recorded: &Recorded| match recorded {
+            Recorded::Message { id } => Some((false, *id)),
+            Recorded::Summary { id } => Some((true, *id)),
+            _ => None,
+        };
+        let mut last_claim = HashMap::new();
+        for (index, record) in records.iter().enumerate() {
+            if let Some(claimed) = claim(&record.recorded) {
+                last_claim.insert(claimed, index);
+            }
+        }
+        for (index, record) in records.into_iter().enumerate() {
+            let superseded = claim(&record.recorded)
+                .is_some_and(|claimed| last_claim.get(&claimed) != Some(&index));
+            let stored = !superseded
+                && match record.recorded {
+                    Recorded::Message { id } => id <= last_message_id,
+                    Recorded::Summary { id } => id <= last_summary_id,
+                    Recorded::Unread { through, .. } => through <= last_message_id,
+                    Recorded::Left => true,
+                };
+            if !stored {
+                dedupe.unstored += 1;
+            } else if record.at + RETENTION_SECS >= now {
                 dedupe.insert(record);
             }
         }
         dedupe.prune(now);
         dedupe
+    }
+
+    /// How many records the restore dropped because their write never reached the disk. The
+    /// file must lose them at once: once a later write takes the id such a record names, the
+    /// next start could not tell it from a stored one.
+    pub fn dropped_unstored(&self) -> usize {
+        self.unstored
     }
 
     pub fn get(&self, key: Key) -> Option<&Recorded> {
@@ -297,6 +328,34 @@ mod tests {
         real.insert(record(1, 1, Recorded::Left));
         assert!(!real.file_is_mostly_dead(1002));
         assert!(real.file_is_mostly_dead(1003));
+    }
+
+    #[test]
+    fn a_key_whose_id_a_later_write_took_is_dropped() {
+        let now = 10 * RETENTION_SECS;
+        // Key 1's message 6 never reached the disk; after the restart key 2's write got id 6,
+        // and the repeat of key 1 was stored as 7.
+        let dedupe = Dedupe::restore(
+            vec![
+                record(1, now, Recorded::Message { id: 6 }),
+                record(3, now, Recorded::Summary { id: 6 }),
+                record(2, now, Recorded::Message { id: 6 }),
+                record(4, now, Recorded::Message { id: 8 }),
+            ],
+            7,
+            6,
+            now,
+            MAX_KEYS,
+        );
+        assert_eq!(dedupe.get(1), None, "message 6 is key 2's");
+        assert_eq!(dedupe.get(2), Some(&Recorded::Message { id: 6 }));
+        assert_eq!(
+            dedupe.get(3),
+            Some(&Recorded::Summary { id: 6 }),
+            "another sequence"
+        );
+        assert_eq!(dedupe.get(4), None);
+        assert_eq!(dedupe.dropped_unstored(), 2);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod control;
 pub mod dedupe;
+pub mod fault;
 pub mod lock;
 pub mod logging;
 pub mod monitor;

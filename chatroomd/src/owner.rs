@@ -316,6 +316,7 @@ impl Owner {
         }
         let mut replies: Vec<PendingReply> = Vec::with_capacity(batch.len());
         let mut stop = false;
+        let mut keyed = false;
         let sessions_before = self.live_sessions();
         for command in batch.drain(..) {
             match command {
@@ -367,6 +368,7 @@ impl Owner {
                             Request::SendMessage { .. } | Request::WriteSummary { .. }
                         ))
                     .then(|| request.clone());
+                    keyed |= key.is_some();
                     let (outcome, call_changes) = match key {
                         Some(key) => self.keyed_call(session, key, request, now, &mut keys),
                         None => self.call(session, request, now),
@@ -412,6 +414,9 @@ impl Owner {
                 }
                 if !keys.is_empty() {
                     self.compact_keys(now);
+                }
+                if keyed {
+                    crate::fault::after_keyed_persist();
                 }
             }
             Err(err) => {
@@ -645,7 +650,7 @@ impl Owner {
     ) -> (Result<Response, Refusal>, Changes) {
         if let Some(recorded) = self.dedupe.get(key).cloned() {
             debug!(session, key = %format!("{key:032x}"), first = %recorded, "answering a repeated write");
-            return self.replay(session, recorded, now);
+            return self.replay(session, recorded, request, now);
         }
         let unread_from = match &request {
             Request::ReadUnread { name, .. } => Some(self.room.cursor(name.trim())),
@@ -686,13 +691,26 @@ impl Owner {
         &mut self,
         session: SessionId,
         recorded: Recorded,
+        request: Request,
         now: u64,
     ) -> (Result<Response, Refusal>, Changes) {
         match recorded {
             Recorded::Message { id } | Recorded::Summary { id } => {
                 (Ok(Response::Id(id)), Changes::default())
             }
-            Recorded::Left => (Ok(Response::Left(true)), Changes::default()),
+            // The first leave released the name. If this session holds it again (a client that
+            // re-joined its names on a new connection before repeating the leave), the repeat
+            // still means "let it go": release it again, so the answer is true whatever the
+            // client did in between.
+            Recorded::Left => {
+                let held_again = matches!(&request, Request::Leave { name }
+                    if self.room.names_held_by(session).iter().any(|held| held == name.trim()));
+                let changes = match held_again {
+                    true => self.call(session, request, now).1,
+                    false => Changes::default(),
+                };
+                (Ok(Response::Left(true)), changes)
+            }
             Recorded::Unread {
                 name,
                 after,

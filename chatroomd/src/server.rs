@@ -114,8 +114,9 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     store.set_key_lines(key_lines);
     // Keys whose write never reached the disk, or that are too old, are gone from the table;
     // keep the file from growing without bound by rewriting it when most of it is dead (the
-    // owner does the same while running).
-    if dedupe.file_is_mostly_dead(key_lines)
+    // owner does the same while running), and at once when it names a write that is not on
+    // disk, before another write takes that id.
+    if (dedupe.file_is_mostly_dead(key_lines) || dedupe.dropped_unstored() > 0)
         && let Err(err) = store.rewrite_keys(&dedupe.records())
     {
         warn!(file = %err.file, cause = %err.cause, "could not compact the idempotency keys; trying again at the next start");

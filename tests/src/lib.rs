@@ -135,12 +135,38 @@ impl TestRoom {
         self.agent_from(self.shim_command()).await
     }
 
+    /// Like [`TestRoom::agent`] with one more environment variable, which the daemon it starts
+    /// inherits too (a `CHATROOM_TEST_*` fault, say).
+    pub async fn agent_with_env(&self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Agent {
+        let mut command = self.shim_command();
+        command.env(key, value);
+        self.agent_from(command).await
+    }
+
+    /// Like [`TestRoom::agent_from`], with the shim's stderr piped to the caller instead of
+    /// inherited.
+    pub async fn agent_capturing_stderr(
+        &self,
+        command: tokio::process::Command,
+    ) -> (Agent, tokio::process::ChildStderr) {
+        let (transport, stderr) = TokioChildProcess::builder(command)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning chatroom-shim");
+        let agent = self.agent_over(transport).await;
+        (agent, stderr.expect("a piped stderr"))
+    }
+
     /// Like [`TestRoom::agent`] with a prepared command (another working directory, say).
     pub async fn agent_from(&self, command: tokio::process::Command) -> Agent {
         let (transport, _stderr) = TokioChildProcess::builder(command)
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawning chatroom-shim");
+        self.agent_over(transport).await
+    }
+
+    async fn agent_over(&self, transport: TokioChildProcess) -> Agent {
         let pid = transport.id().expect("shim pid");
         let info = ClientConfig::new(
             ClientCapabilities::default(),
@@ -834,6 +860,17 @@ pub fn keys(object: &Value) -> Vec<String> {
         .collect();
     keys.sort();
     keys
+}
+
+/// The keys of a JSON object in the order they came in (the workspace builds serde_json with
+/// `preserve_order`, so a parsed object keeps the order of its text).
+pub fn keys_in_order(object: &Value) -> Vec<&str> {
+    object
+        .as_object()
+        .expect("a JSON object")
+        .keys()
+        .map(String::as_str)
+        .collect()
 }
 
 /// Reads `path` to a string, empty if it does not exist.

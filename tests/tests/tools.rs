@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use chatroom_tests::{
-    Agent, TestRoom, contents, ids, is_timestamp, keys, names, unix_now, wait_for,
+    Agent, TestRoom, contents, ids, is_timestamp, keys, keys_in_order, names, text_of, unix_now,
+    wait_for,
 };
 use serde_json::{Value, json};
 
@@ -969,5 +970,96 @@ async fn huge_arguments_are_refused_naming_the_parameter_and_the_limit() {
     assert_eq!(
         agent.ok("get_status", json!({})).await,
         json!({"participant_count": 0, "message_count": 0, "last_activity_ts": null})
+    );
+}
+
+/// Codex runs `readOnlyHint` tools without asking and refuses the others under its
+/// non-interactive policies, so each tool must say truly what it does.
+#[tokio::test]
+async fn every_tool_has_a_title_and_its_true_annotations() {
+    let room = TestRoom::new();
+    let agent = room.agent().await;
+    let tools = agent.peer().list_all_tools().await.expect("tools/list");
+    // (tool, read only, idempotent)
+    let expected = [
+        ("get_cursor", true, true),
+        ("get_handoff", true, true),
+        ("get_status", true, true),
+        ("join", false, true),
+        ("leave", false, true),
+        ("list_participants", true, true),
+        ("read_latest_summary", true, true),
+        ("read_messages", true, true),
+        ("read_unread", false, false),
+        ("send_message", false, false),
+        ("set_cursor", false, true),
+        ("write_summary", false, false),
+    ];
+    assert_eq!(tools.len(), expected.len());
+    for (name, read_only, idempotent) in expected {
+        let tool = tools.iter().find(|tool| tool.name == name).expect("listed");
+        let listed = serde_json::to_value(tool).unwrap();
+        let title = listed["title"].as_str().unwrap_or_default();
+        assert!(!title.is_empty(), "{name}: a title: {listed}");
+        assert_eq!(
+            listed["annotations"],
+            json!({
+                "title": title,
+                "readOnlyHint": read_only,
+                "destructiveHint": false,
+                "idempotentHint": idempotent,
+                "openWorldHint": false,
+            }),
+            "{name}"
+        );
+    }
+}
+
+/// Claude Code and Codex show the model `structuredContent`, not the text block: it must keep
+/// the contract's key order too, not come out sorted.
+#[tokio::test]
+async fn structured_content_keeps_the_contracts_key_order() {
+    let room = TestRoom::new();
+    let agent = room.agent().await;
+    let structured = async |tool: &str, args: Value| {
+        let result = agent.call(tool, args).await.unwrap();
+        assert_ne!(result.is_error, Some(true), "{tool}: {}", text_of(&result));
+        let from_text = text_of(&result);
+        let structured = result.structured_content.expect("structuredContent");
+        let text = serde_json::to_string(&structured).unwrap();
+        (structured, text, from_text)
+    };
+    let (joined, ..) = structured("join", json!({"name": "ann"})).await;
+    assert_eq!(
+        keys_in_order(&joined["result"][0]),
+        ["name", "role", "joined_at", "last_seen"]
+    );
+    structured("send_message", json!({"name": "bob", "content": "hi"})).await;
+    let (unread, text, from_text) = structured("read_unread", json!({"name": "ann"})).await;
+    assert_eq!(text, from_text, "the same JSON, key for key");
+    assert_eq!(keys_in_order(&unread), ["name", "last_read_id", "messages"]);
+    assert_eq!(
+        keys_in_order(&unread["messages"][0]),
+        ["id", "ts", "from", "to", "content"]
+    );
+    let (status, ..) = structured("get_status", json!({})).await;
+    assert_eq!(
+        keys_in_order(&status),
+        ["participant_count", "message_count", "last_activity_ts"]
+    );
+    let (cursor, ..) = structured("get_cursor", json!({"name": "ann"})).await;
+    assert_eq!(keys_in_order(&cursor), ["name", "last_read_id"]);
+    let (handoff, text, from_text) = structured("get_handoff", json!({"name": "ann"})).await;
+    assert_eq!(text, from_text);
+    assert_eq!(
+        keys_in_order(&handoff),
+        [
+            "participants",
+            "latest_message_id",
+            "cursor",
+            "unread_count",
+            "latest_summary",
+            "recent_messages"
+        ]
     );
 }

@@ -1,0 +1,77 @@
+//! Test-only faults: the daemon dying at the exact point the end-to-end tests need, which no
+//! outside `kill` can hit reliably. Inert unless its environment variable is set.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// `CHATROOM_TEST_CRASH_AFTER_PERSIST=<path of a marker file>`: while the file exists, the owner
+/// SIGKILLs its own process right after it stored a batch that holds a keyed call, before any of
+/// the batch's replies leave. So the write is on disk but the client never hears of it, which is
+/// the case a repeat after a reconnect must answer exactly once. The file holds how many more
+/// batches to crash on (empty or unreadable: one); it is rewritten with one less, and removed at
+/// the last, so that the daemon a shim starts next (with the same environment) runs normally.
+pub const ENV_CRASH_AFTER_PERSIST: &str = "CHATROOM_TEST_CRASH_AFTER_PERSIST";
+
+/// Called by the owner after a batch holding a keyed call was stored and before its replies are
+/// queued. Does nothing unless [`ENV_CRASH_AFTER_PERSIST`] names an existing file.
+pub fn after_keyed_persist() {
+    // Read once: the hook runs on every keyed batch, and the environment does not change.
+    static MARKER: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let marker = MARKER.get_or_init(|| {
+        std::env::var_os(ENV_CRASH_AFTER_PERSIST)
+            .filter(|path| !path.is_empty())
+            .map(PathBuf::from)
+    });
+    let Some(marker) = marker else {
+        return;
+    };
+    if let Some(remaining) = take_one(marker) {
+        tracing::warn!(
+            marker = %marker.display(),
+            remaining,
+            "{ENV_CRASH_AFTER_PERSIST}: killing this daemon after a stored keyed write"
+        );
+        #[cfg(unix)]
+        // SAFETY: kill(2) on our own pid; SIGKILL cannot be caught, so nothing runs after it.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+        std::process::abort();
+    }
+}
+
+/// Uses up one crash of the marker at `marker`: `Some(crashes left after this one)` if it was
+/// armed, `None` if there is no marker.
+fn take_one(marker: &Path) -> Option<u32> {
+    let text = std::fs::read_to_string(marker).ok()?;
+    let count = text.trim().parse::<u32>().unwrap_or(1).max(1);
+    let remaining = count - 1;
+    let stored = match remaining {
+        0 => std::fs::remove_file(marker),
+        left => std::fs::write(marker, left.to_string()),
+    };
+    // A marker that cannot be used up would crash every daemon the tests start: stay alive.
+    stored.ok().map(|()| remaining)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_marker_counts_down_then_disappears() {
+        let dir = std::env::temp_dir().join(format!("chatroomd-fault-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let marker = dir.join("crash");
+        assert_eq!(take_one(&marker), None, "no marker, no crash");
+        std::fs::write(&marker, "2").unwrap();
+        assert_eq!(take_one(&marker), Some(1));
+        assert_eq!(std::fs::read_to_string(&marker).unwrap(), "1");
+        assert_eq!(take_one(&marker), Some(0));
+        assert!(!marker.exists());
+        std::fs::write(&marker, "").unwrap();
+        assert_eq!(take_one(&marker), Some(0), "an empty marker is one crash");
+        assert!(!marker.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
