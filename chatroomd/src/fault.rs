@@ -1,8 +1,33 @@
-//! Test-only faults: the daemon dying at the exact point the end-to-end tests need, which no
-//! outside `kill` can hit reliably. Inert unless its environment variable is set.
+//! Test-only faults: the daemon (or its owner thread) dying at the exact point the end-to-end
+//! tests need, which no outside `kill` can hit reliably. Inert unless its environment variable is set.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+
+use protocol::Request;
+
+/// `CHATROOM_TEST_OWNER_PANIC_ON=<content>`: the owner thread panics as it handles a
+/// `send_message` whose content (trimmed) equals the value, before anything of that batch is
+/// stored. It lets the end-to-end tests check that a dead owner ends the daemon.
+pub const ENV_OWNER_PANIC_ON: &str = "CHATROOM_TEST_OWNER_PANIC_ON";
+
+/// Called by the owner before it carries out a call. Does nothing unless
+/// [`ENV_OWNER_PANIC_ON`] is set and the call is a `send_message` of that content.
+pub fn before_call(request: &Request) {
+    // Read once: the hook runs on every call, and the environment does not change.
+    static POISON: OnceLock<Option<String>> = OnceLock::new();
+    let poison = POISON.get_or_init(|| {
+        std::env::var(ENV_OWNER_PANIC_ON)
+            .ok()
+            .map(|content| content.trim().to_owned())
+            .filter(|content| !content.is_empty())
+    });
+    if let (Some(poison), Request::SendMessage { content, .. }) = (poison, request)
+        && content.trim() == poison
+    {
+        panic!("{ENV_OWNER_PANIC_ON}: a send_message with the content {poison:?}");
+    }
+}
 
 /// `CHATROOM_TEST_CRASH_AFTER_PERSIST=<path of a marker file>`: while the file exists, the owner
 /// SIGKILLs its own process right after it stored a batch that holds a keyed call, before any of

@@ -39,11 +39,6 @@ const LAST_SEEN_FLUSH: Duration = Duration::from_secs(1);
 const DEPARTURE_RETRY: Duration = Duration::from_secs(1);
 /// How long after a failed compaction of the keys file the next one is tried.
 const COMPACTION_RETRY: Duration = Duration::from_secs(60);
-/// Test-only fault: when set, the owner thread panics as it handles a `send_message` whose
-/// content (trimmed) equals the value, before anything of that batch is stored. It lets the
-/// end-to-end tests check that a dead owner ends the daemon. Unset (always, outside tests) it
-/// does nothing.
-pub const ENV_TEST_OWNER_PANIC_ON: &str = "CHATROOM_TEST_OWNER_PANIC_ON";
 
 /// A message to the owner.
 #[derive(Debug)]
@@ -175,9 +170,6 @@ impl Owner {
                 }
             }),
             compaction_not_before: None,
-            panic_on: std::env::var(ENV_TEST_OWNER_PANIC_ON)
-                .ok()
-                .filter(|content| !content.trim().is_empty()),
         };
         (owner, presence_rx)
     }
@@ -213,8 +205,6 @@ struct Owner {
     storage_failure: Option<StorageFailure>,
     /// Set after a failed compaction of the keys file, so a full disk is not retried per batch.
     compaction_not_before: Option<Instant>,
-    /// The test-only fault of [`ENV_TEST_OWNER_PANIC_ON`].
-    panic_on: Option<String>,
 }
 
 /// Batches in a row that could not be stored.
@@ -611,11 +601,7 @@ impl Owner {
         request: Request,
         now: u64,
     ) -> (Result<Response, Refusal>, Changes) {
-        if let (Some(poison), Request::SendMessage { content, .. }) = (&self.panic_on, &request)
-            && content.trim() == poison.trim()
-        {
-            panic!("{ENV_TEST_OWNER_PANIC_ON}: a send_message with the content {poison:?}");
-        }
+        crate::fault::before_call(&request);
         let kind = self.sessions.get(&session).map(|entry| entry.kind);
         let unchanged = |reply| (reply, Changes::default());
         match request {
