@@ -23,12 +23,20 @@ pub enum FrameError {
     TooLarge { len: usize, max: usize },
     #[error("connection closed in the middle of a frame")]
     Truncated,
+    // The causes are part of the messages and so not also `source`s: an error chain (`chatroomd:
+    // …`) would print them twice.
     #[error("undecodable frame: {0}")]
-    Decode(#[source] postcard::Error),
+    Decode(postcard::Error),
     #[error("unencodable frame: {0}")]
-    Encode(#[source] postcard::Error),
+    Encode(postcard::Error),
     #[error("i/o error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for FrameError {
+    fn from(err: std::io::Error) -> Self {
+        Self::Io(err)
+    }
 }
 
 /// Encodes `value` as one complete frame (prefix included).
@@ -120,7 +128,7 @@ mod io {
 pub use io::{read_frame, write_frame};
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::{ClientKind, ClientMessage, Hello, Refusal, Request, ServerMessage};
 
@@ -207,6 +215,32 @@ mod tests {
             decode::<ClientMessage>(&[0xff, 0xff, 0xff]),
             Err(FrameError::Decode(_))
         ));
+    }
+
+    /// The error chain as `anyhow`'s `{:#}` prints it (and so as `chatroomd: …` shows it).
+    pub(crate) fn chain(err: &dyn std::error::Error) -> String {
+        let mut text = err.to_string();
+        let mut source = err.source();
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
+    }
+
+    #[test]
+    fn an_error_chain_names_the_os_error_once() {
+        let err = FrameError::from(std::io::Error::from_raw_os_error(libc::EACCES));
+        assert_eq!(chain(&err), "i/o error: Permission denied (os error 13)");
+        let err = decode::<ClientMessage>(&[0xff, 0xff, 0xff]).unwrap_err();
+        assert_eq!(
+            chain(&err).matches("undecodable").count(),
+            1,
+            "{}",
+            chain(&err)
+        );
+        assert_eq!(chain(&err).split(": ").count(), 2, "{}", chain(&err));
     }
 
     #[tokio::test]
