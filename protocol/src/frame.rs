@@ -13,6 +13,11 @@ pub const MAX_CLIENT_FRAME: usize = 1024 * 1024;
 /// The largest frame the daemon sends: 100 messages of 64 KiB plus their envelopes fit easily.
 pub const MAX_SERVER_FRAME: usize = 16 * 1024 * 1024;
 
+/// The largest first frame (the [`crate::Hello`]) a daemon reads: a Hello is a dozen bytes, and a
+/// connection that has not yet said who it is must not make the daemon wait for, or allocate, a
+/// megabyte. Room for fields later versions may append.
+pub const MAX_HELLO_FRAME: usize = 4 * 1024;
+
 /// Bytes in the length prefix.
 pub const PREFIX_LEN: usize = 4;
 
@@ -60,6 +65,24 @@ pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameError> {
     Ok(value)
 }
 
+/// Decodes the first frame of a connection as a daemon must, to stay able to answer every later
+/// client: the [`crate::Hello`]'s fields as varints, the kind as a bare code (see
+/// [`crate::HelloFrame::kind`]), and anything after them ignored (fields appended by later
+/// versions). `Ok(None)` when the frame is another message than a Hello.
+pub fn decode_hello(payload: &[u8]) -> Result<Option<crate::HelloFrame>, FrameError> {
+    let (variant, rest) = postcard::take_from_bytes::<u32>(payload).map_err(FrameError::Decode)?;
+    if variant != 0 {
+        return Ok(None);
+    }
+    let ((version, client_pid, kind_code), _appended) =
+        postcard::take_from_bytes::<(u32, u32, u32)>(rest).map_err(FrameError::Decode)?;
+    Ok(Some(crate::HelloFrame {
+        version,
+        client_pid,
+        kind_code,
+    }))
+}
+
 /// Reads the payload length from a prefix, refusing lengths over `max`.
 pub fn payload_len(prefix: [u8; PREFIX_LEN], max: usize) -> Result<usize, FrameError> {
     let len = u32::from_le_bytes(prefix) as usize;
@@ -85,13 +108,29 @@ mod io {
         T: DeserializeOwned,
         R: AsyncRead + Unpin,
     {
+        match read_payload(reader, buf, max).await? {
+            true => decode(buf).map(Some),
+            false => Ok(None),
+        }
+    }
+
+    /// Reads one frame's payload into `buf` without decoding it (the daemon decodes the Hello
+    /// with [`super::decode_hello`]). `Ok(false)` is a clean end of stream between frames.
+    pub async fn read_payload<R>(
+        reader: &mut R,
+        buf: &mut Vec<u8>,
+        max: usize,
+    ) -> Result<bool, FrameError>
+    where
+        R: AsyncRead + Unpin,
+    {
         let mut prefix = [0u8; PREFIX_LEN];
         let mut filled = 0;
         while filled < PREFIX_LEN {
             let n = reader.read(&mut prefix[filled..]).await?;
             if n == 0 {
                 return if filled == 0 {
-                    Ok(None)
+                    Ok(false)
                 } else {
                     Err(FrameError::Truncated)
                 };
@@ -108,7 +147,7 @@ mod io {
                 std::io::ErrorKind::UnexpectedEof => FrameError::Truncated,
                 _ => FrameError::Io(err),
             })?;
-        decode(buf).map(Some)
+        Ok(true)
     }
 
     /// Writes one frame and flushes it.
@@ -125,7 +164,7 @@ mod io {
 }
 
 #[cfg(feature = "tokio")]
-pub use io::{read_frame, write_frame};
+pub use io::{read_frame, read_payload, write_frame};
 
 #[cfg(test)]
 pub(crate) mod tests {
