@@ -152,6 +152,11 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let result = runtime.block_on(async {
         let listener = bind(&config.paths)?;
         info!(socket = %config.paths.socket.display(), pid = std::process::id(), "serving");
+        // Clients whose environment yields another socket directory find us through this;
+        // without it they still find us when their environment matches ours.
+        if let Err(err) = protocol::paths::record_endpoint(&config.paths) {
+            warn!(file = %config.paths.endpoint_file.display(), cause = %err, "could not record the socket for clients from other environments");
+        }
         if let Some(fd) = config.ready_fd {
             signal_ready(fd);
         }
@@ -178,6 +183,10 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
             .context("the room owner thread panicked")?;
         anyhow::Ok(())
     });
+    // Still holding the lock, so the record is ours to remove.
+    if let Err(err) = protocol::paths::forget_endpoint(&config.paths) {
+        warn!(file = %config.paths.endpoint_file.display(), cause = %err, "could not remove the socket record");
+    }
     drop(lock);
     info!("stopped");
     Ok(result?)

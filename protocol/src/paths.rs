@@ -376,6 +376,79 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
+    fn a_recorded_endpoint_is_used_only_if_it_is_a_private_socket_of_ours() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap().join("repo");
+        std::fs::create_dir_all(root.join(STATE_DIR_NAME)).unwrap();
+        let runtime = dir.path().join("rt");
+        ensure_private_dir(&runtime).unwrap();
+        let paths = RoomPaths::new(root.clone(), runtime.clone());
+        assert_eq!(recorded_endpoint(&paths).unwrap(), None, "nothing recorded");
+
+        let _listener = std::os::unix::net::UnixListener::bind(&paths.socket).unwrap();
+        record_endpoint(&paths).unwrap();
+        // Another environment computes another runtime dir, and reads the record.
+        let elsewhere = RoomPaths::new(root.clone(), dir.path().join("other"));
+        assert_eq!(
+            recorded_endpoint(&elsewhere).unwrap(),
+            Some(paths.socket.clone())
+        );
+        assert!(
+            !paths
+                .state_dir
+                .join(format!("{ENDPOINT_FILE_NAME}.new"))
+                .exists()
+        );
+
+        let refused = |contents: &[u8]| {
+            std::fs::write(&paths.endpoint_file, contents).unwrap();
+            let err = recorded_endpoint(&elsewhere).unwrap_err();
+            assert!(
+                err.to_string()
+                    .starts_with(&paths.endpoint_file.display().to_string()),
+                "{err}"
+            );
+            err.to_string()
+        };
+        let other_room = runtime.join("0123456789abcdef.sock");
+        let _other = std::os::unix::net::UnixListener::bind(&other_room).unwrap();
+        assert!(
+            refused(format!("{}\n", other_room.display()).as_bytes())
+                .ends_with("does not name this room's socket")
+        );
+        let name = paths.socket.file_name().unwrap().to_string_lossy();
+        assert!(
+            refused(format!("rt/{name}\n").as_bytes())
+                .ends_with("does not name this room's socket")
+        );
+        // A socket in a directory others can enter could be anyone's.
+        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o755)).unwrap();
+        record_endpoint(&paths).unwrap();
+        assert!(
+            recorded_endpoint(&elsewhere)
+                .unwrap_err()
+                .to_string()
+                .ends_with("names a socket outside a private directory of the current user")
+        );
+        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+        // Not a socket.
+        let plain = dir.path().join("plain");
+        ensure_private_dir(&plain).unwrap();
+        std::fs::write(plain.join(&*name), "").unwrap();
+        assert!(
+            refused(format!("{}\n", plain.join(&*name).display()).as_bytes())
+                .ends_with("names something that is not a socket of the current user")
+        );
+
+        record_endpoint(&paths).unwrap();
+        forget_endpoint(&paths).unwrap();
+        assert_eq!(recorded_endpoint(&elsewhere).unwrap(), None);
+        forget_endpoint(&paths).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
     fn private_dir_is_0700() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
