@@ -199,9 +199,8 @@ async fn lock_start(path: &Path) -> Result<File, StartError> {
 }
 
 /// The daemon binary: `$CHATROOM_DAEMON`, else `chatroomd` installed next to this executable,
-/// else `chatroomd` from `PATH`.
-#[cfg(unix)]
-fn daemon_program() -> PathBuf {
+/// else `chatroomd` from `PATH`. What a client starts, and so what its advice names.
+pub fn daemon_program() -> PathBuf {
     if let Some(program) = std::env::var_os(ENV_DAEMON).filter(|value| !value.is_empty()) {
         return PathBuf::from(program);
     }
