@@ -242,10 +242,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<i32> {
             Ok(protocol::EXIT_ALREADY_RUNNING)
         }
         Err(ServeError::Other(err)) => {
-            tracing::error!("{err:#}");
-            if args.foreground {
+            // main prints the error to stderr; it goes to the log as well only when stderr is
+            // not already the log (a starter points the daemon's stderr at it), or it would be
+            // there twice.
+            if args.foreground || stderr_is(&log_file) {
                 Err(err)
             } else {
+                tracing::error!("{err:#}");
                 Err(err.context(format!(
                     "chatroomd failed to start; see {} or run `chatroomd serve --foreground`",
                     log_file.display()
@@ -307,4 +310,28 @@ async fn stop(paths: &RoomPaths) -> anyhow::Result<i32> {
     .context("waiting for chatroomd to exit")??;
     write_stdout(&format!("chatroomd stopped for {}\n", paths.root.display()))?;
     Ok(0)
+}
+
+/// Whether this process's stderr is the file at `path`.
+fn stderr_is(path: &std::path::Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::MetadataExt;
+        let Ok(stderr) = std::io::stderr().as_fd().try_clone_to_owned() else {
+            return false;
+        };
+        match (
+            std::fs::File::from(stderr).metadata(),
+            std::fs::metadata(path),
+        ) {
+            (Ok(ours), Ok(log)) => ours.dev() == log.dev() && ours.ino() == log.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
+    }
 }

@@ -8,6 +8,7 @@ use chatroom_tests::raw::{connect, hello, read_until_closed, receive};
 use chatroom_tests::{DEFAULT_TIMEOUT, TestRoom, process_running, wait_exit};
 use protocol::frame::{MAX_CLIENT_FRAME, encode};
 use protocol::{ClientKind, HelloReply, PROTOCOL_VERSION, ServerMessage};
+use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
 /// Starts `chatroomd serve` speaking protocol `version` (the test-only switch) and waits until it
@@ -150,4 +151,26 @@ async fn a_first_frame_larger_than_any_hello_ends_the_connection_at_once() {
     assert!(process_running(daemon.id()));
     room.stop_daemon();
     wait_exit(&mut daemon, DEFAULT_TIMEOUT).unwrap();
+}
+
+#[tokio::test]
+async fn a_failed_start_is_logged_once() {
+    let room = TestRoom::new();
+    // A bad line that is not the last stops the start.
+    room.write_state(
+        "messages.jsonl",
+        "not json\n{\"id\":1,\"ts\":\"2026-01-01T00:00:00Z\",\"from\":\"a\",\"to\":\"all\",\"content\":\"x\"}\n",
+    );
+    let agent = room.agent().await;
+    let refused = agent.err("get_status", json!({})).await;
+    assert!(
+        refused.contains("chatroomd exited during start"),
+        "{refused}"
+    );
+    let log = room.log();
+    let failures = log
+        .lines()
+        .filter(|line| line.contains("messages.jsonl:1"))
+        .count();
+    assert_eq!(failures, 1, "{log}");
 }
