@@ -59,14 +59,16 @@ pub enum CallError {
     HandshakeClosed,
     #[error("chatroomd did not complete the handshake: {0}")]
     Handshake(String),
+    // `stop` is the way out: it stops a daemon of any version (a refusal names its pid). It is
+    // the `stop` of the chatroomd this shim starts, which is not always the one on PATH.
     #[error(
-        "chatroomd (pid {daemon_pid}) speaks protocol v{daemon_version} but this chatroom-shim speaks v{}: run `chatroomd stop --root {root}` and retry, or restart your agent",
+        "chatroomd (pid {daemon_pid}) speaks protocol v{daemon_version} but this chatroom-shim speaks v{}: run `{stop}` and retry",
         protocol_version()
     )]
     VersionMismatch {
         daemon_pid: u32,
         daemon_version: u32,
-        root: String,
+        stop: String,
     },
     #[error(
         "this chatroom-shim speaks protocol v{} but the running chatroomd (pid {daemon_pid}) speaks the newer v{daemon_version}: restart your agent so that it launches the newer chatroom-shim",
@@ -76,8 +78,14 @@ pub enum CallError {
         daemon_pid: u32,
         daemon_version: u32,
     },
-    #[error("could not replace the older chatroomd (pid {daemon_pid}): {cause}")]
-    Replace { daemon_pid: u32, cause: String },
+    #[error(
+        "could not replace the older chatroomd (pid {daemon_pid}): {cause}; run `{stop}` and retry"
+    )]
+    Replace {
+        daemon_pid: u32,
+        cause: String,
+        stop: String,
+    },
     #[error("{0}")]
     Start(#[from] spawn::StartError),
     #[error("{0}")]
@@ -403,39 +411,35 @@ fn new_key() -> u128 {
 }
 
 /// Stops an older daemon (found by its version refusal) so that ours can start: SIGTERM is its
-/// clean shutdown, and the room lock tells when it is gone. Only the process that holds this
-/// room's lock is signalled, never a pid that might have been reused.
+/// clean shutdown, and the room lock tells when it is gone. Only the process that still holds this
+/// room's lock and recorded its pid there is signalled, never a pid that might have been reused;
+/// a released lock or "no such process" means it is already gone.
 async fn replace_older_daemon(paths: &RoomPaths, daemon_pid: u32) -> Result<(), CallError> {
-    let failed = |cause: String| CallError::Replace { daemon_pid, cause };
-    let holder = std::fs::read_to_string(&paths.lock_file)
-        .ok()
-        .and_then(|text| text.trim().parse::<u32>().ok());
-    if holder != Some(daemon_pid) {
-        return Err(failed(format!(
-            "{} does not name it as the room's daemon",
-            paths.lock_file.display()
-        )));
-    }
-    #[cfg(unix)]
-    {
-        // SAFETY: kill(2) with a pid read from the lock that process holds.
-        if unsafe { libc::kill(daemon_pid as i32, libc::SIGTERM) } != 0 {
-            return Err(failed(std::io::Error::last_os_error().to_string()));
-        }
-    }
     let lock_file = paths.lock_file.clone();
-    let released =
-        tokio::task::spawn_blocking(move || spawn::wait_released(&lock_file, REPLACE_TIMEOUT))
-            .await;
-    match released {
-        Ok(Ok(true)) => Ok(()),
-        Ok(Ok(false)) => Err(failed(format!(
-            "it did not exit within {}s",
-            REPLACE_TIMEOUT.as_secs()
-        ))),
-        Ok(Err(err)) => Err(failed(err.to_string())),
-        Err(err) => Err(failed(err.to_string())),
-    }
+    let stopped = tokio::task::spawn_blocking(move || {
+        spawn::stop_holder(&lock_file, daemon_pid, REPLACE_TIMEOUT)
+    })
+    .await;
+    let cause = match stopped {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(err)) => err.to_string(),
+        Err(err) => err.to_string(),
+    };
+    Err(CallError::Replace {
+        daemon_pid,
+        cause,
+        stop: stop_command(paths),
+    })
+}
+
+/// The command that stops the room's daemon whatever protocol it speaks: `stop` of the chatroomd
+/// this shim would start.
+fn stop_command(paths: &RoomPaths) -> String {
+    format!(
+        "{} stop --root {}",
+        spawn::daemon_program().display(),
+        paths.root.display()
+    )
 }
 
 /// One open connection: a reader task routing replies to their waiters, a writer task draining
@@ -548,6 +552,13 @@ async fn handshake(
             session_id,
             daemon_pid,
         }),
+        // A refusal from a daemon of our own version is not a skew (a kind it does not know, say):
+        // its words are the message.
+        ServerMessage::HelloReply(HelloReply::Refused {
+            daemon_version,
+            message,
+            ..
+        }) if daemon_version == protocol_version() => Err(CallError::Handshake(message)),
         ServerMessage::HelloReply(HelloReply::Welcome {
             version: daemon_version,
             daemon_pid,
@@ -560,7 +571,7 @@ async fn handshake(
         }) => Err(CallError::VersionMismatch {
             daemon_pid,
             daemon_version,
-            root: paths.root.display().to_string(),
+            stop: stop_command(paths),
         }),
         ServerMessage::Reply { id, .. } => Err(CallError::Handshake(format!(
             "a reply to call {id} came before the handshake"
@@ -912,6 +923,44 @@ mod tests {
         );
     }
 
+    /// A room whose lock file names `pid` but is held by nobody: its daemon is gone.
+    fn room_with_unheld_lock(test: &str, pid: u32) -> (RoomPaths, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("chatroom-shim-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let paths = RoomPaths::new(dir.clone(), dir.join("run"));
+        std::fs::create_dir_all(&paths.state_dir).unwrap();
+        std::fs::write(&paths.lock_file, format!("{pid}\n")).unwrap();
+        (paths, dir)
+    }
+
+    #[tokio::test]
+    async fn replacing_a_daemon_that_already_exited_is_done() {
+        let mut exited = std::process::Command::new("true").spawn().unwrap();
+        let pid = exited.id();
+        exited.wait().unwrap();
+        let (paths, dir) = room_with_unheld_lock("replace-exited", pid);
+        let replaced = replace_older_daemon(&paths, pid).await;
+        std::fs::remove_dir_all(dir).unwrap();
+        assert!(replaced.is_ok(), "{}", replaced.unwrap_err());
+    }
+
+    #[tokio::test]
+    async fn a_pid_in_a_released_lock_is_never_signalled() {
+        // The old daemon exited and its pid now belongs to an unrelated process.
+        let mut unrelated = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let (paths, dir) = room_with_unheld_lock("replace-reused", unrelated.id());
+        let replaced = replace_older_daemon(&paths, unrelated.id()).await;
+        let survived = unrelated.try_wait().unwrap().is_none();
+        let _ = unrelated.kill();
+        let _ = unrelated.wait();
+        std::fs::remove_dir_all(dir).unwrap();
+        assert!(survived, "the unrelated process was signalled");
+        assert!(replaced.is_ok(), "{}", replaced.unwrap_err());
+    }
+
     #[test]
     fn errors_read_as_one_line_for_the_agent() {
         assert_eq!(
@@ -926,12 +975,17 @@ mod tests {
             CallError::VersionMismatch {
                 daemon_pid: 42,
                 daemon_version: 9,
-                root: "/r".into()
+                stop: "/bin/chatroomd stop --root /r".into()
             }
             .to_string(),
             format!(
-                "chatroomd (pid 42) speaks protocol v9 but this chatroom-shim speaks v{PROTOCOL_VERSION}: run `chatroomd stop --root /r` and retry, or restart your agent"
+                "chatroomd (pid 42) speaks protocol v9 but this chatroom-shim speaks v{PROTOCOL_VERSION}: run `/bin/chatroomd stop --root /r` and retry"
             )
+        );
+        let paths = RoomPaths::new("/r".into(), "/run/chatroom".into());
+        assert_eq!(
+            stop_command(&paths),
+            format!("{} stop --root /r", spawn::daemon_program().display())
         );
         assert_eq!(
             CallError::ConnectionLost.to_string(),

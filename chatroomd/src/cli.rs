@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use protocol::paths::RoomPaths;
 use protocol::{ClientKind, Request, Response};
 
-use crate::control::ControlClient;
+use crate::control::{ControlClient, Reach};
 use crate::server::{ServeConfig, ServeError};
 use crate::transcript::{self, Format, Start, write_stdout};
 use crate::{logging, monitor, status};
@@ -246,10 +246,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<i32> {
             Err(err.into())
         }
         Err(ServeError::Other(err)) => {
-            tracing::error!("{err:#}");
-            if args.foreground {
+            // main prints the error to stderr; it goes to the log as well only when stderr is
+            // not already the log (a starter points the daemon's stderr at it), or it would be
+            // there twice.
+            if args.foreground || stderr_is(&log_file) {
                 Err(err)
             } else {
+                tracing::error!("{err:#}");
                 Err(err.context(format!(
                     "chatroomd failed to start; see {} or run `chatroomd serve --foreground`",
                     log_file.display()
@@ -259,32 +262,80 @@ fn serve(args: ServeArgs) -> anyhow::Result<i32> {
     }
 }
 
+/// How long `stop` waits for the daemon to release the room.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `chatroomd stop`: a `Shutdown` request to a daemon of this version; a daemon of any other
+/// version (it refuses the handshake, naming its pid), or one that holds the room but does not
+/// answer, gets SIGTERM, its clean shutdown. Either way it waits until the room lock is released.
+/// This is how a person gets out of any version skew, so it must never need the daemon's
+/// cooperation beyond that.
 async fn stop(paths: &RoomPaths) -> anyhow::Result<i32> {
-    let Some(mut client) = ControlClient::connect(paths, ClientKind::Control).await? else {
-        write_stdout(&format!(
-            "chatroomd is not running for {}\n",
-            paths.root.display()
-        ))?;
-        return Ok(0);
+    let pid = match ControlClient::reach(paths, ClientKind::Control).await? {
+        Reach::Connected(mut client) => {
+            match client.call(Request::Shutdown).await? {
+                Some(Ok(Response::ShuttingDown)) | None => {}
+                Some(Ok(other)) => anyhow::bail!("unexpected reply from chatroomd: {other:?}"),
+                Some(Err(refusal)) => anyhow::bail!("{refusal}"),
+            }
+            drop(client);
+            None
+        }
+        Reach::Incompatible(daemon) => Some(daemon.pid),
+        Reach::NotRunning => match protocol::launch::lock_holder(&paths.lock_file) {
+            Some(pid) => Some(pid),
+            None => {
+                write_stdout(&format!(
+                    "chatroomd is not running for {}\n",
+                    paths.root.display()
+                ))?;
+                return Ok(0);
+            }
+        },
     };
-    match client.call(Request::Shutdown).await? {
-        Some(Ok(Response::ShuttingDown)) | None => {}
-        Some(Ok(other)) => anyhow::bail!("unexpected reply from chatroomd: {other:?}"),
-        Some(Err(refusal)) => anyhow::bail!("{refusal}"),
-    }
-    drop(client);
     let lock_file = paths.lock_file.clone();
-    let released = tokio::task::spawn_blocking(move || {
-        protocol::launch::wait_released(&lock_file, Duration::from_secs(30))
+    tokio::task::spawn_blocking(move || match pid {
+        Some(pid) => protocol::launch::stop_holder(&lock_file, pid, STOP_TIMEOUT)
+            .map_err(anyhow::Error::from),
+        None => {
+            match protocol::launch::wait_released(&lock_file, STOP_TIMEOUT) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(anyhow::anyhow!(
+                    "chatroomd accepted the shutdown but still holds {} after {}s",
+                    lock_file.display(),
+                    STOP_TIMEOUT.as_secs()
+                )),
+                Err(err) => Err(anyhow::Error::from(err)
+                    .context(format!("cannot watch {}", lock_file.display()))),
+            }
+        }
     })
     .await
     .context("waiting for chatroomd to exit")??;
-    if !released {
-        anyhow::bail!(
-            "chatroomd accepted the shutdown but still holds {} after 30s",
-            paths.lock_file.display()
-        );
-    }
     write_stdout(&format!("chatroomd stopped for {}\n", paths.root.display()))?;
     Ok(0)
+}
+
+/// Whether this process's stderr is the file at `path`.
+fn stderr_is(path: &std::path::Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::MetadataExt;
+        let Ok(stderr) = std::io::stderr().as_fd().try_clone_to_owned() else {
+            return false;
+        };
+        match (
+            std::fs::File::from(stderr).metadata(),
+            std::fs::metadata(path),
+        ) {
+            (Ok(ours), Ok(log)) => ours.dev() == log.dev() && ours.ino() == log.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
+    }
 }

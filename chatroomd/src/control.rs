@@ -8,13 +8,12 @@ use std::io;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use interprocess::local_socket::GenericFilePath;
-use interprocess::local_socket::tokio::{Stream, prelude::*};
+use interprocess::local_socket::tokio::Stream;
 use protocol::frame::{MAX_CLIENT_FRAME, MAX_SERVER_FRAME, read_frame, write_frame};
 use protocol::paths::RoomPaths;
 use protocol::{
-    ClientKind, ClientMessage, Event, Hello, HelloReply, PROTOCOL_VERSION, Refusal, Request,
-    Response, ServerMessage,
+    ClientKind, ClientMessage, Event, Hello, HelloReply, Refusal, Request, Response, ServerMessage,
+    protocol_version,
 };
 
 /// How long a command waits for the daemon to answer one request.
@@ -30,11 +29,41 @@ pub struct ControlClient {
     events: VecDeque<Event>,
 }
 
+/// What [`ControlClient::reach`] found.
+#[derive(Debug)]
+pub enum Reach {
+    /// A daemon of this protocol version accepted the session.
+    Connected(ControlClient),
+    /// A daemon runs but speaks another protocol version (it said so in its refusal).
+    Incompatible(Incompatible),
+    /// No daemon answers for this root.
+    NotRunning,
+}
+
+/// A running daemon this build cannot talk to, as its handshake refusal describes it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Incompatible {
+    pub pid: u32,
+    pub protocol_version: u32,
+    /// The daemon's own words.
+    pub message: String,
+}
+
 impl ControlClient {
-    /// Connects to the room's daemon as `kind`. `Ok(None)` when no daemon is listening.
+    /// Connects to the room's daemon as `kind`. `Ok(None)` when no daemon is listening; a daemon
+    /// of another protocol version is an error that says how to stop it.
     pub async fn connect(paths: &RoomPaths, kind: ClientKind) -> anyhow::Result<Option<Self>> {
-        let name = paths.socket.as_path().to_fs_name::<GenericFilePath>()?;
-        let stream = match Stream::connect(name).await {
+        match Self::reach(paths, kind).await? {
+            Reach::Connected(client) => Ok(Some(client)),
+            Reach::NotRunning => Ok(None),
+            Reach::Incompatible(daemon) => Err(incompatible(paths, &daemon)),
+        }
+    }
+
+    /// Connects to the room's daemon as `kind`, wherever its socket is (the endpoint it recorded,
+    /// else the one this environment yields), and says what it found. Never starts a daemon.
+    pub async fn reach(paths: &RoomPaths, kind: ClientKind) -> anyhow::Result<Reach> {
+        let stream = match protocol::launch::connect_room(paths).await {
             Ok(stream) => stream,
             Err(err)
                 if matches!(
@@ -42,23 +71,27 @@ impl ControlClient {
                     io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
                 ) =>
             {
-                return Ok(None);
+                return Ok(Reach::NotRunning);
             }
             Err(err) => {
                 return Err(err)
                     .with_context(|| format!("cannot connect to {}", paths.socket.display()));
             }
         };
-        Self::handshake(stream, kind).await.map(Some)
+        Self::handshake(stream, kind).await
     }
 
     /// Connects as `kind`, starting the daemon first if none serves the room.
     pub async fn connect_or_start(paths: &RoomPaths, kind: ClientKind) -> anyhow::Result<Self> {
         let stream = protocol::launch::connect_or_start(paths).await?;
-        Self::handshake(stream, kind).await
+        match Self::handshake(stream, kind).await? {
+            Reach::Connected(client) => Ok(client),
+            Reach::Incompatible(daemon) => Err(incompatible(paths, &daemon)),
+            Reach::NotRunning => bail!("chatroomd closed the connection during the handshake"),
+        }
     }
 
-    async fn handshake(stream: Stream, kind: ClientKind) -> anyhow::Result<Self> {
+    async fn handshake(stream: Stream, kind: ClientKind) -> anyhow::Result<Reach> {
         let mut client = Self {
             stream,
             buffer: Vec::new(),
@@ -66,16 +99,30 @@ impl ControlClient {
             events: VecDeque::new(),
         };
         let hello = ClientMessage::Hello(Hello {
-            version: PROTOCOL_VERSION,
+            version: protocol_version(),
             client_pid: std::process::id(),
             kind,
         });
         write_frame(&mut client.stream, &hello, MAX_CLIENT_FRAME).await?;
         match client.read(Some(REPLY_TIMEOUT)).await? {
-            Some(ServerMessage::HelloReply(HelloReply::Welcome { .. })) => Ok(client),
-            Some(ServerMessage::HelloReply(HelloReply::Refused { message, .. })) => {
-                bail!("{message}; restart it with `chatroomd stop` and retry")
+            Some(ServerMessage::HelloReply(HelloReply::Welcome { .. })) => {
+                Ok(Reach::Connected(client))
             }
+            // The same version refusing us is not a skew `stop` could fix: say what it said.
+            Some(ServerMessage::HelloReply(HelloReply::Refused {
+                daemon_version,
+                message,
+                ..
+            })) if daemon_version == protocol_version() => bail!("{message}"),
+            Some(ServerMessage::HelloReply(HelloReply::Refused {
+                daemon_version,
+                daemon_pid,
+                message,
+            })) => Ok(Reach::Incompatible(Incompatible {
+                pid: daemon_pid,
+                protocol_version: daemon_version,
+                message,
+            })),
             Some(other) => bail!("unexpected first frame from chatroomd: {other:?}"),
             None => bail!("chatroomd closed the connection during the handshake"),
         }
@@ -155,4 +202,14 @@ impl ControlClient {
             Err(err) => Err(err.into()),
         }
     }
+}
+
+/// A command refused by a daemon of another version: what it said, and the way out, which works
+/// whatever version it speaks.
+fn incompatible(paths: &RoomPaths, daemon: &Incompatible) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{}; stop it with `chatroomd stop --root {}` and retry",
+        daemon.message,
+        paths.root.display()
+    )
 }

@@ -6,6 +6,12 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How long a start keeps trying for a lock held by something that is not a live daemon: a probe
+/// (`protocol::launch::lock_held`) holds it for microseconds, and a daemon that just took it
+/// writes its pid right away.
+const PROBE_GRACE: Duration = Duration::from_secs(1);
 
 /// The held lock; released on drop.
 #[derive(Debug)]
@@ -23,10 +29,24 @@ impl RoomLock {
             .read(true)
             .write(true)
             .open(path)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => return Ok(Err(read_holder(&mut file))),
-            Err(TryLockError::Error(err)) => return Err(err),
+        let started = Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) => {}
+                Err(TryLockError::Error(err)) => return Err(err),
+            }
+            // The recorded pid is only the holder's if that process lives: otherwise a probe or
+            // a daemon that has not written its pid yet holds the lock, and naming the dead
+            // daemon would send the person after a process that does not exist.
+            let holder = read_holder(&mut file);
+            if holder.parse().is_ok_and(process_exists) {
+                return Ok(Err(holder));
+            }
+            if started.elapsed() > PROBE_GRACE {
+                return Ok(Err("unknown".to_owned()));
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
         file.set_len(0)?;
         file.seek(SeekFrom::Start(0))?;
@@ -36,8 +56,25 @@ impl RoomLock {
     }
 }
 
+/// Whether `pid` names a live process (one we may not be allowed to signal counts).
+fn process_exists(pid: i32) -> bool {
+    #[cfg(unix)]
+    {
+        // SAFETY: signal 0 only checks that the process exists; nothing is delivered.
+        pid > 0
+            && (unsafe { libc::kill(pid, 0) } == 0
+                || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
+}
+
 fn read_holder(file: &mut File) -> String {
     let mut text = String::new();
+    let _ = file.seek(SeekFrom::Start(0));
     let _ = file.read_to_string(&mut text);
     let pid = text.trim();
     if pid.is_empty() {
@@ -64,5 +101,45 @@ mod tests {
         drop(lock);
         assert!(!protocol::launch::lock_held(&path));
         assert!(protocol::launch::wait_released(&path, std::time::Duration::from_secs(5)).unwrap());
+    }
+
+    /// The pid of a process that has exited (and been reaped).
+    fn dead_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    }
+
+    #[test]
+    fn a_probe_of_the_lock_is_not_named_as_a_daemon() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chatroomd.lock");
+        // A daemon died and left its pid; someone checks the lock just as a new daemon starts.
+        std::fs::write(&path, format!("{}\n", dead_pid())).unwrap();
+        let probe = std::fs::File::open(&path).unwrap();
+        probe.try_lock_shared().unwrap();
+        let released = std::thread::spawn(move || {
+            // A probe holds the lock for a moment only.
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            drop(probe);
+        });
+        let lock = RoomLock::acquire(&path).unwrap();
+        released.join().unwrap();
+        assert!(lock.is_ok(), "the start gave up: {lock:?}");
+    }
+
+    #[test]
+    fn a_dead_pid_is_never_named_as_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chatroomd.lock");
+        let dead = dead_pid();
+        std::fs::write(&path, format!("{dead}\n")).unwrap();
+        // Held all along by something that records no pid of its own.
+        let other = std::fs::File::open(&path).unwrap();
+        other.try_lock_shared().unwrap();
+        let holder = RoomLock::acquire(&path).unwrap().unwrap_err();
+        assert_ne!(holder, dead.to_string());
+        assert_eq!(holder, "unknown");
     }
 }

@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use interprocess::local_socket::tokio::{Listener, Stream, prelude::*};
 use interprocess::local_socket::{GenericFilePath, ListenerOptions};
-use protocol::frame::{MAX_CLIENT_FRAME, MAX_SERVER_FRAME, read_frame, write_frame};
+use protocol::frame::{
+    MAX_CLIENT_FRAME, MAX_HELLO_FRAME, MAX_SERVER_FRAME, decode_hello, read_frame, read_payload,
+    write_frame,
+};
 use protocol::paths::RoomPaths;
 use protocol::{ClientMessage, HelloReply, ServerMessage, protocol_version};
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -156,6 +159,11 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let result = runtime.block_on(async {
         let listener = bind(&config.paths)?;
         info!(socket = %config.paths.socket.display(), pid = std::process::id(), "serving");
+        // Clients whose environment yields another socket directory find us through this;
+        // without it they still find us when their environment matches ours.
+        if let Err(err) = protocol::paths::record_endpoint(&config.paths) {
+            warn!(file = %config.paths.endpoint_file.display(), cause = %err, "could not record the socket for clients from other environments");
+        }
         if let Some(fd) = config.ready_fd {
             signal_ready(fd);
         }
@@ -184,6 +192,10 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
             Err(err) => Err(ServeError::OwnerDied(err.to_string())),
         }
     });
+    // Still holding the lock, so the record is ours to remove.
+    if let Err(err) = protocol::paths::forget_endpoint(&config.paths) {
+        warn!(file = %config.paths.endpoint_file.display(), cause = %err, "could not remove the socket record");
+    }
     // Released on every way out, so the next client call starts a fresh daemon at once.
     drop(lock);
     if result.is_ok() {
@@ -316,35 +328,54 @@ async fn connection(
     }
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut buffer = Vec::new();
+    // The first frame is read with the Hello's small limit, and decoded leniently (fields that
+    // later versions append are ignored, the kind is read as a code), so that this daemon
+    // answers every later client instead of dropping it.
     let hello = match tokio::time::timeout(
         HELLO_TIMEOUT,
-        read_frame::<ClientMessage, _>(&mut reader, &mut buffer, MAX_CLIENT_FRAME),
+        read_payload(&mut reader, &mut buffer, MAX_HELLO_FRAME),
     )
     .await
     {
         Err(_) => bail!("no hello within {HELLO_TIMEOUT:?}"),
-        Ok(Ok(Some(ClientMessage::Hello(hello)))) => hello,
-        Ok(Ok(Some(_))) => bail!("the first frame was not a hello"),
-        Ok(Ok(None)) => return Ok(()),
+        Ok(Ok(true)) => match decode_hello(&buffer) {
+            Ok(Some(hello)) => hello,
+            Ok(None) => bail!("the first frame was not a hello"),
+            Err(err) => return Err(err).context("bad hello frame"),
+        },
+        Ok(Ok(false)) => return Ok(()),
         Ok(Err(err)) => return Err(err).context("bad hello frame"),
     };
     let version = protocol_version();
-    if hello.version != version {
-        let message = format!(
-            "chatroomd (pid {}) speaks protocol v{version} but the client speaks v{}",
-            std::process::id(),
-            hello.version
-        );
-        // The normal first step of an upgrade: the client replaces this daemon or says why not.
-        info!(session, client_pid = hello.client_pid, "{message}");
-        let refusal = ServerMessage::HelloReply(HelloReply::Refused {
-            daemon_version: version,
-            daemon_pid: std::process::id(),
-            message,
-        });
-        write_frame(&mut writer, &refusal, MAX_SERVER_FRAME).await?;
-        return Ok(());
-    }
+    let kind = match (hello.version == version, hello.kind()) {
+        (true, Some(kind)) => kind,
+        (same_version, _) => {
+            // The version first: a later client that also brings a new kind is told to replace
+            // this daemon, which is what it needs.
+            let message = if same_version {
+                format!(
+                    "chatroomd (pid {}) does not know client kind {}; upgrade chatroomd",
+                    std::process::id(),
+                    hello.kind_code
+                )
+            } else {
+                format!(
+                    "chatroomd (pid {}) speaks protocol v{version} but the client speaks v{}",
+                    std::process::id(),
+                    hello.version
+                )
+            };
+            // The normal first step of an upgrade: the client replaces this daemon or says why not.
+            info!(session, client_pid = hello.client_pid, "{message}");
+            let refusal = ServerMessage::HelloReply(HelloReply::Refused {
+                daemon_version: version,
+                daemon_pid: std::process::id(),
+                message,
+            });
+            write_frame(&mut writer, &refusal, MAX_SERVER_FRAME).await?;
+            return Ok(());
+        }
+    };
     let welcome = ServerMessage::HelloReply(HelloReply::Welcome {
         version,
         session_id: session,
@@ -356,7 +387,7 @@ async fn connection(
     let evict = CancellationToken::new();
     if !owner.send(Command::Open {
         session,
-        kind: hello.kind,
+        kind,
         client_pid: hello.client_pid,
         outbox,
         evict: evict.clone(),
@@ -370,7 +401,7 @@ async fn connection(
     debug!(
         session,
         client_pid = hello.client_pid,
-        kind = owner::kind_name(hello.kind),
+        kind = owner::kind_name(kind),
         "session started"
     );
 

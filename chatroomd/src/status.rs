@@ -7,7 +7,7 @@ use protocol::paths::RoomPaths;
 use protocol::{ClientKind, DaemonStatus, Participant, Request, Response};
 use serde::Serialize;
 
-use crate::control::ControlClient;
+use crate::control::{ControlClient, Incompatible, Reach};
 use crate::owner::unix_now;
 use crate::source::load_from_disk;
 use crate::transcript::write_stdout;
@@ -21,8 +21,11 @@ pub struct StatusReport {
     pub state_dir: String,
     pub socket: String,
     pub log: String,
-    /// What the running daemon reports; `null` when none runs.
+    /// What the running daemon reports; `null` when none runs or it speaks another version.
     pub daemon: Option<DaemonStatus>,
+    /// A running daemon of another protocol version (which `chatroomd stop` stops); `null`
+    /// otherwise.
+    pub incompatible: Option<Incompatible>,
     /// What the files hold; `null` when a daemon runs (it is the authority then).
     pub on_disk: Option<DiskStatus>,
 }
@@ -40,12 +43,13 @@ pub struct DiskStatus {
 
 /// Prints the status as text, or as JSON with `json`.
 pub async fn status(paths: &RoomPaths, json: bool) -> anyhow::Result<()> {
-    let daemon = match ControlClient::connect(paths, ClientKind::Control).await? {
-        Some(mut client) => match client.request(Request::DaemonStatus).await? {
-            Response::DaemonStatus(status) => Some(status),
+    let (daemon, incompatible) = match ControlClient::reach(paths, ClientKind::Control).await? {
+        Reach::Connected(mut client) => match client.request(Request::DaemonStatus).await? {
+            Response::DaemonStatus(status) => (Some(status), None),
             other => anyhow::bail!("unexpected reply from chatroomd: {other:?}"),
         },
-        None => None,
+        Reach::Incompatible(daemon) => (None, Some(daemon)),
+        Reach::NotRunning => (None, None),
     };
     let on_disk = match daemon {
         Some(_) => None,
@@ -60,12 +64,17 @@ pub async fn status(paths: &RoomPaths, json: bool) -> anyhow::Result<()> {
         }
     };
     let report = StatusReport {
-        running: daemon.is_some(),
+        running: daemon.is_some() || incompatible.is_some(),
         root: paths.root.display().to_string(),
         state_dir: paths.state_dir.display().to_string(),
-        socket: paths.socket.display().to_string(),
+        // Where the daemon really listens, which another environment may have chosen.
+        socket: match &daemon {
+            Some(daemon) => daemon.socket.clone(),
+            None => paths.socket.display().to_string(),
+        },
         log: paths.log_file.display().to_string(),
         daemon,
+        incompatible,
         on_disk,
     };
     let text = if json {
@@ -90,9 +99,20 @@ pub fn render(report: &StatusReport, now: u64) -> String {
                 view::duration(daemon.uptime_secs)
             );
         }
-        None => {
-            let _ = writeln!(out, "chatroomd is not running for this room");
-        }
+        None => match &report.incompatible {
+            Some(other) => {
+                let _ = writeln!(
+                    out,
+                    "chatroomd is running: pid {}, protocol v{}, which this chatroomd (protocol v{}) cannot talk to; `chatroomd stop` stops it",
+                    other.pid,
+                    other.protocol_version,
+                    protocol::protocol_version()
+                );
+            }
+            None => {
+                let _ = writeln!(out, "chatroomd is not running for this room");
+            }
+        },
     }
     // A directory name may hold anything a file name can.
     let _ = writeln!(out, "root:    {}", view::inline(&report.root));
@@ -197,6 +217,7 @@ mod tests {
             socket: "/run/s".into(),
             log: "/repo/.chatroom/chatroomd.log".into(),
             daemon,
+            incompatible: None,
             on_disk,
         };
         let daemon = DaemonStatus {

@@ -13,6 +13,11 @@ pub const MAX_CLIENT_FRAME: usize = 1024 * 1024;
 /// The largest frame the daemon sends: 100 messages of 64 KiB plus their envelopes fit easily.
 pub const MAX_SERVER_FRAME: usize = 16 * 1024 * 1024;
 
+/// The largest first frame (the [`crate::Hello`]) a daemon reads: a Hello is a dozen bytes, and a
+/// connection that has not yet said who it is must not make the daemon wait for, or allocate, a
+/// megabyte. Room for fields later versions may append.
+pub const MAX_HELLO_FRAME: usize = 4 * 1024;
+
 /// Bytes in the length prefix.
 pub const PREFIX_LEN: usize = 4;
 
@@ -23,12 +28,20 @@ pub enum FrameError {
     TooLarge { len: usize, max: usize },
     #[error("connection closed in the middle of a frame")]
     Truncated,
+    // The causes are part of the messages and so not also `source`s: an error chain (`chatroomd:
+    // …`) would print them twice.
     #[error("undecodable frame: {0}")]
-    Decode(#[source] postcard::Error),
+    Decode(postcard::Error),
     #[error("unencodable frame: {0}")]
-    Encode(#[source] postcard::Error),
+    Encode(postcard::Error),
     #[error("i/o error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for FrameError {
+    fn from(err: std::io::Error) -> Self {
+        Self::Io(err)
+    }
 }
 
 /// Encodes `value` as one complete frame (prefix included).
@@ -50,6 +63,24 @@ pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameError> {
         return Err(FrameError::Decode(postcard::Error::DeserializeBadEncoding));
     }
     Ok(value)
+}
+
+/// Decodes the first frame of a connection as a daemon must, to stay able to answer every later
+/// client: the [`crate::Hello`]'s fields as varints, the kind as a bare code (see
+/// [`crate::HelloFrame::kind`]), and anything after them ignored (fields appended by later
+/// versions). `Ok(None)` when the frame is another message than a Hello.
+pub fn decode_hello(payload: &[u8]) -> Result<Option<crate::HelloFrame>, FrameError> {
+    let (variant, rest) = postcard::take_from_bytes::<u32>(payload).map_err(FrameError::Decode)?;
+    if variant != 0 {
+        return Ok(None);
+    }
+    let ((version, client_pid, kind_code), _appended) =
+        postcard::take_from_bytes::<(u32, u32, u32)>(rest).map_err(FrameError::Decode)?;
+    Ok(Some(crate::HelloFrame {
+        version,
+        client_pid,
+        kind_code,
+    }))
 }
 
 /// Reads the payload length from a prefix, refusing lengths over `max`.
@@ -77,13 +108,29 @@ mod io {
         T: DeserializeOwned,
         R: AsyncRead + Unpin,
     {
+        match read_payload(reader, buf, max).await? {
+            true => decode(buf).map(Some),
+            false => Ok(None),
+        }
+    }
+
+    /// Reads one frame's payload into `buf` without decoding it (the daemon decodes the Hello
+    /// with [`super::decode_hello`]). `Ok(false)` is a clean end of stream between frames.
+    pub async fn read_payload<R>(
+        reader: &mut R,
+        buf: &mut Vec<u8>,
+        max: usize,
+    ) -> Result<bool, FrameError>
+    where
+        R: AsyncRead + Unpin,
+    {
         let mut prefix = [0u8; PREFIX_LEN];
         let mut filled = 0;
         while filled < PREFIX_LEN {
             let n = reader.read(&mut prefix[filled..]).await?;
             if n == 0 {
                 return if filled == 0 {
-                    Ok(None)
+                    Ok(false)
                 } else {
                     Err(FrameError::Truncated)
                 };
@@ -100,7 +147,7 @@ mod io {
                 std::io::ErrorKind::UnexpectedEof => FrameError::Truncated,
                 _ => FrameError::Io(err),
             })?;
-        decode(buf).map(Some)
+        Ok(true)
     }
 
     /// Writes one frame and flushes it.
@@ -117,10 +164,10 @@ mod io {
 }
 
 #[cfg(feature = "tokio")]
-pub use io::{read_frame, write_frame};
+pub use io::{read_frame, read_payload, write_frame};
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::{ClientKind, ClientMessage, Hello, Refusal, Request, ServerMessage};
 
@@ -207,6 +254,32 @@ mod tests {
             decode::<ClientMessage>(&[0xff, 0xff, 0xff]),
             Err(FrameError::Decode(_))
         ));
+    }
+
+    /// The error chain as `anyhow`'s `{:#}` prints it (and so as `chatroomd: …` shows it).
+    pub(crate) fn chain(err: &dyn std::error::Error) -> String {
+        let mut text = err.to_string();
+        let mut source = err.source();
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
+    }
+
+    #[test]
+    fn an_error_chain_names_the_os_error_once() {
+        let err = FrameError::from(std::io::Error::from_raw_os_error(libc::EACCES));
+        assert_eq!(chain(&err), "i/o error: Permission denied (os error 13)");
+        let err = decode::<ClientMessage>(&[0xff, 0xff, 0xff]).unwrap_err();
+        assert_eq!(
+            chain(&err).matches("undecodable").count(),
+            1,
+            "{}",
+            chain(&err)
+        );
+        assert_eq!(chain(&err).split(": ").count(), 2, "{}", chain(&err));
     }
 
     #[tokio::test]

@@ -29,12 +29,10 @@ pub const ENV_DAEMON: &str = "CHATROOM_DAEMON";
 /// (and the person behind it): it says what failed and where to look.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot prepare {}: {source}", path.display())]
-    Setup {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    // The causes are part of each one-line message, and so are not also reported as `source`
+    // (an error chain would print them twice).
+    #[error("cannot prepare {}: {cause}", path.display())]
+    Setup { path: PathBuf, cause: io::Error },
     #[error(
         "timed out after {}s waiting for another client to start chatroomd (start lock {})",
         LOCK_TIMEOUT.as_secs(),
@@ -42,13 +40,9 @@ pub enum StartError {
     )]
     LockTimeout { path: PathBuf },
     #[error(
-        "could not run `{program}`: {source}; install chatroomd next to chatroom-shim or on PATH, or set {ENV_DAEMON}"
+        "could not run `{program}`: {cause}; install chatroomd next to chatroom-shim or on PATH, or set {ENV_DAEMON}"
     )]
-    Spawn {
-        program: String,
-        #[source]
-        source: io::Error,
-    },
+    Spawn { program: String, cause: io::Error },
     #[error(
         "chatroomd exited during start ({status}); see {}, or run `{} serve --foreground --root {}` to see why",
         hint.log.display(), hint.program, hint.root.display()
@@ -59,14 +53,15 @@ pub enum StartError {
         READY_TIMEOUT.as_secs(), hint.log.display(), hint.program, hint.root.display()
     )]
     NotReady { hint: Hint },
+    // Not `serve --foreground`: with a daemon holding the room it would fail the same way.
+    // `stop` works on any daemon holding the lock, reachable or not.
     #[error(
-        "chatroomd is running but its socket {} refused the connection ({source}); see {}, or run `{} serve --foreground --root {}` to see why",
+        "chatroomd is running but its socket {} refused the connection ({cause}); see {}, or run `{} stop --root {}` and retry",
         socket.display(), hint.log.display(), hint.program, hint.root.display()
     )]
     Connect {
         socket: PathBuf,
-        #[source]
-        source: io::Error,
+        cause: io::Error,
         hint: Hint,
     },
     #[error("chatroomd is not running, and starting it automatically is only supported on unix")]
@@ -85,18 +80,18 @@ pub struct Hint {
 
 /// Connects to the room's daemon, starting it if nobody serves the room yet.
 pub async fn connect_or_start(paths: &RoomPaths) -> Result<Stream, StartError> {
-    match connect(&paths.socket).await {
+    match connect_room(paths).await {
         Ok(stream) => return Ok(stream),
         Err(err) => tracing::debug!(cause = %err, "no daemon answered; starting one"),
     }
-    crate::paths::ensure_private_dir(&paths.runtime_dir).map_err(|source| StartError::Setup {
+    crate::paths::ensure_private_dir(&paths.runtime_dir).map_err(|cause| StartError::Setup {
         path: paths.runtime_dir.clone(),
-        source,
+        cause,
     })?;
     // Held until this function returns, i.e. until we are connected or have given up, so that
     // the shims queued behind us find the daemon we started instead of starting another.
     let _start_lock = lock_start(&paths.start_lock).await?;
-    if let Ok(stream) = connect(&paths.socket).await {
+    if let Ok(stream) = connect_room(paths).await {
         tracing::debug!("another shim started the daemon while we waited");
         return Ok(stream);
     }
@@ -115,23 +110,67 @@ pub async fn connect_or_start(paths: &RoomPaths) -> Result<Stream, StartError> {
     }
 }
 
-/// One attempt to connect to the socket at `socket`.
+/// Connects to the daemon serving the room, wherever it runs, without ever starting one: first
+/// the socket the daemon recorded in `.chatroom/` (see [`crate::paths::recorded_endpoint`]),
+/// which finds a daemon started from another environment, then the socket this process's own
+/// environment yields. The error is the latter's: `NotFound` or `ConnectionRefused` when nobody
+/// serves the room.
+pub async fn connect_room(paths: &RoomPaths) -> io::Result<Stream> {
+    match crate::paths::recorded_endpoint(paths) {
+        Ok(Some(socket)) if socket != paths.socket => match connect(&socket).await {
+            Ok(stream) => return Ok(stream),
+            Err(err) => {
+                tracing::debug!(socket = %socket.display(), cause = %err, "the recorded endpoint did not answer");
+            }
+        },
+        Ok(_) => {}
+        // Left behind by a daemon that was killed: its socket went with its runtime dir.
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            tracing::debug!(cause = %err, "the recorded endpoint is gone");
+        }
+        Err(err) => tracing::warn!(cause = %err, "not using the recorded endpoint"),
+    }
+    connect(&paths.socket).await
+}
+
+/// One attempt to connect to the socket at `socket`. A socket served by another user is refused
+/// (where the platform says who serves it): the socket may have been named by a file in a
+/// repository others can write.
 pub async fn connect(socket: &Path) -> io::Result<Stream> {
     let name = socket.to_fs_name::<GenericFilePath>()?;
-    match tokio::time::timeout(CONNECT_TIMEOUT, Stream::connect(name)).await {
-        Ok(result) => result,
-        Err(_) => Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "the socket did not accept the connection in time",
-        )),
+    let stream = match tokio::time::timeout(CONNECT_TIMEOUT, Stream::connect(name)).await {
+        Ok(result) => result?,
+        Err(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the socket did not accept the connection in time",
+            ));
+        }
+    };
+    #[cfg(unix)]
+    {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let ours = unsafe { libc::geteuid() };
+        if let Some(theirs) = stream.peer_creds().ok().and_then(|creds| creds.euid())
+            && theirs != ours
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "{} is served by uid {theirs}, not the current user",
+                    socket.display()
+                ),
+            ));
+        }
     }
+    Ok(stream)
 }
 
 /// Takes the exclusive start lock, waiting at most [`LOCK_TIMEOUT`] for its holder.
 async fn lock_start(path: &Path) -> Result<File, StartError> {
-    let setup = |source| StartError::Setup {
+    let setup = |cause| StartError::Setup {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let file = OpenOptions::new()
         .read(true)
@@ -160,9 +199,8 @@ async fn lock_start(path: &Path) -> Result<File, StartError> {
 }
 
 /// The daemon binary: `$CHATROOM_DAEMON`, else `chatroomd` installed next to this executable,
-/// else `chatroomd` from `PATH`.
-#[cfg(unix)]
-fn daemon_program() -> PathBuf {
+/// else `chatroomd` from `PATH`. What a client starts, and so what its advice names.
+pub fn daemon_program() -> PathBuf {
     if let Some(program) = std::env::var_os(ENV_DAEMON).filter(|value| !value.is_empty()) {
         return PathBuf::from(program);
     }
@@ -191,21 +229,21 @@ async fn start(paths: &RoomPaths) -> Result<Stream, StartError> {
         program: program.display().to_string(),
         root: paths.root.clone(),
     };
-    std::fs::create_dir_all(&paths.state_dir).map_err(|source| StartError::Setup {
+    std::fs::create_dir_all(&paths.state_dir).map_err(|cause| StartError::Setup {
         path: paths.state_dir.clone(),
-        source,
+        cause,
     })?;
     let log = OpenOptions::new()
         .create(true)
         .append(true)
         .open(&paths.log_file)
-        .map_err(|source| StartError::Setup {
+        .map_err(|cause| StartError::Setup {
             path: paths.log_file.clone(),
-            source,
+            cause,
         })?;
-    let (ready_read, ready_write) = ready_pipe().map_err(|source| StartError::Spawn {
+    let (ready_read, ready_write) = ready_pipe().map_err(|cause| StartError::Spawn {
         program: hint.program.clone(),
-        source,
+        cause,
     })?;
     let ready_fd = ready_write.as_raw_fd();
 
@@ -243,9 +281,9 @@ async fn start(paths: &RoomPaths) -> Result<Stream, StartError> {
     let spawned = command.spawn();
     // Only the child may hold the write end, or the end-of-file that tells us it died never comes.
     drop(ready_write);
-    let mut child = spawned.map_err(|source| StartError::Spawn {
+    let mut child = spawned.map_err(|cause| StartError::Spawn {
         program: hint.program.clone(),
-        source,
+        cause,
     })?;
     tracing::info!(pid = child.id(), program = %hint.program, "started chatroomd");
 
@@ -255,9 +293,9 @@ async fn start(paths: &RoomPaths) -> Result<Stream, StartError> {
             reap(child);
             connect(&paths.socket)
                 .await
-                .map_err(|source| StartError::Connect {
+                .map_err(|cause| StartError::Connect {
                     socket: paths.socket.clone(),
-                    source,
+                    cause,
                     hint,
                 })
         }
@@ -337,13 +375,15 @@ async fn connect_to_winner(paths: &RoomPaths, hint: Hint) -> Result<Option<Strea
     let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
     let mut pause = Duration::from_millis(10);
     loop {
-        match connect(&paths.socket).await {
+        // The winner may have been started from another environment, with its socket in
+        // another runtime dir: it records where, once bound.
+        match connect_room(paths).await {
             Ok(stream) => return Ok(Some(stream)),
             Err(_) if !lock_held(&paths.lock_file) => return Ok(None),
-            Err(source) if tokio::time::Instant::now() + pause > deadline => {
+            Err(cause) if tokio::time::Instant::now() + pause > deadline => {
                 return Err(StartError::Connect {
                     socket: paths.socket.clone(),
-                    source,
+                    cause,
                     hint,
                 });
             }
@@ -356,11 +396,90 @@ async fn connect_to_winner(paths: &RoomPaths, hint: Hint) -> Result<Option<Strea
 }
 
 /// Whether a live process holds the room lock (an flock: released by the kernel when its holder
-/// dies, however it dies).
+/// dies, however it dies). The probe takes the lock shared, for a moment: probes never exclude
+/// each other, and a daemon starting meanwhile (it takes the lock exclusively) retries rather
+/// than name the probe's pid-less moment as another daemon.
 pub fn lock_held(lock_file: &Path) -> bool {
-    match OpenOptions::new().read(true).write(true).open(lock_file) {
-        Ok(file) => matches!(file.try_lock(), Err(TryLockError::WouldBlock)),
+    match OpenOptions::new().read(true).open(lock_file) {
+        Ok(file) => matches!(file.try_lock_shared(), Err(TryLockError::WouldBlock)),
         Err(_) => false,
+    }
+}
+
+/// The pid recorded in the room lock by the live process holding it; `None` when nobody holds
+/// it or it records no pid (yet).
+pub fn lock_holder(lock_file: &Path) -> Option<u32> {
+    if !lock_held(lock_file) {
+        return None;
+    }
+    std::fs::read_to_string(lock_file).ok()?.trim().parse().ok()
+}
+
+/// Why a daemon could not be stopped from outside.
+#[derive(Debug, thiserror::Error)]
+pub enum StopError {
+    #[error("{} names pid {holder}, not pid {pid}, as the room's daemon", lock_file.display())]
+    NotTheHolder {
+        lock_file: PathBuf,
+        pid: u32,
+        holder: String,
+    },
+    #[error("cannot signal pid {pid}: {cause}")]
+    Signal { pid: u32, cause: io::Error },
+    #[error("pid {pid} still holds {} after {}s", lock_file.display(), timeout.as_secs())]
+    StillRunning {
+        pid: u32,
+        lock_file: PathBuf,
+        timeout: Duration,
+    },
+    #[error("cannot watch {}: {cause}", lock_file.display())]
+    Watch {
+        lock_file: PathBuf,
+        cause: io::Error,
+    },
+}
+
+/// Stops the daemon `pid` from outside, whatever protocol it speaks: SIGTERM (its clean
+/// shutdown), then waits at most `timeout` for the room lock to be released. Only a process that
+/// holds this room's lock and recorded `pid` in it is signalled, never a pid that might have been
+/// reused; a lock nobody holds, or "no such process", means it is already gone. Blocks.
+pub fn stop_holder(lock_file: &Path, pid: u32, timeout: Duration) -> Result<(), StopError> {
+    if !lock_held(lock_file) {
+        return Ok(());
+    }
+    let holder = std::fs::read_to_string(lock_file).unwrap_or_default();
+    if holder.trim().parse::<u32>().ok() != Some(pid) {
+        return Err(StopError::NotTheHolder {
+            lock_file: lock_file.to_path_buf(),
+            pid,
+            holder: match holder.trim() {
+                "" => "no pid".to_owned(),
+                holder => holder.to_owned(),
+            },
+        });
+    }
+    #[cfg(unix)]
+    {
+        // SAFETY: kill(2) with a pid read from the lock that process holds.
+        if unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) } != 0 {
+            let cause = io::Error::last_os_error();
+            // It exited between the check and the signal: the lock is on its way to release.
+            if cause.raw_os_error() != Some(libc::ESRCH) {
+                return Err(StopError::Signal { pid, cause });
+            }
+        }
+    }
+    match wait_released(lock_file, timeout) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(StopError::StillRunning {
+            pid,
+            lock_file: lock_file.to_path_buf(),
+            timeout,
+        }),
+        Err(cause) => Err(StopError::Watch {
+            lock_file: lock_file.to_path_buf(),
+            cause,
+        }),
     }
 }
 
@@ -368,16 +487,16 @@ pub fn lock_held(lock_file: &Path) -> bool {
 /// whether the lock was seen free. For those who stop a daemon (`chatroomd stop`, a shim
 /// replacing an older daemon) and must know it is gone.
 pub fn wait_released(lock_file: &Path, timeout: Duration) -> io::Result<bool> {
-    let file = match OpenOptions::new().read(true).write(true).open(lock_file) {
+    let file = match OpenOptions::new().read(true).open(lock_file) {
         Ok(file) => file,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(true),
         Err(err) => return Err(err),
     };
     // A blocking flock wakes exactly when the holder lets go; run it on a helper thread so the
-    // wait can be bounded.
+    // wait can be bounded. Shared, like every probe, so that watchers never exclude each other.
     let (done, wait) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let _ = done.send(file.lock().map(|()| drop(file)));
+        let _ = done.send(file.lock_shared().map(|()| drop(file)));
     });
     match wait.recv_timeout(timeout) {
         Ok(result) => result.map(|()| true),
@@ -442,6 +561,18 @@ mod tests {
         assert_eq!(
             StartError::NotReady { hint: hint() }.to_string(),
             "chatroomd did not become ready within 10s; see /r/.chatroom/chatroomd.log, or run `chatroomd serve --foreground --root /r` to see why"
+        );
+    }
+
+    #[test]
+    fn an_error_chain_names_the_os_error_once() {
+        let err = StartError::Setup {
+            path: PathBuf::from("/run/chatroom"),
+            cause: io::Error::from_raw_os_error(libc::EACCES),
+        };
+        assert_eq!(
+            crate::frame::tests::chain(&err),
+            "cannot prepare /run/chatroom: Permission denied (os error 13)"
         );
     }
 

@@ -60,6 +60,12 @@ pub enum Event {
 }
 
 /// Frozen forever: the first frame of every connection.
+///
+/// On the wire it is `0` (the variant), then `version`, `client_pid` and the kind's
+/// [`ClientKind::code`], each a varint, and then whatever fields later versions append. A daemon
+/// reads it with [`crate::frame::decode_hello`], which ignores appended fields and reads the kind
+/// as a bare code, so every daemon from this one on can answer any later client (with a version
+/// refusal, or with a one-line refusal of a kind it does not know) instead of dropping it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {
     /// The client's [`crate::PROTOCOL_VERSION`].
@@ -68,6 +74,22 @@ pub struct Hello {
     pub client_pid: u32,
     /// What kind of client this is; only agent sessions can hold names.
     pub kind: ClientKind,
+}
+
+/// A [`Hello`] as a daemon reads it: the kind as its code, which may name a kind added after
+/// this daemon was built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HelloFrame {
+    pub version: u32,
+    pub client_pid: u32,
+    pub kind_code: u32,
+}
+
+impl HelloFrame {
+    /// The kind, if this daemon knows it.
+    pub fn kind(&self) -> Option<ClientKind> {
+        ClientKind::from_code(self.kind_code)
+    }
 }
 
 /// What a connection is for.
@@ -81,6 +103,25 @@ pub enum ClientKind {
     /// A person through `chatroomd send`, `tail` or `monitor`: holds no names, keeps the daemon
     /// alive while connected, and the messages it sends are marked as a person's.
     Human,
+}
+
+impl ClientKind {
+    /// Every kind, in code order. Kinds are only ever appended.
+    pub const ALL: [ClientKind; 3] = [ClientKind::Agent, ClientKind::Control, ClientKind::Human];
+
+    /// The kind's code in a [`Hello`]: its variant index, which is how postcard encodes it.
+    pub fn code(self) -> u32 {
+        match self {
+            ClientKind::Agent => 0,
+            ClientKind::Control => 1,
+            ClientKind::Human => 2,
+        }
+    }
+
+    /// The kind with this code; `None` for a kind added after this build.
+    pub fn from_code(code: u32) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.code() == code)
+    }
 }
 
 /// Frozen forever: the daemon's answer to [`Hello`].

@@ -13,22 +13,31 @@ pub const ENV_ROOT: &str = "CHATROOM_ROOT";
 pub const ENV_RUNTIME_DIR: &str = "CHATROOM_RUNTIME_DIR";
 /// The name of the state directory inside the root.
 pub const STATE_DIR_NAME: &str = ".chatroom";
+/// The file in the state directory naming the running daemon's socket.
+pub const ENDPOINT_FILE_NAME: &str = "chatroomd.endpoint";
 
 /// Resolves the room's root (contract, "Words"): `CHATROOM_ROOT` if set and not blank; otherwise
 /// the main working tree of the git repository containing `cwd`, so that linked worktrees share one
 /// room; otherwise `cwd` itself. The result is canonical.
 pub fn resolve_root(cwd: &Path, env_root: Option<&OsStr>) -> io::Result<PathBuf> {
     if let Some(root) = env_root.filter(|value| !value.to_string_lossy().trim().is_empty()) {
-        let root = cwd.join(root);
-        return root.canonicalize().map_err(|err| {
-            io::Error::new(
-                err.kind(),
-                format!("{ENV_ROOT}={} cannot be used: {err}", root.display()),
-            )
-        });
+        return explicit_root(cwd, root, |root| format!("{ENV_ROOT}={}", root.display()));
     }
     let cwd = cwd.canonicalize()?;
     Ok(git_main_worktree(&cwd).unwrap_or(cwd))
+}
+
+/// A root given by the person (`--root DIR` or `CHATROOM_ROOT`), relative to `cwd`, canonical.
+/// A root that cannot be used is reported under the name it was given by (`named`), so that the
+/// person knows which of the two to fix.
+fn explicit_root(cwd: &Path, root: &OsStr, named: impl Fn(&Path) -> String) -> io::Result<PathBuf> {
+    let root = cwd.join(root);
+    root.canonicalize().map_err(|err| {
+        io::Error::new(
+            err.kind(),
+            format!("{} cannot be used: {err}", named(&root)),
+        )
+    })
 }
 
 /// Finds the main working tree of the git repository containing `dir` by reading `.git` entries,
@@ -79,6 +88,9 @@ pub struct RoomPaths {
     pub socket: PathBuf,
     /// Held (flock) by a client while it starts a daemon, so that racing clients start one.
     pub start_lock: PathBuf,
+    /// Where the running daemon records the socket it bound (see [`record_endpoint`]): clients
+    /// whose environment yields another runtime dir find the daemon through it.
+    pub endpoint_file: PathBuf,
 }
 
 impl RoomPaths {
@@ -94,6 +106,7 @@ impl RoomPaths {
         Self {
             lock_file: state_dir.join("chatroomd.lock"),
             log_file: state_dir.join("chatroomd.log"),
+            endpoint_file: state_dir.join(ENDPOINT_FILE_NAME),
             start_lock: runtime_dir.join(format!("{key}.start")),
             socket,
             runtime_dir,
@@ -106,7 +119,9 @@ impl RoomPaths {
     pub fn discover(cwd: &Path, explicit_root: Option<&Path>) -> io::Result<Self> {
         let env_root = std::env::var_os(ENV_ROOT);
         let root = match explicit_root {
-            Some(root) => resolve_root(cwd, Some(root.as_os_str()))?,
+            Some(root) => self::explicit_root(cwd, root.as_os_str(), |root| {
+                format!("--root {}", root.display())
+            })?,
             None => resolve_root(cwd, env_root.as_deref())?,
         };
         Ok(Self::new(root, runtime_dir()))
@@ -177,6 +192,88 @@ pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
+/// Records, in the state directory, the socket the daemon has bound, so that every client of the
+/// root finds it whatever its own environment says (`XDG_RUNTIME_DIR` set or not, another
+/// `TMPDIR` or `HOME`): agents in different MCP clients would otherwise compute different sockets
+/// and split into two rooms. Written to a temp file and renamed, so readers never see half a
+/// path. Only the holder of the room lock calls this.
+pub fn record_endpoint(paths: &RoomPaths) -> io::Result<()> {
+    let temp = paths.state_dir.join(format!("{ENDPOINT_FILE_NAME}.new"));
+    let mut text = paths.socket.as_os_str().as_encoded_bytes().to_vec();
+    text.push(b'\n');
+    let written =
+        std::fs::write(&temp, &text).and_then(|()| std::fs::rename(&temp, &paths.endpoint_file));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
+}
+
+/// Removes the record of a daemon that is shutting down cleanly (it still holds the room lock,
+/// so the record is its own).
+pub fn forget_endpoint(paths: &RoomPaths) -> io::Result<()> {
+    match std::fs::remove_file(&paths.endpoint_file) {
+        Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err),
+        _ => Ok(()),
+    }
+}
+
+/// The socket the running daemon recorded, if it is one this user may trust: `Ok(None)` when
+/// nothing is recorded. `.chatroom/` lives in a repository that others may be able to write, so
+/// a recorded path is used only if it is this room's socket name (`<room key>.sock`) in a
+/// directory owned by the current user that nobody else can enter, and is a socket owned by the
+/// current user. Anything else is an error naming what is wrong, and is not connected to.
+pub fn recorded_endpoint(paths: &RoomPaths) -> io::Result<Option<PathBuf>> {
+    let bytes = match std::fs::read(&paths.endpoint_file) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err),
+    };
+    let untrusted = |why: &str| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} {why}", paths.endpoint_file.display()),
+        )
+    };
+    let line = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+    #[cfg(unix)]
+    let socket = {
+        use std::os::unix::ffi::OsStrExt;
+        PathBuf::from(OsStr::from_bytes(line))
+    };
+    #[cfg(not(unix))]
+    let socket = match std::str::from_utf8(line) {
+        Ok(text) => PathBuf::from(text),
+        Err(_) => return Err(untrusted("does not hold a path")),
+    };
+    let expected_name = paths.socket.file_name();
+    if !socket.is_absolute() || socket.file_name() != expected_name {
+        return Err(untrusted("does not name this room's socket"));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let uid = unsafe { libc::geteuid() };
+        let dir = socket
+            .parent()
+            .ok_or_else(|| untrusted("names no directory"))?;
+        let dir_meta = std::fs::symlink_metadata(dir)?;
+        if !dir_meta.is_dir() || dir_meta.uid() != uid || dir_meta.mode() & 0o077 != 0 {
+            return Err(untrusted(
+                "names a socket outside a private directory of the current user",
+            ));
+        }
+        let meta = std::fs::symlink_metadata(&socket)?;
+        if !meta.file_type().is_socket() || meta.uid() != uid {
+            return Err(untrusted(
+                "names something that is not a socket of the current user",
+            ));
+        }
+    }
+    Ok(Some(socket))
+}
+
 /// Identifies the current user in shared namespaces (the temp dir, the Windows pipe namespace).
 fn user_tag() -> String {
     #[cfg(unix)]
@@ -235,6 +332,22 @@ mod tests {
     }
 
     #[test]
+    fn a_root_that_cannot_be_used_is_blamed_on_the_flag_that_named_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nonexistent");
+        let err = RoomPaths::discover(dir.path(), Some(&missing)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "--root {} cannot be used: No such file or directory (os error 2)",
+                missing.display()
+            )
+        );
+        let err = resolve_root(dir.path(), Some(missing.as_os_str())).unwrap_err();
+        assert!(err.to_string().starts_with("CHATROOM_ROOT="), "{err}");
+    }
+
+    #[test]
     fn outside_git_the_cwd_is_the_root() {
         let dir = tempfile::tempdir().unwrap();
         let canonical = dir.path().canonicalize().unwrap();
@@ -259,6 +372,79 @@ mod tests {
             "07d66707b49cd92d" /* FNV-1a 64, checked against an independent implementation; must never change */
         );
         assert_ne!(room_key(Path::new("/a")), room_key(Path::new("/b")));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_recorded_endpoint_is_used_only_if_it_is_a_private_socket_of_ours() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap().join("repo");
+        std::fs::create_dir_all(root.join(STATE_DIR_NAME)).unwrap();
+        let runtime = dir.path().join("rt");
+        ensure_private_dir(&runtime).unwrap();
+        let paths = RoomPaths::new(root.clone(), runtime.clone());
+        assert_eq!(recorded_endpoint(&paths).unwrap(), None, "nothing recorded");
+
+        let _listener = std::os::unix::net::UnixListener::bind(&paths.socket).unwrap();
+        record_endpoint(&paths).unwrap();
+        // Another environment computes another runtime dir, and reads the record.
+        let elsewhere = RoomPaths::new(root.clone(), dir.path().join("other"));
+        assert_eq!(
+            recorded_endpoint(&elsewhere).unwrap(),
+            Some(paths.socket.clone())
+        );
+        assert!(
+            !paths
+                .state_dir
+                .join(format!("{ENDPOINT_FILE_NAME}.new"))
+                .exists()
+        );
+
+        let refused = |contents: &[u8]| {
+            std::fs::write(&paths.endpoint_file, contents).unwrap();
+            let err = recorded_endpoint(&elsewhere).unwrap_err();
+            assert!(
+                err.to_string()
+                    .starts_with(&paths.endpoint_file.display().to_string()),
+                "{err}"
+            );
+            err.to_string()
+        };
+        let other_room = runtime.join("0123456789abcdef.sock");
+        let _other = std::os::unix::net::UnixListener::bind(&other_room).unwrap();
+        assert!(
+            refused(format!("{}\n", other_room.display()).as_bytes())
+                .ends_with("does not name this room's socket")
+        );
+        let name = paths.socket.file_name().unwrap().to_string_lossy();
+        assert!(
+            refused(format!("rt/{name}\n").as_bytes())
+                .ends_with("does not name this room's socket")
+        );
+        // A socket in a directory others can enter could be anyone's.
+        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o755)).unwrap();
+        record_endpoint(&paths).unwrap();
+        assert!(
+            recorded_endpoint(&elsewhere)
+                .unwrap_err()
+                .to_string()
+                .ends_with("names a socket outside a private directory of the current user")
+        );
+        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+        // Not a socket.
+        let plain = dir.path().join("plain");
+        ensure_private_dir(&plain).unwrap();
+        std::fs::write(plain.join(&*name), "").unwrap();
+        assert!(
+            refused(format!("{}\n", plain.join(&*name).display()).as_bytes())
+                .ends_with("names something that is not a socket of the current user")
+        );
+
+        record_endpoint(&paths).unwrap();
+        forget_endpoint(&paths).unwrap();
+        assert_eq!(recorded_endpoint(&elsewhere).unwrap(), None);
+        forget_endpoint(&paths).unwrap();
     }
 
     #[cfg(unix)]

@@ -198,6 +198,39 @@ impl TestRoom {
         command
     }
 
+    /// A `chatroom-shim` command for this room run in another environment: none of the
+    /// variables that choose the socket directory (`CHATROOM_RUNTIME_DIR`, `XDG_RUNTIME_DIR`,
+    /// `TMPDIR`, `HOME`) is inherited, and `vars` sets those it wants. As agents in different
+    /// MCP clients run (Codex, for one, passes no `XDG_RUNTIME_DIR`).
+    pub fn shim_command_env(&self, vars: &[(&str, &Path)]) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(shim_bin());
+        command.current_dir(&self.root);
+        for (name, value) in environment(vars) {
+            match value {
+                Some(value) => command.env(name, value),
+                None => command.env_remove(name),
+            };
+        }
+        command
+    }
+
+    /// Like [`TestRoom::chatroomd_command`] in another environment (see
+    /// [`TestRoom::shim_command_env`]).
+    pub fn chatroomd_command_env(
+        &self,
+        args: &[&str],
+        vars: &[(&str, &Path)],
+    ) -> std::process::Command {
+        let mut command = self.chatroomd_command(args);
+        for (name, value) in environment(vars) {
+            match value {
+                Some(value) => command.env(name, value),
+                None => command.env_remove(name),
+            };
+        }
+        command
+    }
+
     /// Runs `chatroomd ARGS --root <root>` to completion (bounded by [`DEFAULT_TIMEOUT`]).
     pub fn chatroomd(&self, args: &[&str]) -> Output {
         run_bounded(self.chatroomd_command(args), DEFAULT_TIMEOUT).expect("running chatroomd")
@@ -625,6 +658,27 @@ impl<'de> serde::Deserialize<'de> for Ordered {
         }
         deserializer.deserialize_any(Visitor)
     }
+}
+
+/// The variables of [`TestRoom::shim_command_env`]: those that choose the socket directory
+/// removed unless `vars` sets them, the root's and the log filter's as every test process has.
+fn environment(vars: &[(&str, &Path)]) -> Vec<(String, Option<std::ffi::OsString>)> {
+    let mut env: Vec<(String, Option<std::ffi::OsString>)> = [
+        protocol::paths::ENV_RUNTIME_DIR,
+        "XDG_RUNTIME_DIR",
+        "TMPDIR",
+        "HOME",
+        protocol::paths::ENV_ROOT,
+    ]
+    .into_iter()
+    .map(|name| (name.to_owned(), None))
+    .collect();
+    env.push(("CHATROOM_LOG".to_owned(), Some(log_filter().into())));
+    for (name, value) in vars {
+        env.retain(|(existing, _)| existing != name);
+        env.push(((*name).to_owned(), Some(value.as_os_str().to_owned())));
+    }
+    env
 }
 
 /// Polls `condition` until it holds or `timeout` passes. For conditions only observable by
