@@ -204,6 +204,23 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     result
 }
 
+/// Whether a first frame that decodes leniently as a Hello can be one. The Hello of this version
+/// or an older one has exactly the frozen fields: only a later version's may carry more, which
+/// this daemon skips to tell that client to replace it. Anything else that merely starts like a
+/// Hello (a daemon's own `Welcome` or `Refused` sent back at it, say) is dropped unanswered, like
+/// any other garbage.
+fn is_a_clients_hello(hello: &protocol::HelloFrame, payload: &[u8]) -> bool {
+    match hello.version {
+        version if version <= protocol_version() => {
+            matches!(
+                protocol::frame::decode::<ClientMessage>(payload),
+                Ok(ClientMessage::Hello(_))
+            ) || protocol::ClientKind::from_code(hello.kind_code).is_none()
+        }
+        _ => true,
+    }
+}
+
 /// The text a panic was raised with, if it has one.
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
@@ -339,6 +356,9 @@ async fn connection(
     {
         Err(_) => bail!("no hello within {HELLO_TIMEOUT:?}"),
         Ok(Ok(true)) => match decode_hello(&buffer) {
+            Ok(Some(hello)) if !is_a_clients_hello(&hello, &buffer) => {
+                bail!("the first frame was not a hello")
+            }
             Ok(Some(hello)) => hello,
             Ok(None) => bail!("the first frame was not a hello"),
             Err(err) => return Err(err).context("bad hello frame"),

@@ -85,26 +85,38 @@ async fn first_reply(room: &TestRoom, payload: &[u8]) -> ServerMessage {
 }
 
 #[tokio::test]
-async fn a_hello_with_fields_added_later_is_welcomed() {
+async fn a_hello_with_fields_added_later_is_answered() {
     let room = TestRoom::new();
     let mut daemon = room.spawn_daemon(&[]);
-    let hello = encode(
-        &hello(PROTOCOL_VERSION, ClientKind::Control),
-        MAX_CLIENT_FRAME,
-    )
-    .unwrap();
-    // What a later client may append: a varint, a string, an option.
-    let mut payload = hello[4..].to_vec();
-    payload.extend_from_slice(&[0x96, 0x01, 3, b'a', b'b', b'c', 1, 7]);
+    // What a later client may append after the frozen fields: a varint, a string, an option.
+    let appended = [0x96, 0x01, 3, b'a', b'b', b'c', 1, 7];
+    let later = PROTOCOL_VERSION + 1;
+    let hello_of = |version: u32| {
+        encode(&hello(version, ClientKind::Control), MAX_CLIENT_FRAME).unwrap()[4..].to_vec()
+    };
+    let mut payload = hello_of(later);
+    payload.extend_from_slice(&appended);
+    // The later client is told which version runs, and who, so that it can replace us.
     match first_reply(&room, &payload).await {
+        ServerMessage::HelloReply(HelloReply::Refused {
+            daemon_version,
+            daemon_pid,
+            message,
+        }) => {
+            assert_eq!(daemon_version, PROTOCOL_VERSION);
+            assert_eq!(daemon_pid, daemon.id());
+            assert!(
+                message.contains(&format!("the client speaks v{later}")),
+                "{message}"
+            );
+        }
+        other => panic!("expected a refusal naming the versions, got {other:?}"),
+    }
+    // Today's Hello, byte for byte, is still welcomed.
+    match first_reply(&room, &hello_of(PROTOCOL_VERSION)).await {
         ServerMessage::HelloReply(HelloReply::Welcome { version, .. }) => {
             assert_eq!(version, PROTOCOL_VERSION)
         }
-        other => panic!("expected a welcome, got {other:?}"),
-    }
-    // Today's Hello, byte for byte, is still welcomed.
-    match first_reply(&room, &hello[4..]).await {
-        ServerMessage::HelloReply(HelloReply::Welcome { .. }) => {}
         other => panic!("expected a welcome, got {other:?}"),
     }
     room.stop_daemon();
