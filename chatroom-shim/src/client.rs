@@ -620,6 +620,12 @@ async fn read_loop(mut reader: ReadHalf<Stream>, calls: Arc<InFlight>) {
                 tracing::info!("chatroomd closed the connection");
                 break;
             }
+            // A daemon that died mid-frame or reset the connection is the same event as a close
+            // (the call is sent again on a new connection); a frame we cannot read is trouble.
+            Err(err @ (FrameError::Truncated | FrameError::Io(_))) => {
+                tracing::info!(cause = %err, "lost the connection to chatroomd");
+                break;
+            }
             Err(err) => {
                 tracing::warn!(cause = %err, "dropping the connection to chatroomd");
                 break;
@@ -641,7 +647,9 @@ async fn write_loop(
             writer.flush().await
         };
         if let Err(err) = written.await {
-            tracing::warn!(cause = %err, "could not write to chatroomd");
+            // The daemon is gone (broken pipe, reset): the call is sent again on a new
+            // connection, and only a call that finally fails is the agent's business.
+            tracing::info!(cause = %err, "could not write to chatroomd");
             calls.close();
             return;
         }
