@@ -646,6 +646,32 @@ async fn tail_follow_carries_on_across_daemon_restarts_without_gaps_or_repeats()
 }
 
 /// Bytes process `pid` has read through read(2) and the like, from `/proc/<pid>/io`.
+/// The lines `child` prints on its piped stdout, as they come.
+fn stdout_lines(child: &mut std::process::Child) -> mpsc::Receiver<String> {
+    let (lines, received) = mpsc::channel();
+    let reader = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in reader.lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    received
+}
+
+/// Waits (each line within the default timeout) for the next line holding `text`.
+fn next_line_with(received: &mpsc::Receiver<String>, text: &str) {
+    loop {
+        let line = received
+            .recv_timeout(DEFAULT_TIMEOUT)
+            .unwrap_or_else(|_| panic!("no line with {text:?}"));
+        if line.contains(text) {
+            break;
+        }
+    }
+}
+
 fn bytes_read_by(pid: u32) -> u64 {
     let io = std::fs::read_to_string(format!("/proc/{pid}/io")).expect("reading /proc/<pid>/io");
     io.lines()
@@ -671,24 +697,8 @@ fn monitor_without_a_daemon_reads_only_what_is_new() {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let (lines, received) = mpsc::channel();
-    let reader = BufReader::new(child.stdout.take().unwrap());
-    std::thread::spawn(move || {
-        for line in reader.lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    // Waits for the next frame's line holding `text`, then for the frame to end.
-    let frame_with = |text: &str| loop {
-        let line = received
-            .recv_timeout(DEFAULT_TIMEOUT)
-            .unwrap_or_else(|_| panic!("no frame with {text:?}"));
-        if line.contains(text) {
-            break;
-        }
-    };
+    let received = stdout_lines(&mut child);
+    let frame_with = |text: &str| next_line_with(&received, text);
     frame_with("messages: 20000");
     let at_first_frame = bytes_read_by(child.id());
     assert!(at_first_frame >= history.len() as u64);
@@ -736,23 +746,8 @@ async fn monitor_rides_out_a_daemon_that_hangs_up_and_goes_live_when_one_answers
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let (lines, received) = mpsc::channel();
-    let reader = BufReader::new(child.stdout.take().unwrap());
-    std::thread::spawn(move || {
-        for line in reader.lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let line_with = |text: &str| loop {
-        let line = received
-            .recv_timeout(DEFAULT_TIMEOUT)
-            .unwrap_or_else(|_| panic!("no line with {text:?}"));
-        if line.contains(text) {
-            break;
-        }
-    };
+    let received = stdout_lines(&mut child);
+    let line_with = |text: &str| next_line_with(&received, text);
     line_with("note: cannot reach chatroomd");
     // The impostor goes; a real daemon comes with the first agent.
     std::fs::remove_file(&socket).unwrap();
