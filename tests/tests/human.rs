@@ -180,15 +180,7 @@ async fn tail_follow_json_receives_a_new_message_within_a_second() {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let (lines, received) = mpsc::channel();
-    let reader = BufReader::new(child.stdout.take().unwrap());
-    std::thread::spawn(move || {
-        for line in reader.lines().map_while(Result::ok) {
-            if lines.send((line, Instant::now())).is_err() {
-                break;
-            }
-        }
-    });
+    let received = stdout_lines(&mut child);
     // The history line proves tail has subscribed (it subscribes before reading history).
     let (first, _) = received
         .recv_timeout(DEFAULT_TIMEOUT)
@@ -598,15 +590,7 @@ async fn tail_follow_carries_on_across_daemon_restarts_without_gaps_or_repeats()
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let (lines, received) = mpsc::channel();
-    let reader = BufReader::new(child.stdout.take().unwrap());
-    std::thread::spawn(move || {
-        for line in reader.lines().map_while(Result::ok) {
-            if lines.send((line, Instant::now())).is_err() {
-                break;
-            }
-        }
-    });
+    let received = stdout_lines(&mut child);
     let mut printed = json_lines_until(&received, "before");
 
     // A daemon killed outright; the agent's next call starts another.
@@ -646,13 +630,13 @@ async fn tail_follow_carries_on_across_daemon_restarts_without_gaps_or_repeats()
 }
 
 /// Bytes process `pid` has read through read(2) and the like, from `/proc/<pid>/io`.
-/// The lines `child` prints on its piped stdout, as they come.
-fn stdout_lines(child: &mut std::process::Child) -> mpsc::Receiver<String> {
+/// The lines `child` prints on its piped stdout, as they come, each with when it came.
+fn stdout_lines(child: &mut std::process::Child) -> mpsc::Receiver<(String, Instant)> {
     let (lines, received) = mpsc::channel();
     let reader = BufReader::new(child.stdout.take().unwrap());
     std::thread::spawn(move || {
         for line in reader.lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
+            if lines.send((line, Instant::now())).is_err() {
                 break;
             }
         }
@@ -661,9 +645,9 @@ fn stdout_lines(child: &mut std::process::Child) -> mpsc::Receiver<String> {
 }
 
 /// Waits (each line within the default timeout) for the next line holding `text`.
-fn next_line_with(received: &mpsc::Receiver<String>, text: &str) {
+fn next_line_with(received: &mpsc::Receiver<(String, Instant)>, text: &str) {
     loop {
-        let line = received
+        let (line, _) = received
             .recv_timeout(DEFAULT_TIMEOUT)
             .unwrap_or_else(|_| panic!("no line with {text:?}"));
         if line.contains(text) {
