@@ -11,10 +11,11 @@ use clap::{Args, Parser, Subcommand};
 use protocol::paths::RoomPaths;
 use protocol::{ClientKind, Request, Response};
 
-use crate::control::{ControlClient, Reach};
-use crate::server::{ServeConfig, ServeError};
-use crate::transcript::{self, Format, Start, write_stdout};
-use crate::{logging, monitor, status};
+use crate::commands::control::{ControlClient, Reach};
+use crate::commands::transcript::{self, Format, Start, write_stdout};
+use crate::commands::{monitor, status};
+use crate::daemon::server::{ServeConfig, ServeError};
+use crate::shared::logging;
 
 /// The chatroom daemon: one per repository, shared by every agent's chatroom-shim.
 #[derive(Debug, Parser)]
@@ -233,7 +234,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<i32> {
         paths,
     };
     let log_file = config.paths.log_file.clone();
-    match crate::server::serve(config) {
+    match crate::daemon::server::serve(config) {
         Ok(()) => Ok(0),
         Err(err @ ServeError::AlreadyRunning { .. }) => {
             eprintln!("chatroomd: {err}");

@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use chatroomd::room::{Caller, Changes, Room, SessionId, format_ts};
+use chatroomd::daemon::room::{Caller, Changes, Room, SessionId};
+use chatroomd::shared::time::format_ts;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::{Index, select};

@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use protocol::{
     ClientKind, DaemonStatus, Event, Refusal, Request, Response, ServerMessage, SessionInfo,
@@ -27,9 +27,10 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use crate::dedupe::{Dedupe, Key, KeyRecord, Recorded};
-use crate::room::{self, Caller, Changes, Room, SessionId};
-use crate::store::{PersistError, Store};
+use crate::daemon::dedupe::{Dedupe, Key, KeyRecord, Recorded};
+use crate::daemon::room::{self, Caller, Changes, Room, SessionId};
+use crate::daemon::store::{PersistError, Store};
+use crate::shared::time::unix_now;
 
 /// How many queued commands one batch takes at most, so a flood cannot delay replies unboundedly.
 const MAX_BATCH: usize = 512;
@@ -406,7 +407,7 @@ impl Owner {
                     self.compact_keys(now);
                 }
                 if keyed {
-                    crate::fault::after_keyed_persist();
+                    crate::daemon::fault::after_keyed_persist();
                 }
             }
             Err(err) => {
@@ -601,7 +602,7 @@ impl Owner {
         request: Request,
         now: u64,
     ) -> (Result<Response, Refusal>, Changes) {
-        crate::fault::before_call(&request);
+        crate::daemon::fault::before_call(&request);
         let kind = self.sessions.get(&session).map(|entry| entry.kind);
         let unchanged = |reply| (reply, Changes::default());
         match request {
@@ -786,17 +787,10 @@ pub fn kind_name(kind: ClientKind) -> &'static str {
     }
 }
 
-/// Seconds since the Unix epoch, the only clock the room sees.
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{MESSAGES_FILE, PARTICIPANTS_FILE};
+    use crate::daemon::store::{MESSAGES_FILE, PARTICIPANTS_FILE};
 
     fn facts() -> DaemonFacts {
         DaemonFacts {

@@ -25,11 +25,11 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use crate::dedupe::Dedupe;
-use crate::lock::RoomLock;
-use crate::owner::{self, Command, DaemonFacts, OwnerHandle, Presence};
-use crate::room::{Room, SessionId};
-use crate::store;
+use crate::daemon::dedupe::Dedupe;
+use crate::daemon::lock::RoomLock;
+use crate::daemon::owner::{self, Command, DaemonFacts, OwnerHandle, Presence};
+use crate::daemon::room::{Room, SessionId};
+use crate::daemon::store;
 
 /// At most this many connections are served at once; more wait in the accept backlog.
 const MAX_CONNECTIONS: usize = 1024;
@@ -111,8 +111,8 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
         loaded.keys,
         room.last_message_id(),
         room.last_summary_id(),
-        owner::unix_now(),
-        crate::dedupe::max_keys_from_env(),
+        crate::shared::time::unix_now(),
+        crate::daemon::dedupe::max_keys_from_env(),
     );
     store.set_key_lines(key_lines);
     // Keys whose write never reached the disk, or that are too old, are gone from the table;
@@ -128,7 +128,7 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     // another server) leave now, as their sessions did. On a disk that takes nothing the room
     // still starts, to be read; the owner records the departures once a write is stored.
     room.begin();
-    let orphans = room.remove_orphans(owner::unix_now());
+    let orphans = room.remove_orphans(crate::shared::time::unix_now());
     if !orphans.is_empty() {
         match store.persist(&[], &orphans, &room) {
             Ok(()) => {

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use protocol::{ClientKind, Message, Participant, SessionInfo, Summary};
 
-use crate::room::parse_ts;
+use crate::shared::time::parse_ts;
 
 /// Text made safe to print on one line of a terminal. Every control character (C0, DEL, C1,
 /// and `\n` too) and every bidi embedding, override or isolate (U+202A–U+202E, U+2066–U+2069,

@@ -7,11 +7,11 @@ use protocol::paths::RoomPaths;
 use protocol::{ClientKind, DaemonStatus, Participant, Request, Response};
 use serde::Serialize;
 
-use crate::control::{ControlClient, Incompatible, Reach};
-use crate::owner::unix_now;
-use crate::source::load_from_disk;
-use crate::transcript::write_stdout;
-use crate::view;
+use crate::commands::control::{ControlClient, Incompatible, Reach};
+use crate::commands::source::load_from_disk;
+use crate::commands::transcript::write_stdout;
+use crate::commands::view;
+use crate::shared::time::unix_now;
 
 /// `chatroomd status --json`: one document whether or not a daemon runs.
 #[derive(Debug, Serialize)]

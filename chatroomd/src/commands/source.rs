@@ -1,7 +1,7 @@
 //! Where the read-only commands (`status`, `monitor`, `tail`, `export`) get the room from: the
 //! running daemon when there is one (never starting one), else the files, read without changing
 //! them. Either way the answers follow the contract's rules (visibility, order). For a view
-//! that keeps watching the files ([`crate::monitor`] with no daemon), [`JsonlTail`] reads only
+//! that keeps watching the files ([`crate::commands::monitor`] with no daemon), [`JsonlTail`] reads only
 //! what was appended since it last looked, and [`JsonObjectFile`] re-reads an object only when
 //! the file changed.
 
@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use protocol::paths::RoomPaths;
 use protocol::{ClientKind, Message, Participant, Request, Response, Summary};
 
-use crate::control::ControlClient;
-use crate::room::is_visible_to;
-use crate::store::{self, LoadError, Loaded};
+use crate::commands::control::ControlClient;
+use crate::daemon::room::is_visible_to;
+use crate::daemon::store::{self, LoadError, Loaded};
 use serde::de::DeserializeOwned;
 
 /// Records per request when paging through a live room (the contract's largest `limit`).

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::shared::time::format_ts;
 use protocol::{
     Cursor, Handoff, Message, Participant, Refusal, Request, Response, RoomStatus, Summary, Unread,
 };
@@ -985,112 +986,10 @@ pub fn is_visible_to(message: &Message, participant: &str) -> bool {
     message.to == BROADCAST || message.to == participant
 }
 
-/// Formats unix seconds as UTC `YYYY-MM-DDTHH:MM:SSZ`.
-pub fn format_ts(secs: u64) -> String {
-    let (days, second_of_day) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = civil_from_days(days);
-    let (hour, minute, second) = (
-        second_of_day / 3600,
-        second_of_day % 3600 / 60,
-        second_of_day % 60,
-    );
-    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01, after Howard Hinnant's
-/// `civil_from_days`. Unsigned throughout, since the day count is never negative here.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    // Shift the epoch to 0000-03-01, so that a leap day is the last day of its year.
-    let shifted = days + 719_468;
-    let era = shifted / 146_097;
-    let day_of_era = shifted % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
-    let year = era * 400 + year_of_era + u64::from(month <= 2);
-    (year, month, day)
-}
-
-/// Parses `YYYY-MM-DDTHH:MM:SSZ` (what [`format_ts`] writes) back to unix seconds; `None` for
-/// anything else (a history from elsewhere may carry other formats).
-pub fn parse_ts(ts: &str) -> Option<u64> {
-    let bytes = ts.as_bytes();
-    if bytes.len() != 20
-        || bytes[4] != b'-'
-        || bytes[7] != b'-'
-        || bytes[10] != b'T'
-        || bytes[19] != b'Z'
-    {
-        return None;
-    }
-    let number = |range: std::ops::Range<usize>| ts.get(range)?.parse::<u64>().ok();
-    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
-    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    Some(days_from_civil(year, month, day)? * 86_400 + hour * 3600 + minute * 60 + second)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (the inverse of `civil_from_days`).
-fn days_from_civil(year: u64, month: u64, day: u64) -> Option<u64> {
-    let year = if month <= 2 {
-        year.checked_sub(1)?
-    } else {
-        year
-    };
-    let era = year / 400;
-    let year_of_era = year % 400;
-    let month_from_march = if month > 2 { month - 3 } else { month + 9 };
-    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    (era * 146_097 + day_of_era).checked_sub(719_468)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use protocol::RefusalKind;
-
-    #[test]
-    fn parse_ts_inverts_format_ts() {
-        for secs in [
-            0,
-            951_782_400,
-            T0,
-            1_795_478_400,
-            4_107_542_399,
-            253_402_300_799,
-        ] {
-            assert_eq!(
-                parse_ts(&format_ts(secs)),
-                Some(secs),
-                "{}",
-                format_ts(secs)
-            );
-        }
-        for bad in [
-            "",
-            "2026-11-24 00:00:00Z",
-            "2026-13-01T00:00:00Z",
-            "2026-11-24T00:00:00.5Z",
-            "1969-12-31T23:59:59Z",
-        ] {
-            assert_eq!(parse_ts(bad), None, "{bad}");
-        }
-    }
 
     /// 2024-02-29T12:34:56Z, a leap day.
     const T0: u64 = 1_709_210_096;
@@ -1253,21 +1152,6 @@ mod tests {
         accept(&mut room, BOB, summarize("bob", "for alice", "alice"));
         accept(&mut room, ALICE, set_cursor("alice", 1));
         room
-    }
-
-    #[test]
-    fn format_ts_is_utc_civil_time() {
-        let check = |secs: u64, expected: &str| assert_eq!(format_ts(secs), expected, "{secs}");
-        // Constants checked against python3's datetime.
-        check(0, "1970-01-01T00:00:00Z");
-        check(86_399, "1970-01-01T23:59:59Z");
-        check(86_400, "1970-01-02T00:00:00Z");
-        check(951_782_400, "2000-02-29T00:00:00Z");
-        check(1_709_210_096, "2024-02-29T12:34:56Z");
-        check(1_795_478_400, "2026-11-24T00:00:00Z");
-        check(4_107_542_400, "2100-03-01T00:00:00Z");
-        check(253_402_300_799, "9999-12-31T23:59:59Z");
-        assert_eq!(format_ts(T0), TS0);
     }
 
     #[test]

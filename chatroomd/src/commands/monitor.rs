@@ -16,14 +16,14 @@ use protocol::{
 };
 use tokio::sync::mpsc;
 
-use crate::control::ControlClient;
-use crate::owner::unix_now;
+use crate::commands::control::ControlClient;
+use crate::shared::time::unix_now;
 
-use crate::room::{is_visible_to, subscription_filter};
-use crate::source::{JsonObjectFile, JsonlTail};
-use crate::store;
-use crate::transcript::write_stdout;
-use crate::view;
+use crate::commands::source::{JsonObjectFile, JsonlTail};
+use crate::commands::transcript::write_stdout;
+use crate::commands::view;
+use crate::daemon::room::{is_visible_to, subscription_filter};
+use crate::daemon::store;
 
 /// What the monitor shows and how.
 #[derive(Debug, Clone)]
@@ -514,7 +514,7 @@ pub fn render(frame: &Frame, options: &Options, now: u64, styled: bool) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::room::parse_ts;
+    use crate::shared::time::parse_ts;
 
     fn message_line_json(id: u64, to: &str) -> String {
         format!(

@@ -22,8 +22,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use protocol::{Message, Participant, Summary};
 use serde::de::DeserializeOwned;
 
-use crate::dedupe::KeyRecord;
-use crate::room::{Changes, Room};
+use crate::daemon::dedupe::KeyRecord;
+use crate::daemon::room::{Changes, Room};
 
 pub const MESSAGES_FILE: &str = "messages.jsonl";
 pub const SUMMARIES_FILE: &str = "summaries.jsonl";
@@ -888,7 +888,7 @@ mod tests {
 
     #[test]
     fn compacting_the_keys_keeps_the_live_ones_and_later_appends_land_in_the_new_file() {
-        use crate::dedupe::Recorded;
+        use crate::daemon::dedupe::Recorded;
         let key = |key: u128| KeyRecord {
             key,
             at: 1,

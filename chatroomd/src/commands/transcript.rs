@@ -12,11 +12,12 @@ use protocol::paths::RoomPaths;
 use protocol::{ClientKind, Event, Message, Request, Response};
 use serde::Serialize;
 
-use crate::control::ControlClient;
-use crate::owner::unix_now;
-use crate::room::{Caller, Room, format_ts, subscription_filter};
-use crate::source::Source;
-use crate::view;
+use crate::commands::control::ControlClient;
+use crate::commands::source::Source;
+use crate::commands::view;
+use crate::daemon::room::{Caller, Room, subscription_filter};
+use crate::shared::time::format_ts;
+use crate::shared::time::unix_now;
 
 /// `chatroomd send`: posts `text` (stdin when it is `-`) as `name`, marked as a person's message.
 /// Prints the new message's id.
