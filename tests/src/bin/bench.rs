@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail, ensure};
 use chatroom_tests::{TestRoom, text_of};
+use chatroomd::shared::time::format_ts;
 use interprocess::local_socket::GenericFilePath;
 use interprocess::local_socket::tokio::{Stream, prelude::*};
 use protocol::frame::{MAX_CLIENT_FRAME, MAX_SERVER_FRAME, read_frame, write_frame};
@@ -654,28 +655,6 @@ fn write_room(state_dir: &Path, count: usize) -> std::io::Result<u64> {
         serde_json::to_vec_pretty(&cursors)?,
     )?;
     Ok(std::fs::metadata(&path)?.len())
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the epoch (days to civil date: Howard Hinnant's
-/// algorithm).
-fn format_ts(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 /// The `load_ms=N` of the last "room loaded" line of the daemon's log.
