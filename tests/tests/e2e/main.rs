@@ -1,0 +1,24 @@
+//! The end-to-end tests: the real `chatroom-shim` and `chatroomd` binaries driven in fresh
+//! temporary repositories through the harness in `tests/src/lib.rs`. One module per area, all
+//! in one test binary, so the harness, rmcp and tokio are linked once rather than once per file.
+//! Run one area with a filter: `cargo test -p chatroom-tests --test e2e -- tools::`.
+
+mod abuse;
+mod access;
+mod bounds;
+mod daemon;
+mod demo;
+mod discovery;
+mod disk;
+mod docs;
+mod faults;
+mod hostile;
+mod human;
+mod liveness;
+mod load;
+mod persistence;
+mod python_sdk;
+mod replay;
+mod shim;
+mod skew;
+mod tools;
