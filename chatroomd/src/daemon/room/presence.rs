@@ -31,15 +31,11 @@ impl Presence {
         let members = participants
             .into_iter()
             .map(|participant| {
-                let name = participant.name.clone();
-                let holder = None;
-                (
-                    name,
-                    Member {
-                        participant,
-                        holder,
-                    },
-                )
+                let member = Member {
+                    participant,
+                    holder: None,
+                };
+                (member.participant.name.clone(), member)
             })
             .collect();
         Self { members }
