@@ -1,0 +1,100 @@
+//! What a handled request changed ([`Changes`]): what the store persists before the reply leaves,
+//! and whether it must be durable first.
+
+use protocol::{Message, Summary};
+
+/// What a handled request changed, for the store to persist before the reply leaves.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Changes {
+    /// Appended messages, in id order.
+    pub messages: Vec<Message>,
+    /// Appended summaries, in id order.
+    pub summaries: Vec<Summary>,
+    /// A participant was added or removed, or its role changed: participants.json must be
+    /// durably rewritten.
+    pub membership: bool,
+    /// Only `last_seen` timestamps changed: participants.json may be rewritten lazily.
+    pub last_seen: bool,
+    /// A cursor moved: cursors.json must be durably rewritten.
+    pub cursors: bool,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+            && self.summaries.is_empty()
+            && !self.membership
+            && !self.last_seen
+            && !self.cursors
+    }
+
+    /// Adds `other`, which happened after `self`.
+    pub fn merge(&mut self, other: Changes) {
+        self.messages.extend(other.messages);
+        self.summaries.extend(other.summaries);
+        self.membership |= other.membership;
+        self.last_seen |= other.last_seen;
+        self.cursors |= other.cursors;
+    }
+
+    /// Whether anything must be durable before the reply leaves (everything but `last_seen`).
+    pub fn needs_sync(&self) -> bool {
+        !self.messages.is_empty() || !self.summaries.is_empty() || self.membership || self.cursors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::room::testkit::{message, summary};
+
+    #[test]
+    fn changes_merge_and_report_what_needs_a_sync() {
+        assert!(Changes::default().is_empty());
+        assert!(!Changes::default().needs_sync());
+        let lazy = Changes {
+            last_seen: true,
+            ..Changes::default()
+        };
+        assert!(!lazy.is_empty() && !lazy.needs_sync());
+        for durable in [
+            Changes {
+                messages: vec![message(1, "all")],
+                ..Changes::default()
+            },
+            Changes {
+                summaries: vec![summary(1, "all")],
+                ..Changes::default()
+            },
+            Changes {
+                membership: true,
+                ..Changes::default()
+            },
+            Changes {
+                cursors: true,
+                ..Changes::default()
+            },
+        ] {
+            assert!(!durable.is_empty() && durable.needs_sync(), "{durable:?}");
+        }
+        let mut merged = Changes {
+            messages: vec![message(1, "all")],
+            last_seen: true,
+            ..Changes::default()
+        };
+        merged.merge(Changes {
+            messages: vec![message(2, "bob")],
+            summaries: vec![summary(1, "all")],
+            cursors: true,
+            ..Changes::default()
+        });
+        let expected = Changes {
+            messages: vec![message(1, "all"), message(2, "bob")],
+            summaries: vec![summary(1, "all")],
+            membership: false,
+            last_seen: true,
+            cursors: true,
+        };
+        assert_eq!(merged, expected);
+    }
+}

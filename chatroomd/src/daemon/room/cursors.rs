@@ -1,0 +1,227 @@
+//! The cursors: the last message id each name has read, moved only forward, and the handlers that
+//! read and move them (`get_cursor`, `set_cursor`, `read_unread`). A peek changes nothing, so
+//! anyone may peek; acknowledging moves the holder's cursor, so only the holder may.
+
+use protocol::{Cursor, Response, Unread};
+
+use super::params::{limit_param, name_param, non_negative};
+use super::undo::{RecordedMap, Undoable};
+use super::{Changes, Handled, Room, SessionId};
+use protocol::Refusal;
+
+/// The last read message id by name; a missing name reads as 0.
+#[derive(Default)]
+#[cfg_attr(test, derive(Clone, PartialEq))]
+pub(super) struct Cursors {
+    by_name: RecordedMap<String, u64>,
+}
+
+impl Cursors {
+    pub(super) fn restore(cursors: Vec<(String, u64)>) -> Self {
+        Self {
+            by_name: cursors.into_iter().collect(),
+        }
+    }
+
+    /// The cursor of `name`, 0 when none is stored.
+    pub(super) fn get(&self, name: &str) -> u64 {
+        self.by_name.get(name).copied().unwrap_or(0)
+    }
+
+    /// All stored cursors, sorted by name.
+    pub(super) fn all(&self) -> Vec<(String, u64)> {
+        self.by_name
+            .iter()
+            .map(|(name, last_read_id)| (name.clone(), *last_read_id))
+            .collect()
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.by_name.len()
+    }
+
+    /// Moves the cursor of `name` up to `message_id`, never back; true if it moved.
+    fn advance(&mut self, name: &str, message_id: u64) -> bool {
+        if message_id <= self.get(name) {
+            return false;
+        }
+        self.by_name.insert(name.to_owned(), message_id);
+        true
+    }
+}
+
+impl Undoable for Cursors {
+    fn begin(&mut self) {
+        self.by_name.begin();
+    }
+
+    fn commit(&mut self) {
+        self.by_name.commit();
+    }
+
+    fn roll_back(&mut self) {
+        self.by_name.roll_back();
+    }
+}
+
+impl Room {
+    pub(super) fn get_cursor(&self, name: &str) -> Handled {
+        let name = name_param("name", name)?;
+        let cursor = Cursor {
+            name: name.to_owned(),
+            last_read_id: self.cursors.get(name),
+        };
+        Ok((Response::Cursor(cursor), Changes::default()))
+    }
+
+    pub(super) fn set_cursor(
+        &mut self,
+        session: SessionId,
+        name: &str,
+        message_id: i64,
+        now: u64,
+    ) -> Handled {
+        let name = name_param("name", name)?;
+        let message_id = non_negative("message_id", message_id)?;
+        let latest = self.messages.last_id();
+        if message_id > latest {
+            return Err(Refusal::invalid(format!(
+                "message_id cannot exceed the latest message id ({latest})"
+            )));
+        }
+        self.presence.check_not_held_elsewhere(session, name)?;
+        let changes = Changes {
+            cursors: self.cursors.advance(name, message_id),
+            last_seen: self.presence.touch(name, now),
+            ..Changes::default()
+        };
+        let cursor = Cursor {
+            name: name.to_owned(),
+            last_read_id: self.cursors.get(name),
+        };
+        Ok((Response::Cursor(cursor), changes))
+    }
+
+    pub(super) fn read_unread(
+        &mut self,
+        session: SessionId,
+        name: &str,
+        limit: i64,
+        mark_read: bool,
+        now: u64,
+    ) -> Handled {
+        let name = name_param("name", name)?;
+        let limit = limit_param("limit", limit)?;
+        // Acknowledging moves the holder's cursor; a peek changes nothing, so anyone may peek.
+        let held_elsewhere = self.presence.check_not_held_elsewhere(session, name);
+        if mark_read {
+            held_elsewhere.clone()?;
+        }
+        let cursor = self.cursors.get(name);
+        let visible = self.messages.visible_after(name, cursor);
+        let messages = self.messages.collect(visible.oldest(limit));
+        let mut changes = Changes::default();
+        if let Some(newest) = messages.last()
+            && mark_read
+        {
+            changes.cursors = self.cursors.advance(name, newest.id);
+        }
+        // Someone else peeking is no sign of life from the holder.
+        changes.last_seen = held_elsewhere.is_ok() && self.presence.touch(name, now);
+        let unread = Unread {
+            name: name.to_owned(),
+            last_read_id: self.cursors.get(name),
+            messages,
+        };
+        Ok((Response::Unread(unread), changes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use protocol::{Cursor, Response};
+
+    use crate::daemon::room::Room;
+    use crate::daemon::room::testkit::*;
+
+    #[test]
+    fn cursors_are_monotonic_and_bounded_by_the_latest_message() {
+        let mut room = populated_room();
+        assert_eq!(cursor_of(&mut room, "bob"), 0, "none stored");
+        let check = |room: &mut Room, message_id: i64, expected: u64, moved: bool| {
+            let (reply, changes) = accept(room, BOB, set_cursor("bob", message_id));
+            let cursor = Cursor {
+                name: "bob".into(),
+                last_read_id: expected,
+            };
+            assert_eq!(reply, Response::Cursor(cursor), "set_cursor {message_id}");
+            assert_eq!(changes.cursors, moved, "set_cursor {message_id}");
+        };
+        check(&mut room, 0, 0, false);
+        check(&mut room, 3, 3, true);
+        check(&mut room, 1, 3, false);
+        check(&mut room, 3, 3, false);
+        check(&mut room, 5, 5, true);
+        assert_eq!(cursor_of(&mut room, "bob"), 5);
+        assert_eq!(
+            room.cursors(),
+            [("alice".to_owned(), 1), ("bob".to_owned(), 5)]
+        );
+        let refusal = refuse(&mut room, OTHER, set_cursor("bob", 6));
+        assert_eq!(
+            refusal.message,
+            "message_id cannot exceed the latest message id (5)"
+        );
+        // An empty room's latest id is 0.
+        let refusal = refuse(&mut Room::new(), OTHER, set_cursor("bob", 1));
+        assert_eq!(
+            refusal.message,
+            "message_id cannot exceed the latest message id (0)"
+        );
+    }
+
+    #[test]
+    fn read_unread_returns_visible_messages_after_the_cursor() {
+        // 1 alice→all, 2 bob→alice, 3 alice→bob, 4 carol→all, 5 bob→carol; alice's cursor is 1.
+        let mut room = populated_room();
+        // mark_read=false peeks: same answer twice, cursor kept.
+        for _ in 0..2 {
+            let (reply, changes) = accept(&mut room, OTHER, unread("alice", 50, false));
+            let Response::Unread(peeked) = reply else {
+                panic!("{reply:?}")
+            };
+            assert_eq!((peeked.name.as_str(), peeked.last_read_id), ("alice", 1));
+            assert_eq!(ids(&peeked.messages), [2, 4]);
+            assert!(!changes.cursors);
+        }
+        // The limit applies; mark_read moves the cursor to the highest returned id.
+        let (reply, changes) = accept(&mut room, ALICE, unread("alice", 1, true));
+        let Response::Unread(first) = reply else {
+            panic!("{reply:?}")
+        };
+        assert_eq!((ids(&first.messages), first.last_read_id), (vec![2], 2));
+        assert!(changes.cursors);
+        let (rest, _) = accept(&mut room, ALICE, unread("alice", 50, true));
+        let Response::Unread(rest) = rest else {
+            panic!("{rest:?}")
+        };
+        assert_eq!((ids(&rest.messages), rest.last_read_id), (vec![4], 4));
+        // Nothing unread: the cursor stays and nothing changes.
+        let (reply, changes) = accept(&mut room, ALICE, unread("alice", 50, true));
+        let Response::Unread(none) = reply else {
+            panic!("{reply:?}")
+        };
+        assert_eq!((none.messages.len(), none.last_read_id), (0, 4));
+        assert!(!changes.cursors);
+        // bob never read: everything visible to bob.
+        let (bob, _) = accept(&mut room, BOB, unread("bob", 50, true));
+        let Response::Unread(bob) = bob else {
+            panic!("{bob:?}")
+        };
+        assert_eq!((ids(&bob.messages), bob.last_read_id), (vec![1, 3, 4], 4));
+        // A cursor set past messages skips them.
+        accept(&mut room, OTHER, set_cursor("carol", 4));
+        assert_eq!(read_ids(&mut room, unread("carol", 50, false)), [5]);
+        assert_eq!(room.cursors().len(), 3);
+    }
+}
