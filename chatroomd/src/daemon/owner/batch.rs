@@ -21,6 +21,8 @@
 //! decides depends on it.
 
 mod keyed;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
