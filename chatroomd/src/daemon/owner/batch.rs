@@ -453,9 +453,13 @@ impl Core {
             self.sessions.remove(&session);
             evicted.push(session);
         }
+        // Counted again for the presence watch (the idle timer): a subscriber evicted just now
+        // is gone, and its later Close finds nothing to remove, so the count taken before the
+        // publishing would stay one too high until another session came or went.
+        let sessions_now = self.live_sessions();
         Delivered {
             evicted,
-            live_sessions: sessions_changed.then_some(sessions_after),
+            live_sessions: (sessions_now != settled.sessions_before).then_some(sessions_now),
         }
     }
 

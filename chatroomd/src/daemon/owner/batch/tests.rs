@@ -560,6 +560,11 @@ fn each_subscriber_gets_what_its_participant_may_see_and_a_full_one_is_evicted()
     ];
     assert_eq!(events(&seen), expected.concat());
     assert_eq!(seen.delivered.evicted, [4]);
+    // The idle timer's count already leaves the evicted subscriber out (its Close that follows
+    // removes nothing more): the agent and the two people still reading.
+    assert_eq!(seen.delivered.live_sessions, Some(3));
+    let closed = check.batch(vec![close(4)], Disk::Takes);
+    assert_eq!(closed.delivered.live_sessions, None);
 
     // A departure changes the presence, which every subscriber left gets after the message.
     let seen = check.batch(vec![close(1)], Disk::Takes);
