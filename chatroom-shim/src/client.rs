@@ -16,7 +16,7 @@ use protocol::{
 use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot};
 
-use protocol::launch as spawn;
+use chatroom_client::launch as spawn;
 
 /// The longest one tool call may take in all: connecting (and starting the daemon), every attempt
 /// and the waits between them. Generous, because a durable write on a loaded disk can be slow and

@@ -9,7 +9,7 @@
 //! - [`input`]: stdin lines repaired so that broken text gets an error result, not silence.
 //! - [`cli`]: `--help`, `--version` and the note for a person who runs the shim by hand.
 //! - [`client`]: the session with the daemon: handshake, concurrent calls, reconnect and re-join.
-//! - `protocol::launch` (shared with `chatroomd send`): connect-or-start, race-safe, with
+//! - `chatroom_client::launch` (shared with `chatroomd send`): connect-or-start, race-safe, with
 //!   signalled readiness.
 //!
 //! Stdout carries JSON-RPC and nothing else: logs go to stderr.

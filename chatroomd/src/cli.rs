@@ -283,7 +283,7 @@ async fn stop(paths: &RoomPaths) -> anyhow::Result<i32> {
             None
         }
         Reach::Incompatible(daemon) => Some(daemon.pid),
-        Reach::NotRunning => match protocol::launch::lock_holder(&paths.lock_file) {
+        Reach::NotRunning => match chatroom_client::launch::lock_holder(&paths.lock_file) {
             Some(pid) => Some(pid),
             None => {
                 write_stdout(&format!(
@@ -296,10 +296,10 @@ async fn stop(paths: &RoomPaths) -> anyhow::Result<i32> {
     };
     let lock_file = paths.lock_file.clone();
     tokio::task::spawn_blocking(move || match pid {
-        Some(pid) => protocol::launch::stop_holder(&lock_file, pid, STOP_TIMEOUT)
+        Some(pid) => chatroom_client::launch::stop_holder(&lock_file, pid, STOP_TIMEOUT)
             .map_err(anyhow::Error::from),
         None => {
-            match protocol::launch::wait_released(&lock_file, STOP_TIMEOUT) {
+            match chatroom_client::launch::wait_released(&lock_file, STOP_TIMEOUT) {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(anyhow::anyhow!(
                     "chatroomd accepted the shutdown but still holds {} after {}s",

@@ -63,7 +63,7 @@ impl ControlClient {
     /// Connects to the room's daemon as `kind`, wherever its socket is (the endpoint it recorded,
     /// else the one this environment yields), and says what it found. Never starts a daemon.
     pub async fn reach(paths: &RoomPaths, kind: ClientKind) -> anyhow::Result<Reach> {
-        let stream = match protocol::launch::connect_room(paths).await {
+        let stream = match chatroom_client::launch::connect_room(paths).await {
             Ok(stream) => stream,
             Err(err)
                 if matches!(
@@ -83,7 +83,7 @@ impl ControlClient {
 
     /// Connects as `kind`, starting the daemon first if none serves the room.
     pub async fn connect_or_start(paths: &RoomPaths, kind: ClientKind) -> anyhow::Result<Self> {
-        let stream = protocol::launch::connect_or_start(paths).await?;
+        let stream = chatroom_client::launch::connect_or_start(paths).await?;
         match Self::handshake(stream, kind).await? {
             Reach::Connected(client) => Ok(client),
             Reach::Incompatible(daemon) => Err(incompatible(paths, &daemon)),
