@@ -478,3 +478,179 @@ impl Drop for Forget<'_> {
         self.calls.forget(self.id);
     }
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use interprocess::local_socket::tokio::{Listener, prelude::*};
+    use interprocess::local_socket::{GenericFilePath, ListenerOptions};
+    use protocol::{PROTOCOL_VERSION, RoomStatus};
+
+    /// A socket in a private directory standing in for the daemon's.
+    struct Fake {
+        paths: RoomPaths,
+        listener: Listener,
+    }
+
+    impl Fake {
+        fn start(test: &str) -> Self {
+            let dir =
+                std::env::temp_dir().join(format!("chatroom-client-{test}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            let paths = RoomPaths::new(dir.clone(), dir.join("run"));
+            protocol::paths::ensure_private_dir(&paths.runtime_dir).unwrap();
+            let name = paths
+                .socket
+                .as_path()
+                .to_fs_name::<GenericFilePath>()
+                .unwrap();
+            let listener = ListenerOptions::new().name(name).create_tokio().unwrap();
+            Self { paths, listener }
+        }
+
+        /// Accepts one connection, reads its hello and answers `reply`.
+        async fn accept(&self, reply: HelloReply) -> (Stream, ClientKind) {
+            let mut stream = self.listener.accept().await.unwrap();
+            let mut buf = Vec::new();
+            let hello =
+                frame::read_frame::<ClientMessage, _>(&mut stream, &mut buf, MAX_CLIENT_FRAME)
+                    .await
+                    .unwrap();
+            let Some(ClientMessage::Hello(hello)) = hello else {
+                panic!("expected a hello, got {hello:?}");
+            };
+            frame::write_frame(
+                &mut stream,
+                &ServerMessage::HelloReply(reply),
+                MAX_SERVER_FRAME,
+            )
+            .await
+            .unwrap();
+            (stream, hello.kind)
+        }
+    }
+
+    impl Drop for Fake {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.paths.root);
+        }
+    }
+
+    fn welcome() -> HelloReply {
+        HelloReply::Welcome {
+            version: PROTOCOL_VERSION,
+            session_id: 5,
+            daemon_pid: 77,
+        }
+    }
+
+    fn status(message_count: u64) -> Response {
+        Response::Status(RoomStatus {
+            participant_count: 0,
+            message_count,
+            last_activity_ts: None,
+        })
+    }
+
+    #[tokio::test]
+    async fn events_pushed_while_a_reply_is_awaited_are_kept_in_order() {
+        let fake = Fake::start("events");
+        let daemon_side = async {
+            let (mut stream, kind) = fake.accept(welcome()).await;
+            assert_eq!(kind, ClientKind::Human);
+            let mut buf = Vec::new();
+            let call =
+                frame::read_frame::<ClientMessage, _>(&mut stream, &mut buf, MAX_CLIENT_FRAME)
+                    .await
+                    .unwrap();
+            let Some(ClientMessage::Call { id, .. }) = call else {
+                panic!("expected a call, got {call:?}");
+            };
+            // Two events before the reply, one after it; then the daemon goes away.
+            for message in [
+                ServerMessage::Event(Event::Presence {
+                    participants: vec![],
+                    sessions: vec![],
+                }),
+                ServerMessage::Event(Event::Presence {
+                    participants: vec![],
+                    sessions: vec![],
+                }),
+                ServerMessage::Reply {
+                    id,
+                    outcome: Ok(status(3)),
+                },
+                ServerMessage::Event(Event::Presence {
+                    participants: vec![],
+                    sessions: vec![],
+                }),
+            ] {
+                frame::write_frame(&mut stream, &message, MAX_SERVER_FRAME)
+                    .await
+                    .unwrap();
+            }
+        };
+        let client_side = async {
+            let Reach::Connected(mut connection) =
+                Connection::reach(&fake.paths, ClientKind::Human)
+                    .await
+                    .unwrap()
+            else {
+                panic!("not connected");
+            };
+            assert_eq!((connection.daemon_pid(), connection.session_id()), (77, 5));
+            let reply = connection.request(Request::GetStatus).await.unwrap();
+            let mut events = 0;
+            while let Some(event) = connection.next_event().await {
+                assert!(matches!(event, Event::Presence { .. }));
+                events += 1;
+            }
+            (reply, events, connection.is_open())
+        };
+        let ((), (reply, events, open)) = tokio::time::timeout(Duration::from_secs(10), async {
+            tokio::join!(daemon_side, client_side)
+        })
+        .await
+        .expect("the conversation ends");
+        assert_eq!(reply, status(3));
+        assert_eq!(events, 3, "every event, those before the reply included");
+        assert!(!open, "the end of the stream closes the connection");
+    }
+
+    #[tokio::test]
+    async fn reach_reports_a_daemon_of_another_version_and_a_room_nobody_serves() {
+        let fake = Fake::start("reach");
+        let daemon_side = fake.accept(HelloReply::Refused {
+            daemon_version: 1,
+            daemon_pid: 4321,
+            message: "protocol mismatch".into(),
+        });
+        let (_stream, reached) = tokio::join!(
+            daemon_side,
+            Connection::reach(&fake.paths, ClientKind::Control)
+        );
+        let Reach::Incompatible(daemon) = reached.unwrap() else {
+            panic!("not reported as incompatible");
+        };
+        assert_eq!(
+            daemon,
+            Incompatible {
+                pid: 4321,
+                protocol_version: 1,
+                message: "protocol mismatch".into(),
+            }
+        );
+
+        let nobody = RoomPaths::new(
+            fake.paths.root.join("elsewhere"),
+            fake.paths.root.join("none"),
+        );
+        assert!(matches!(
+            Connection::reach(&nobody, ClientKind::Control)
+                .await
+                .unwrap(),
+            Reach::NotRunning
+        ));
+    }
+}
