@@ -634,7 +634,7 @@ mod tests {
     /// A fresh private directory; the crate does not depend on `tempfile`.
     fn tempfile_dir() -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
-            "chatroom-shim-test-{}-{:?}",
+            "chatroom-client-test-{}-{:?}",
             std::process::id(),
             std::thread::current().id()
         ));

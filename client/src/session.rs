@@ -610,7 +610,8 @@ mod tests {
 
     /// A room whose lock file names `pid` but is held by nobody: its daemon is gone.
     fn room_with_unheld_lock(test: &str, pid: u32) -> (RoomPaths, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("chatroom-shim-{test}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("chatroom-session-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let paths = RoomPaths::new(dir.clone(), dir.join("run"));
         std::fs::create_dir_all(&paths.state_dir).unwrap();
@@ -695,7 +696,7 @@ mod tests {
         impl Daemon {
             pub fn start(test: &str) -> Self {
                 let dir = std::env::temp_dir()
-                    .join(format!("chatroom-shim-{test}-{}", std::process::id()));
+                    .join(format!("chatroom-session-{test}-{}", std::process::id()));
                 let _ = std::fs::remove_dir_all(&dir);
                 std::fs::create_dir_all(&dir).unwrap();
                 let paths = RoomPaths::new(dir.clone(), dir.join("run"));
