@@ -4,7 +4,7 @@
 
 use std::ffi::OsString;
 
-use protocol::launch::ENV_DAEMON;
+use chatroom_client::launch::ENV_DAEMON;
 use protocol::paths::{ENV_ROOT, ENV_RUNTIME_DIR};
 
 use crate::ENV_LOG;

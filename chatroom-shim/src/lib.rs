@@ -8,14 +8,12 @@
 //! - [`render`]: daemon outcomes as the contract's tool results.
 //! - [`input`]: stdin lines repaired so that broken text gets an error result, not silence.
 //! - [`cli`]: `--help`, `--version` and the note for a person who runs the shim by hand.
-//! - [`client`]: the session with the daemon: handshake, concurrent calls, reconnect and re-join.
-//! - `protocol::launch` (shared with `chatroomd send`): connect-or-start, race-safe, with
-//!   signalled readiness.
+//! - `chatroom_client::Session` (the client crate, shared with the `chatroomd` subcommands): the
+//!   session with the daemon: connect-or-start, handshake, concurrent calls, reconnect, re-join.
 //!
 //! Stdout carries JSON-RPC and nothing else: logs go to stderr.
 
 pub mod cli;
-pub mod client;
 pub mod input;
 pub mod render;
 pub mod tools;
@@ -45,7 +43,7 @@ pub async fn run() -> anyhow::Result<()> {
         Err(err) => tracing::warn!(cause = %err, "no room"),
     }
     watch_parent();
-    let server = tools::Chatroom::new(client::Client::new(paths));
+    let server = tools::Chatroom::new(chatroom_client::Session::new(paths));
     // MCP clients launch us with pipes: drive them on the reactor rather than tokio's blocking
     // pool, which costs a thread hand-off per message (a third of the shim's CPU under load).
     let (stdin, stdout) = rmcp::transport::stdio_pipes();

@@ -21,8 +21,8 @@ use crate::input;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::client::Client;
 use crate::render::{Shape, failure, render};
+use chatroom_client::Session;
 
 /// Sent to the client at `initialize`; many clients put it in the model's context.
 pub const INSTRUCTIONS: &str = "\
@@ -161,17 +161,17 @@ pub struct GetHandoffParams {
     pub recent_limit: i64,
 }
 
-/// The MCP server: a router of tools over one shared daemon client.
+/// The MCP server: a router of tools over one shared daemon session.
 #[derive(Clone)]
 pub struct Chatroom {
-    client: Arc<Client>,
+    session: Arc<Session>,
     tool_router: ToolRouter<Self>,
 }
 
 impl Chatroom {
-    pub fn new(client: Client) -> Self {
+    pub fn new(session: Session) -> Self {
         Self {
-            client: Arc::new(client),
+            session: Arc::new(session),
             tool_router: Self::tool_router(),
         }
     }
@@ -185,7 +185,7 @@ impl Chatroom {
         if input::has_invalid_text(request.strings_mut().into_iter().map(|value| &*value)) {
             return failure(input::INVALID_TEXT_REFUSAL.to_owned());
         }
-        match self.client.call(request).await {
+        match self.session.call(request).await {
             Ok(outcome) => render(shape, outcome),
             Err(err) => {
                 tracing::warn!(cause = %err, "tool call failed");
@@ -477,7 +477,7 @@ mod tests {
     use serde_json::{Value, json};
 
     fn server() -> Chatroom {
-        Chatroom::new(Client::new(Err("no room in unit tests".into())))
+        Chatroom::new(Session::new(Err("no room in unit tests".into())))
     }
 
     /// The input schema of `tool` as JSON.

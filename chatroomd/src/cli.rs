@@ -11,7 +11,8 @@ use clap::{Args, Parser, Subcommand};
 use protocol::paths::RoomPaths;
 use protocol::{ClientKind, Request, Response};
 
-use crate::commands::control::{ControlClient, Reach};
+use chatroom_client::{CallError, Connection, Reach};
+
 use crate::commands::transcript::{self, Format, Start, write_stdout};
 use crate::commands::{monitor, status};
 use crate::daemon::server::{ServeConfig, ServeError};
@@ -272,18 +273,20 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// This is how a person gets out of any version skew, so it must never need the daemon's
 /// cooperation beyond that.
 async fn stop(paths: &RoomPaths) -> anyhow::Result<i32> {
-    let pid = match ControlClient::reach(paths, ClientKind::Control).await? {
-        Reach::Connected(mut client) => {
-            match client.call(Request::Shutdown).await? {
-                Some(Ok(Response::ShuttingDown)) | None => {}
-                Some(Ok(other)) => anyhow::bail!("unexpected reply from chatroomd: {other:?}"),
-                Some(Err(refusal)) => anyhow::bail!("{refusal}"),
+    let pid = match Connection::reach(paths, ClientKind::Control).await? {
+        Reach::Connected(connection) => {
+            // A daemon may close the connection right after accepting the shutdown.
+            match connection.call(Request::Shutdown).await {
+                Ok(Ok(Response::ShuttingDown)) | Err(CallError::ConnectionLost) => {}
+                Ok(Ok(other)) => anyhow::bail!("unexpected reply from chatroomd: {other:?}"),
+                Ok(Err(refusal)) => anyhow::bail!("{refusal}"),
+                Err(err) => return Err(err.into()),
             }
-            drop(client);
+            drop(connection);
             None
         }
         Reach::Incompatible(daemon) => Some(daemon.pid),
-        Reach::NotRunning => match protocol::launch::lock_holder(&paths.lock_file) {
+        Reach::NotRunning => match chatroom_client::launch::lock_holder(&paths.lock_file) {
             Some(pid) => Some(pid),
             None => {
                 write_stdout(&format!(
@@ -296,10 +299,10 @@ async fn stop(paths: &RoomPaths) -> anyhow::Result<i32> {
     };
     let lock_file = paths.lock_file.clone();
     tokio::task::spawn_blocking(move || match pid {
-        Some(pid) => protocol::launch::stop_holder(&lock_file, pid, STOP_TIMEOUT)
+        Some(pid) => chatroom_client::launch::stop_holder(&lock_file, pid, STOP_TIMEOUT)
             .map_err(anyhow::Error::from),
         None => {
-            match protocol::launch::wait_released(&lock_file, STOP_TIMEOUT) {
+            match chatroom_client::launch::wait_released(&lock_file, STOP_TIMEOUT) {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(anyhow::anyhow!(
                     "chatroomd accepted the shutdown but still holds {} after {}s",

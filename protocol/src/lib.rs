@@ -2,14 +2,11 @@
 //!
 //! What both sides of the socket must agree on, and nothing else: the typed messages
 //! ([`ClientMessage`], [`ServerMessage`] and what they carry), the frame codec that moves them over
-//! a byte stream ([`frame`]), the per-repository path rules ([`paths`]), and (feature `launch`)
-//! the starter's half of the launch handshake: connect, or start the daemon and wait for its
-//! readiness line ([`launch`]). This crate knows nothing about MCP, about the room's rules or
-//! about the files inside `.chatroom/`.
+//! a byte stream ([`frame`]) and the per-repository path rules ([`paths`]). This crate knows
+//! nothing about MCP, about the room's rules or about the files inside `.chatroom/`; connecting
+//! to the daemon, or starting it, is `chatroom-client`'s.
 
 pub mod frame;
-#[cfg(feature = "launch")]
-pub mod launch;
 pub mod message;
 pub mod paths;
 

@@ -282,18 +282,11 @@ impl TestRoom {
         serde_json::from_slice(&output.stdout).expect("status --json is JSON")
     }
 
-    /// The pid of the daemon holding this room's lock, if one does.
+    /// The pid of the daemon holding this room's lock, if one does. The client crate's probe
+    /// takes the lock shared, so a daemon starting at that moment never mistakes the test's
+    /// look for another daemon (an exclusive probe would make it exit as if one ran).
     pub fn daemon_pid(&self) -> Option<u32> {
-        let lock = self.paths().lock_file;
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&lock)
-            .ok()?;
-        match file.try_lock() {
-            Ok(()) => None,
-            Err(_) => std::fs::read_to_string(&lock).ok()?.trim().parse().ok(),
-        }
+        chatroom_client::launch::lock_holder(&self.paths().lock_file)
     }
 
     /// The daemon's log so far.
@@ -1009,7 +1002,9 @@ pub fn assert_gap_free(messages: &[Value]) {
 }
 
 /// Raw connections to the daemon's socket, below MCP: for the tests that send what no well-
-/// behaved client would.
+/// behaved client would (bad frames, silent peers, wrong versions, chosen call ids and keys), so
+/// they hold the bare stream rather than a `chatroom_client::Connection`; the frames they send
+/// are still encoded by `protocol::frame`, the codec the daemon and the client use.
 pub mod raw {
     use std::time::Duration;
 

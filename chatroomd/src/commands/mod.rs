@@ -1,5 +1,6 @@
 //! The people's commands: `status`, `monitor`, `send`, `tail` and `export`. They reach a running
-//! daemon through [`control`] (never starting one, except `send`), or read the room's files
+//! daemon through `chatroom-client` ([`control`] opens the connection; none starts a daemon
+//! but `send` and `tail --follow`), or read the room's files
 //! through [`source`] when none runs; [`view`] is the text they print.
 
 pub mod control;

@@ -10,13 +10,13 @@ use std::io::IsTerminal as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use chatroom_client::Connection;
 use protocol::paths::RoomPaths;
 use protocol::{
     ClientKind, DaemonStatus, Event, Message, Participant, Request, Response, SessionInfo, Summary,
 };
-use tokio::sync::mpsc;
 
-use crate::commands::control::ControlClient;
+use crate::commands::control;
 use crate::shared::time::unix_now;
 
 use crate::commands::source::{JsonObjectFile, JsonlTail};
@@ -104,7 +104,7 @@ pub async fn monitor(paths: &RoomPaths, options: Options) -> anyhow::Result<()> 
                 let mut last_draw = Instant::now();
                 loop {
                     tokio::select! {
-                        event = live.events.recv() => match event {
+                        event = live.connection.next_event() => match event {
                             Some(event) => live.apply(event, &options),
                             None => break,
                         },
@@ -117,7 +117,9 @@ pub async fn monitor(paths: &RoomPaths, options: Options) -> anyhow::Result<()> 
                         _ = &mut interrupted => return Ok(()),
                     }
                     // Bursts of events redraw at most every 50 ms.
-                    if last_draw.elapsed() >= Duration::from_millis(50) || live.events.is_empty() {
+                    if last_draw.elapsed() >= Duration::from_millis(50)
+                        || !live.connection.has_event()
+                    {
                         draw(&live.frame, &options, terminal)?;
                         last_draw = Instant::now();
                     }
@@ -149,40 +151,34 @@ pub async fn monitor(paths: &RoomPaths, options: Options) -> anyhow::Result<()> 
     }
 }
 
-/// A live view: one connection receiving events, one for queries.
+/// A live view: one connection, subscribed to the room's events and asked for what events do
+/// not carry. Events that arrive while a query is answered wait in the connection, in order.
 struct Live {
     frame: Frame,
-    events: mpsc::Receiver<Event>,
-    queries: ControlClient,
+    connection: Connection,
 }
 
 impl Live {
     async fn connect(paths: &RoomPaths, options: &Options) -> anyhow::Result<Option<Self>> {
-        let Some(mut queries) = ControlClient::connect(paths, ClientKind::Control).await? else {
+        // A person watching is a session (listed, and keeping the daemon from its idle exit); a
+        // single frame is a one-shot command.
+        let kind = match options.once {
+            true => ClientKind::Control,
+            false => ClientKind::Human,
+        };
+        let Some(connection) = control::connect(paths, kind).await? else {
             return Ok(None);
         };
         let participant = options.participant.clone().unwrap_or_default();
         // Subscribe before taking the snapshot; events it already covers are skipped by id.
-        let (sender, events) = mpsc::channel(1024);
         if !options.once {
-            let Some(mut subscriber) = ControlClient::connect(paths, ClientKind::Human).await?
-            else {
-                return Ok(None);
-            };
-            subscriber
+            connection
                 .request(Request::Subscribe {
                     participant: participant.clone(),
                 })
                 .await?;
-            tokio::spawn(async move {
-                while let Ok(Some(event)) = subscriber.next_event().await {
-                    if sender.send(event).await.is_err() {
-                        break;
-                    }
-                }
-            });
         }
-        let Response::Handoff(handoff) = queries
+        let Response::Handoff(handoff) = connection
             .request(Request::GetHandoff {
                 name: participant,
                 recent_limit: options.limit as i64,
@@ -198,8 +194,7 @@ impl Live {
                 latest_summary: handoff.latest_summary,
                 ..Frame::default()
             },
-            events,
-            queries,
+            connection,
         };
         live.refresh().await?;
         Ok(Some(live))
@@ -207,7 +202,7 @@ impl Live {
 
     /// Re-reads what events do not carry: uptime, counts, sessions.
     async fn refresh(&mut self) -> anyhow::Result<()> {
-        let Response::DaemonStatus(status) = self.queries.request(Request::DaemonStatus).await?
+        let Response::DaemonStatus(status) = self.connection.request(Request::DaemonStatus).await?
         else {
             anyhow::bail!("unexpected reply from chatroomd to status");
         };

@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use protocol::paths::RoomPaths;
 use protocol::{ClientKind, Message, Participant, Request, Response, Summary};
 
-use crate::commands::control::ControlClient;
+use chatroom_client::Connection;
+
+use crate::commands::control;
 use crate::daemon::room::is_visible_to;
 use crate::daemon::store::{self, LoadError, Loaded};
 use serde::de::DeserializeOwned;
@@ -25,7 +27,7 @@ const PAGE: i64 = 100;
 #[derive(Debug)]
 pub enum Source {
     /// A connection to the running daemon.
-    Live(Box<ControlClient>),
+    Live(Box<Connection>),
     /// What the files hold; no daemon runs.
     Disk(Box<Loaded>),
 }
@@ -33,8 +35,8 @@ pub enum Source {
 impl Source {
     /// The daemon if one runs (connected as `kind`), else the files.
     pub async fn open(paths: &RoomPaths, kind: ClientKind) -> anyhow::Result<Self> {
-        match ControlClient::connect(paths, kind).await? {
-            Some(client) => Ok(Self::Live(Box::new(client))),
+        match control::connect(paths, kind).await? {
+            Some(connection) => Ok(Self::Live(Box::new(connection))),
             None => Ok(Self::Disk(Box::new(load_from_disk(&paths.state_dir)?))),
         }
     }

@@ -7,7 +7,8 @@ use protocol::paths::RoomPaths;
 use protocol::{ClientKind, DaemonStatus, Participant, Request, Response};
 use serde::Serialize;
 
-use crate::commands::control::{ControlClient, Incompatible, Reach};
+use chatroom_client::{Connection, Incompatible, Reach};
+
 use crate::commands::source::load_from_disk;
 use crate::commands::transcript::write_stdout;
 use crate::commands::view;
@@ -43,8 +44,8 @@ pub struct DiskStatus {
 
 /// Prints the status as text, or as JSON with `json`.
 pub async fn status(paths: &RoomPaths, json: bool) -> anyhow::Result<()> {
-    let (daemon, incompatible) = match ControlClient::reach(paths, ClientKind::Control).await? {
-        Reach::Connected(mut client) => match client.request(Request::DaemonStatus).await? {
+    let (daemon, incompatible) = match Connection::reach(paths, ClientKind::Control).await? {
+        Reach::Connected(connection) => match connection.request(Request::DaemonStatus).await? {
             Response::DaemonStatus(status) => (Some(status), None),
             other => anyhow::bail!("unexpected reply from chatroomd: {other:?}"),
         },

@@ -12,7 +12,9 @@ use protocol::paths::RoomPaths;
 use protocol::{ClientKind, Event, Message, Request, Response};
 use serde::Serialize;
 
-use crate::commands::control::ControlClient;
+use chatroom_client::Connection;
+
+use crate::commands::control;
 use crate::commands::source::Source;
 use crate::commands::view;
 use crate::daemon::room::{Caller, Room, subscription_filter};
@@ -49,8 +51,8 @@ pub async fn send(paths: &RoomPaths, name: &str, to: &str, text: &str) -> anyhow
     {
         bail!("{refusal}");
     }
-    let mut client = ControlClient::connect_or_start(paths, ClientKind::Human).await?;
-    match client.request(request).await? {
+    let connection = control::connect_or_start(paths, ClientKind::Human).await?;
+    match connection.request(request).await? {
         Response::Id(id) => {
             write_stdout(&format!("sent message #{id}\n"))?;
             Ok(())
@@ -103,7 +105,7 @@ pub async fn tail(
         Start::Since(id) => id,
         Start::Last(_) => 0,
     };
-    let client = ControlClient::connect_or_start(paths, ClientKind::Human).await?;
+    let client = control::connect_or_start(paths, ClientKind::Human).await?;
     // The first connection's errors are the person's to see (a daemon that cannot start, or
     // of another version); later ones are a daemon coming and going.
     let mut client = catch_up(client, start, participant, &mut last_id, format).await?;
@@ -137,12 +139,12 @@ pub async fn tail(
 /// `last_id`. Subscribing first means nothing stored in between is missed; the events that
 /// overlap the history are skipped by id.
 async fn catch_up(
-    mut client: ControlClient,
+    client: Connection,
     start: Start,
     participant: Option<&str>,
     last_id: &mut u64,
     format: Format,
-) -> anyhow::Result<ControlClient> {
+) -> anyhow::Result<Connection> {
     client
         .request(Request::Subscribe {
             participant: participant.unwrap_or("").to_owned(),
@@ -164,32 +166,32 @@ async fn catch_up(
 /// Prints every new message `client` is pushed until the connection is lost; returns why.
 /// Only a failure to print is an error.
 async fn follow_events(
-    client: &mut ControlClient,
+    client: &mut Connection,
     last_id: &mut u64,
     format: Format,
 ) -> anyhow::Result<String> {
     loop {
+        // The connection's reader says why it ended (in the log); here an end is an end.
         match client.next_event().await {
-            Ok(Some(Event::Message(message))) if message.id > *last_id => {
+            Some(Event::Message(message)) if message.id > *last_id => {
                 *last_id = message.id;
                 print_message(&message, format)?;
             }
-            Ok(Some(_)) => {}
-            Ok(None) => return Ok("chatroomd closed the connection".to_owned()),
-            Err(err) => return Ok(format!("{err:#}")),
+            Some(_) => {}
+            None => return Ok("lost the connection to chatroomd".to_owned()),
         }
     }
 }
 
 /// The first time a daemon answers again, as a person's session; never starts one. Tries
 /// again after 50 ms, doubling up to 2 s between tries, for as long as it takes.
-async fn reconnect(paths: &RoomPaths) -> ControlClient {
+async fn reconnect(paths: &RoomPaths) -> Connection {
     const FIRST: Duration = Duration::from_millis(50);
     const LONGEST: Duration = Duration::from_secs(2);
     let mut backoff = FIRST;
     let mut last_cause = String::new();
     loop {
-        match ControlClient::connect(paths, ClientKind::Human).await {
+        match control::connect(paths, ClientKind::Human).await {
             Ok(Some(client)) => return client,
             Ok(None) => {}
             // A daemon that is going away (or just coming up) may fail the handshake; one of

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// How long a start keeps trying for a lock held by something that is not a live daemon: a probe
-/// (`protocol::launch::lock_held`) holds it for microseconds, and a daemon that just took it
+/// (`chatroom_client::launch::lock_held`) holds it for microseconds, and a daemon that just took it
 /// writes its pid right away.
 const PROBE_GRACE: Duration = Duration::from_secs(1);
 
@@ -93,14 +93,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("chatroomd.lock");
         let lock = RoomLock::acquire(&path).unwrap().unwrap();
-        assert!(protocol::launch::lock_held(&path));
+        assert!(chatroom_client::launch::lock_held(&path));
         assert_eq!(
             RoomLock::acquire(&path).unwrap().unwrap_err(),
             std::process::id().to_string()
         );
         drop(lock);
-        assert!(!protocol::launch::lock_held(&path));
-        assert!(protocol::launch::wait_released(&path, std::time::Duration::from_secs(5)).unwrap());
+        assert!(!chatroom_client::launch::lock_held(&path));
+        assert!(
+            chatroom_client::launch::wait_released(&path, std::time::Duration::from_secs(5))
+                .unwrap()
+        );
     }
 
     /// The pid of a process that has exited (and been reaped).

@@ -941,7 +941,10 @@ fn client_config() -> ClientConfig {
 // ---------------------------------------------------------------------------------------------
 // The raw socket protocol
 
-/// A protocol client talking to the daemon directly (what the shim does under MCP).
+/// A protocol client talking to the daemon directly (what the shim does under MCP). It stays a
+/// bare socket with the frame codec of `protocol::frame`, one call at a time, and deliberately
+/// not `chatroom-client`'s connection (whose reader and writer tasks are part of what the shim
+/// costs): this is the floor the shim is measured against.
 struct RawClient {
     stream: Stream,
     buffer: Vec<u8>,

@@ -1,22 +1,19 @@
-//! The daemon connection: this agent's session, opened at the first tool call, shared by
-//! concurrent calls, and reopened after a drop with the session's names joined again.
+//! The reconnecting session: this agent's session with the daemon, opened at the first call,
+//! shared by concurrent calls, and reopened after a drop with the session's names joined again.
+//! Every rule of a call's life is here: one deadline, the retries and their backoff, the re-join
+//! of held names, idempotency keys for writes, and what to do about a daemon of another version.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use interprocess::local_socket::tokio::Stream;
-use protocol::frame::{self, FrameError, MAX_CLIENT_FRAME, MAX_SERVER_FRAME};
+use protocol::frame::{self, FrameError, MAX_CLIENT_FRAME};
 use protocol::paths::RoomPaths;
-use protocol::{
-    ClientKind, ClientMessage, Hello, HelloReply, Refusal, Request, Response, ServerMessage,
-    protocol_version,
-};
-use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::sync::{mpsc, oneshot};
+use protocol::{ClientKind, ClientMessage, Request, Response, protocol_version};
 
-use protocol::launch as spawn;
+use crate::connection::{Connection, Handshake, Outcome};
+use crate::{CallError, launch};
 
 /// The longest one tool call may take in all: connecting (and starting the daemon), every attempt
 /// and the waits between them. Generous, because a durable write on a loaded disk can be slow and
@@ -29,71 +26,8 @@ pub const CALL_DEADLINE: Duration = Duration::from_secs(30);
 /// would only be more likely to be in flight when the next death comes.
 const BACKOFF_START: Duration = Duration::from_millis(25);
 const BACKOFF_CAP: Duration = Duration::from_secs(1);
-/// The longest the handshake may take once the socket is connected.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// What the daemon answered: a result, or a refusal that changed nothing.
-pub type Outcome = Result<Response, Refusal>;
-
-/// Why a call got no answer from the daemon. Each message is the one line the agent sees.
-#[derive(Debug, thiserror::Error)]
-pub enum CallError {
-    #[error("request is too large ({len} bytes; the limit is {max})")]
-    TooLarge { len: usize, max: usize },
-    #[error("could not encode the request: {0}")]
-    Encode(String),
-    #[error("lost the connection to chatroomd; retry the call")]
-    ConnectionLost,
-    #[error("chatroomd did not answer within {deadline:?}; retry the call")]
-    TimedOut { deadline: Duration },
-    #[error(
-        "chatroomd exited twice while handling this call, so it was not sent again; see {log} (or run `chatroomd serve --foreground`)"
-    )]
-    CrashedDaemon { log: String },
-    #[error(
-        "while this session reconnected to chatroomd, another session joined as {}, which this session held; this call was not carried out: join under another name, then retry",
-        quoted(.names)
-    )]
-    NamesTaken { names: Vec<String> },
-    #[error("chatroomd closed the connection during the handshake; retry the call")]
-    HandshakeClosed,
-    #[error("chatroomd did not complete the handshake: {0}")]
-    Handshake(String),
-    // `stop` is the way out: it stops a daemon of any version (a refusal names its pid). It is
-    // the `stop` of the chatroomd this shim starts, which is not always the one on PATH.
-    #[error(
-        "chatroomd (pid {daemon_pid}) speaks protocol v{daemon_version} but this chatroom-shim speaks v{}: run `{stop}` and retry",
-        protocol_version()
-    )]
-    VersionMismatch {
-        daemon_pid: u32,
-        daemon_version: u32,
-        stop: String,
-    },
-    #[error(
-        "this chatroom-shim speaks protocol v{} but the running chatroomd (pid {daemon_pid}) speaks the newer v{daemon_version}: restart your agent so that it launches the newer chatroom-shim",
-        protocol_version()
-    )]
-    ShimOutdated {
-        daemon_pid: u32,
-        daemon_version: u32,
-    },
-    #[error(
-        "could not replace the older chatroomd (pid {daemon_pid}): {cause}; run `{stop}` and retry"
-    )]
-    Replace {
-        daemon_pid: u32,
-        cause: String,
-        stop: String,
-    },
-    #[error("{0}")]
-    Start(#[from] spawn::StartError),
-    #[error("{0}")]
-    NoRoot(String),
-}
-
 /// The client side of this agent's session with the daemon.
-pub struct Client {
+pub struct Session {
     /// Resolved once at startup; an error is reported by every call instead of failing startup,
     /// so that `tools/list` works wherever the shim runs.
     paths: Result<RoomPaths, String>,
@@ -110,7 +44,7 @@ pub struct Client {
     deadline: Duration,
 }
 
-impl Client {
+impl Session {
     pub fn new(paths: Result<RoomPaths, String>) -> Self {
         Self {
             paths,
@@ -186,7 +120,7 @@ impl Client {
             let (id, bytes) = self.encode(request.clone(), key)?;
             let result = match self.connection().await {
                 Ok(connection) => {
-                    if lost_on.is_some_and(|pid| pid != connection.daemon_pid) {
+                    if lost_on.is_some_and(|pid| pid != connection.daemon_pid()) {
                         deaths += 1;
                     }
                     if deaths >= 2 {
@@ -207,8 +141,8 @@ impl Client {
                     if !taken.is_empty() {
                         return Err(CallError::NamesTaken { names: taken });
                     }
-                    lost_on = Some(connection.daemon_pid);
-                    connection.call(id, bytes).await
+                    lost_on = Some(connection.daemon_pid());
+                    connection.send_frame(id, bytes).await
                 }
                 Err(err) => Err(err),
             };
@@ -290,10 +224,10 @@ impl Client {
             .paths
             .as_ref()
             .map_err(|err| CallError::NoRoot(err.clone()))?;
-        let connection = match Connection::open(paths).await {
+        let connection = match open(paths).await {
             // A daemon shutting down (idle timeout, `chatroomd stop`) may accept and then close
             // us; the second attempt starts a fresh one.
-            Err(CallError::HandshakeClosed) => Connection::open(paths).await?,
+            Err(CallError::HandshakeClosed) => open(paths).await?,
             // An older daemon survived an upgrade: stop it cleanly and start ours.
             Err(CallError::VersionMismatch {
                 daemon_pid,
@@ -302,7 +236,7 @@ impl Client {
             }) if daemon_version < protocol_version() => {
                 tracing::warn!(daemon_pid, daemon_version, "replacing an older chatroomd");
                 replace_older_daemon(paths, daemon_pid).await?;
-                Connection::open(paths).await?
+                open(paths).await?
             }
             Err(CallError::VersionMismatch {
                 daemon_pid,
@@ -335,7 +269,7 @@ impl Client {
                 },
                 None,
             )?;
-            match connection.call(id, bytes).await? {
+            match connection.send_frame(id, bytes).await? {
                 Ok(Response::Participants(_)) => {
                     tracing::info!(%name, "joined again after reconnecting");
                 }
@@ -357,7 +291,7 @@ impl Client {
 
 /// A name change in flight, ended in [`HeldNames`] when its call ends.
 struct Pending<'a> {
-    client: &'a Client,
+    client: &'a Session,
     change: &'a NameChange,
 }
 
@@ -370,24 +304,25 @@ impl Drop for Pending<'_> {
 /// How often one call is sent in all, when connections keep getting lost under it.
 const MAX_ATTEMPTS: u32 = 5;
 
-/// `'ann'` or `names 'ann', 'bob'`: the names of [`CallError::NamesTaken`].
-fn quoted(names: &[String]) -> String {
-    let list: Vec<String> = names.iter().map(|name| format!("'{name}'")).collect();
-    match list.len() {
-        1 => list.join(""),
-        _ => format!("names {}", list.join(", ")),
+/// Connects (starting the daemon if needed) and handshakes as an agent; a daemon of another
+/// version is [`CallError::VersionMismatch`], which [`Session::connection`] acts on.
+async fn open(paths: &RoomPaths) -> Result<Connection, CallError> {
+    match Connection::connect_or_start(paths, ClientKind::Agent).await? {
+        Handshake::Welcome(mut connection) => {
+            // The session never subscribes: an event would be of no use to anyone.
+            connection.ignore_events();
+            Ok(connection)
+        }
+        Handshake::Incompatible(daemon) => Err(CallError::VersionMismatch {
+            daemon_pid: daemon.pid,
+            daemon_version: daemon.protocol_version,
+            stop: stop_command(paths),
+        }),
     }
 }
+
 /// How long an older daemon gets to shut down when it is being replaced.
 const REPLACE_TIMEOUT: Duration = Duration::from_secs(10);
-
-impl CallError {
-    /// Whether a new connection may succeed where this one failed: the connection or the daemon
-    /// went away.
-    fn is_transient(&self) -> bool {
-        matches!(self, CallError::ConnectionLost | CallError::HandshakeClosed)
-    }
-}
 
 /// A fresh idempotency key: a per-process random seed (from the OS) plus a counter, so keys
 /// never repeat within a process and practically never across processes.
@@ -417,7 +352,7 @@ fn new_key() -> u128 {
 async fn replace_older_daemon(paths: &RoomPaths, daemon_pid: u32) -> Result<(), CallError> {
     let lock_file = paths.lock_file.clone();
     let stopped = tokio::task::spawn_blocking(move || {
-        spawn::stop_holder(&lock_file, daemon_pid, REPLACE_TIMEOUT)
+        launch::stop_holder(&lock_file, daemon_pid, REPLACE_TIMEOUT)
     })
     .await;
     let cause = match stopped {
@@ -437,149 +372,9 @@ async fn replace_older_daemon(paths: &RoomPaths, daemon_pid: u32) -> Result<(), 
 fn stop_command(paths: &RoomPaths) -> String {
     format!(
         "{} stop --root {}",
-        spawn::daemon_program().display(),
+        launch::daemon_program().display(),
         paths.root.display()
     )
-}
-
-/// One open connection: a reader task routing replies to their waiters, a writer task draining
-/// an outbox, and the table of calls in flight.
-struct Connection {
-    /// The daemon that welcomed us: a new pid after a reconnect means the old daemon died.
-    daemon_pid: u32,
-    calls: Arc<InFlight>,
-    outbox: mpsc::UnboundedSender<Vec<u8>>,
-    reader: tokio::task::AbortHandle,
-}
-
-impl Connection {
-    async fn open(paths: &RoomPaths) -> Result<Self, CallError> {
-        let stream = spawn::connect_or_start(paths).await?;
-        let (mut reader, mut writer) = tokio::io::split(stream);
-        let welcome = tokio::time::timeout(
-            HANDSHAKE_TIMEOUT,
-            handshake(&mut reader, &mut writer, paths),
-        )
-        .await
-        .map_err(|_| {
-            CallError::Handshake(format!("no answer within {}s", HANDSHAKE_TIMEOUT.as_secs()))
-        })??;
-        tracing::info!(
-            session_id = welcome.session_id,
-            daemon_pid = welcome.daemon_pid,
-            "connected to chatroomd"
-        );
-        let calls = Arc::new(InFlight::default());
-        let (outbox, frames) = mpsc::unbounded_channel();
-        // Writes happen in their own task so that a call abandoned mid-write (a timeout, a
-        // cancelled tool call) can never leave half a frame on the wire.
-        tokio::spawn(write_loop(writer, frames, Arc::clone(&calls)));
-        let reader = tokio::spawn(read_loop(reader, Arc::clone(&calls))).abort_handle();
-        Ok(Self {
-            daemon_pid: welcome.daemon_pid,
-            calls,
-            outbox,
-            reader,
-        })
-    }
-
-    fn is_open(&self) -> bool {
-        self.calls.is_open()
-    }
-
-    /// Sends one encoded call and waits for the reply with the same id.
-    async fn call(&self, id: u64, bytes: Vec<u8>) -> Result<Outcome, CallError> {
-        let reply = self.calls.register(id).ok_or(CallError::ConnectionLost)?;
-        // Whatever happens next (reply, timeout, the caller going away), the entry must not
-        // outlive this call.
-        let _forget = Forget {
-            calls: &self.calls,
-            id,
-        };
-        self.outbox
-            .send(bytes)
-            .map_err(|_| CallError::ConnectionLost)?;
-        // No timeout of its own: the call's overall deadline ([`CALL_DEADLINE`]) bounds it.
-        reply.await.map_err(|_closed| CallError::ConnectionLost)
-    }
-}
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        // With the reader gone and the outbox closed (the writer then ends), both halves of the
-        // socket are dropped and the daemon sees the session end.
-        self.reader.abort();
-    }
-}
-
-/// What the daemon said when it accepted the session.
-struct Welcome {
-    session_id: u64,
-    daemon_pid: u32,
-}
-
-async fn handshake(
-    reader: &mut ReadHalf<Stream>,
-    writer: &mut WriteHalf<Stream>,
-    paths: &RoomPaths,
-) -> Result<Welcome, CallError> {
-    let hello = ClientMessage::Hello(Hello {
-        version: protocol_version(),
-        client_pid: std::process::id(),
-        kind: ClientKind::Agent,
-    });
-    if let Err(err) = frame::write_frame(writer, &hello, MAX_CLIENT_FRAME).await {
-        return Err(match err {
-            FrameError::Io(_) => CallError::HandshakeClosed,
-            other => CallError::Handshake(other.to_string()),
-        });
-    }
-    let mut buf = Vec::new();
-    let reply =
-        match frame::read_frame::<ServerMessage, _>(reader, &mut buf, MAX_SERVER_FRAME).await {
-            Ok(Some(reply)) => reply,
-            Ok(None) | Err(FrameError::Truncated) | Err(FrameError::Io(_)) => {
-                return Err(CallError::HandshakeClosed);
-            }
-            Err(err) => return Err(CallError::Handshake(err.to_string())),
-        };
-    match reply {
-        ServerMessage::HelloReply(HelloReply::Welcome {
-            version,
-            session_id,
-            daemon_pid,
-        }) if version == protocol_version() => Ok(Welcome {
-            session_id,
-            daemon_pid,
-        }),
-        // A refusal from a daemon of our own version is not a skew (a kind it does not know, say):
-        // its words are the message.
-        ServerMessage::HelloReply(HelloReply::Refused {
-            daemon_version,
-            message,
-            ..
-        }) if daemon_version == protocol_version() => Err(CallError::Handshake(message)),
-        ServerMessage::HelloReply(HelloReply::Welcome {
-            version: daemon_version,
-            daemon_pid,
-            ..
-        })
-        | ServerMessage::HelloReply(HelloReply::Refused {
-            daemon_version,
-            daemon_pid,
-            ..
-        }) => Err(CallError::VersionMismatch {
-            daemon_pid,
-            daemon_version,
-            stop: stop_command(paths),
-        }),
-        ServerMessage::Reply { id, .. } => Err(CallError::Handshake(format!(
-            "a reply to call {id} came before the handshake"
-        ))),
-        ServerMessage::Event(_) => Err(CallError::Handshake(
-            "an event came before the handshake".to_owned(),
-        )),
-    }
 }
 
 /// The most bytes of one argument sent once a request is too large for a frame: far above every
@@ -599,127 +394,6 @@ fn bound_argument(value: &mut String) {
         end -= 1;
     }
     *value = trimmed[..end].to_owned();
-}
-
-/// Routes each reply to its waiter until the connection ends, then fails whoever still waits.
-async fn read_loop(mut reader: ReadHalf<Stream>, calls: Arc<InFlight>) {
-    let mut buf = Vec::new();
-    loop {
-        match frame::read_frame::<ServerMessage, _>(&mut reader, &mut buf, MAX_SERVER_FRAME).await {
-            Ok(Some(ServerMessage::Reply { id, outcome })) => calls.resolve(id, outcome),
-            Ok(Some(ServerMessage::HelloReply(reply))) => {
-                tracing::warn!(?reply, "ignoring a second handshake reply from chatroomd");
-            }
-            // The shim does not subscribe yet; an event is harmless and dropped.
-            Ok(Some(ServerMessage::Event(event))) => {
-                tracing::debug!(?event, "ignoring an event from chatroomd");
-            }
-            // Normal when the daemon stops (idle timeout, `chatroomd stop`); a call in flight
-            // says what it means for it.
-            Ok(None) => {
-                tracing::info!("chatroomd closed the connection");
-                break;
-            }
-            // A daemon that died mid-frame or reset the connection is the same event as a close
-            // (the call is sent again on a new connection); a frame we cannot read is trouble.
-            Err(err @ (FrameError::Truncated | FrameError::Io(_))) => {
-                tracing::info!(cause = %err, "lost the connection to chatroomd");
-                break;
-            }
-            Err(err) => {
-                tracing::warn!(cause = %err, "dropping the connection to chatroomd");
-                break;
-            }
-        }
-    }
-    calls.close();
-}
-
-/// Writes queued frames in order until the connection is dropped or a write fails.
-async fn write_loop(
-    mut writer: WriteHalf<Stream>,
-    mut frames: mpsc::UnboundedReceiver<Vec<u8>>,
-    calls: Arc<InFlight>,
-) {
-    while let Some(bytes) = frames.recv().await {
-        let written = async {
-            writer.write_all(&bytes).await?;
-            writer.flush().await
-        };
-        if let Err(err) = written.await {
-            // The daemon is gone (broken pipe, reset): the call is sent again on a new
-            // connection, and only a call that finally fails is the agent's business.
-            tracing::info!(cause = %err, "could not write to chatroomd");
-            calls.close();
-            return;
-        }
-    }
-}
-
-/// The calls waiting for a reply on one connection.
-#[derive(Default)]
-struct InFlight {
-    state: Mutex<InFlightState>,
-}
-
-#[derive(Default)]
-struct InFlightState {
-    closed: bool,
-    waiters: HashMap<u64, oneshot::Sender<Outcome>>,
-}
-
-impl InFlight {
-    fn lock(&self) -> MutexGuard<'_, InFlightState> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn is_open(&self) -> bool {
-        !self.lock().closed
-    }
-
-    /// Registers a waiter for `id`; `None` once the connection has ended.
-    fn register(&self, id: u64) -> Option<oneshot::Receiver<Outcome>> {
-        let mut state = self.lock();
-        if state.closed {
-            return None;
-        }
-        let (sender, receiver) = oneshot::channel();
-        state.waiters.insert(id, sender);
-        Some(receiver)
-    }
-
-    fn resolve(&self, id: u64, outcome: Outcome) {
-        match self.lock().waiters.remove(&id) {
-            // The waiter may have just given up (timeout); its reply is of no use to anyone.
-            Some(waiter) => drop(waiter.send(outcome)),
-            None => tracing::warn!(id, "ignoring a reply to a call nobody waits for"),
-        }
-    }
-
-    fn forget(&self, id: u64) {
-        self.lock().waiters.remove(&id);
-    }
-
-    /// Marks the connection ended; dropping the senders fails every waiting call.
-    fn close(&self) {
-        let mut state = self.lock();
-        state.closed = true;
-        state.waiters.clear();
-    }
-}
-
-/// Removes a call's waiter however the call ends.
-struct Forget<'a> {
-    calls: &'a InFlight,
-    id: u64,
-}
-
-impl Drop for Forget<'_> {
-    fn drop(&mut self) {
-        self.calls.forget(self.id);
-    }
 }
 
 /// A change to the names this session holds, read off a request before it is sent.
@@ -817,7 +491,10 @@ impl HeldNames {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocol::PROTOCOL_VERSION;
+    use interprocess::local_socket::tokio::Stream;
+    use protocol::frame::MAX_SERVER_FRAME;
+    use protocol::{HelloReply, PROTOCOL_VERSION, Refusal, ServerMessage};
+    use tokio::io::{ReadHalf, WriteHalf};
 
     fn join(name: &str, role: &str) -> NameChange {
         NameChange::of(&Request::Join {
@@ -933,7 +610,8 @@ mod tests {
 
     /// A room whose lock file names `pid` but is held by nobody: its daemon is gone.
     fn room_with_unheld_lock(test: &str, pid: u32) -> (RoomPaths, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("chatroom-shim-{test}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("chatroom-session-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let paths = RoomPaths::new(dir.clone(), dir.join("run"));
         std::fs::create_dir_all(&paths.state_dir).unwrap();
@@ -993,7 +671,7 @@ mod tests {
         let paths = RoomPaths::new("/r".into(), "/run/chatroom".into());
         assert_eq!(
             stop_command(&paths),
-            format!("{} stop --root /r", spawn::daemon_program().display())
+            format!("{} stop --root /r", launch::daemon_program().display())
         );
         assert_eq!(
             CallError::ConnectionLost.to_string(),
@@ -1018,7 +696,7 @@ mod tests {
         impl Daemon {
             pub fn start(test: &str) -> Self {
                 let dir = std::env::temp_dir()
-                    .join(format!("chatroom-shim-{test}-{}", std::process::id()));
+                    .join(format!("chatroom-session-{test}-{}", std::process::id()));
                 let _ = std::fs::remove_dir_all(&dir);
                 std::fs::create_dir_all(&dir).unwrap();
                 let paths = RoomPaths::new(dir.clone(), dir.join("run"));
@@ -1131,7 +809,7 @@ mod tests {
     #[tokio::test]
     async fn concurrent_calls_share_one_session_and_get_their_own_replies() {
         let daemon = fake::Daemon::start("multiplex");
-        let client = Client::new(Ok(daemon.paths.clone()));
+        let client = Session::new(Ok(daemon.paths.clone()));
         let daemon_side = async {
             let mut session = daemon.accept().await;
             let first = session.next_call().await;
@@ -1171,7 +849,7 @@ mod tests {
     #[tokio::test]
     async fn a_call_lost_with_its_connection_is_sent_again_after_joining_again() {
         let daemon = fake::Daemon::start("reconnect");
-        let client = Client::new(Ok(daemon.paths.clone()));
+        let client = Session::new(Ok(daemon.paths.clone()));
         let first_session = async {
             let mut session = daemon.accept().await;
             let (id, _, request) = session.next_keyed_call().await;
@@ -1270,7 +948,7 @@ mod tests {
     #[tokio::test]
     async fn an_incompatible_daemon_is_reported_with_what_to_do() {
         let daemon = fake::Daemon::start("version");
-        let client = Client::new(Ok(daemon.paths.clone()));
+        let client = Session::new(Ok(daemon.paths.clone()));
         let daemon_side = async {
             let mut session = daemon.accept_raw().await;
             session
@@ -1295,7 +973,7 @@ mod tests {
     #[tokio::test]
     async fn a_daemon_closing_during_the_handshake_is_retried_once() {
         let daemon = fake::Daemon::start("handshake");
-        let client = Client::new(Ok(daemon.paths.clone()));
+        let client = Session::new(Ok(daemon.paths.clone()));
         let daemon_side = async {
             drop(daemon.accept_raw().await);
             let mut session = daemon.accept().await;
@@ -1324,7 +1002,7 @@ mod tests {
     #[tokio::test]
     async fn a_name_being_left_is_not_joined_again_by_the_reconnect() {
         let daemon = fake::Daemon::start("leaving");
-        let client = Client::new(Ok(daemon.paths.clone()));
+        let client = Session::new(Ok(daemon.paths.clone()));
         let daemon_side = async {
             let mut session = daemon.accept().await;
             for _ in ["ann", "bob"] {
@@ -1367,7 +1045,7 @@ mod tests {
     #[tokio::test]
     async fn a_call_the_daemon_dies_of_twice_is_not_sent_again() {
         let daemon = fake::Daemon::start("crashing");
-        let client = Client::new(Ok(daemon.paths.clone()));
+        let client = Session::new(Ok(daemon.paths.clone()));
         let daemon_side = async {
             // Two daemons die with the call in flight; a third one starts and gets nothing.
             for pid in [2, 3] {
@@ -1396,7 +1074,7 @@ mod tests {
     async fn a_daemon_that_never_answers_fails_the_call_at_the_deadline() {
         let daemon = fake::Daemon::start("deadline");
         let client =
-            Client::new(Ok(daemon.paths.clone())).with_deadline(Duration::from_millis(300));
+            Session::new(Ok(daemon.paths.clone())).with_deadline(Duration::from_millis(300));
         let daemon_side = async {
             let mut session = daemon.accept().await;
             let _ = session.next_call().await;
@@ -1414,7 +1092,7 @@ mod tests {
     #[tokio::test]
     async fn a_name_taken_during_a_reconnect_fails_the_next_call_in_one_line() {
         let daemon = fake::Daemon::start("taken");
-        let client = Client::new(Ok(daemon.paths.clone()));
+        let client = Session::new(Ok(daemon.paths.clone()));
         let daemon_side = async {
             let mut session = daemon.accept().await;
             let (id, _) = session.next_call().await;
@@ -1463,7 +1141,7 @@ mod tests {
 
     #[test]
     fn huge_arguments_are_cut_but_stay_over_every_limit() {
-        let client = Client::new(Err("no root in this test".into()));
+        let client = Session::new(Err("no root in this test".into()));
         let request = Request::SendMessage {
             name: "é".repeat(MAX_CLIENT_FRAME),
             content: format!("  {}  ", "x".repeat(2 * MAX_CLIENT_FRAME)),

@@ -1,20 +1,21 @@
 //! Connect-or-start: reaching the room's daemon, starting it first when nobody serves the room.
-//! The starter's half of the launch handshake whose daemon half is `chatroomd serve --ready-fd`;
-//! used by `chatroom-shim` and by the `chatroomd` subcommands that write (`send`).
+//! The starter's half of the launch handshake whose daemon half is `chatroomd serve --ready-fd`.
+//! Also the watching of the room lock from outside ([`lock_held`], [`lock_holder`],
+//! [`wait_released`]) and the one way anything signals a daemon ([`stop_holder`]).
 //!
 //! Racing starters serialize on a start lock (an flock in the runtime dir, released by the kernel
 //! even if its holder is killed), and the one holding it checks again before starting, so a burst
 //! of shims on a fresh repository starts exactly one daemon. The daemon says when it is ready by
-//! writing [`crate::READY_LINE`] to an inherited pipe; nothing here sleeps to guess.
+//! writing [`protocol::READY_LINE`] to an inherited pipe; nothing here sleeps to guess.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::paths::RoomPaths;
 use interprocess::local_socket::tokio::{Stream, prelude::*};
 use interprocess::local_socket::{GenericFilePath, ToFsName};
+use protocol::paths::RoomPaths;
 
 /// How long to wait for another client that is starting the daemon.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -84,7 +85,7 @@ pub async fn connect_or_start(paths: &RoomPaths) -> Result<Stream, StartError> {
         Ok(stream) => return Ok(stream),
         Err(err) => tracing::debug!(cause = %err, "no daemon answered; starting one"),
     }
-    crate::paths::ensure_private_dir(&paths.runtime_dir).map_err(|cause| StartError::Setup {
+    protocol::paths::ensure_private_dir(&paths.runtime_dir).map_err(|cause| StartError::Setup {
         path: paths.runtime_dir.clone(),
         cause,
     })?;
@@ -111,12 +112,12 @@ pub async fn connect_or_start(paths: &RoomPaths) -> Result<Stream, StartError> {
 }
 
 /// Connects to the daemon serving the room, wherever it runs, without ever starting one: first
-/// the socket the daemon recorded in `.chatroom/` (see [`crate::paths::recorded_endpoint`]),
+/// the socket the daemon recorded in `.chatroom/` (see [`protocol::paths::recorded_endpoint`]),
 /// which finds a daemon started from another environment, then the socket this process's own
 /// environment yields. The error is the latter's: `NotFound` or `ConnectionRefused` when nobody
 /// serves the room.
 pub async fn connect_room(paths: &RoomPaths) -> io::Result<Stream> {
-    match crate::paths::recorded_endpoint(paths) {
+    match protocol::paths::recorded_endpoint(paths) {
         Ok(Some(socket)) if socket != paths.socket => match connect(&socket).await {
             Ok(stream) => return Ok(stream),
             Err(err) => {
@@ -314,7 +315,7 @@ async fn start(paths: &RoomPaths) -> Result<Stream, StartError> {
                     return Err(StartError::NotReady { hint });
                 }
             };
-            if status.code() == Some(crate::EXIT_ALREADY_RUNNING) {
+            if status.code() == Some(protocol::EXIT_ALREADY_RUNNING) {
                 tracing::info!("another chatroomd already serves this room; connecting to it");
                 return match connect_to_winner(paths, hint).await? {
                     Some(stream) => Ok(stream),
@@ -351,16 +352,16 @@ fn ready_pipe() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
 async fn wait_ready(read_end: std::os::fd::OwnedFd) -> io::Result<bool> {
     use tokio::io::AsyncReadExt;
     let mut pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(read_end)?;
-    let mut received = Vec::with_capacity(crate::READY_LINE.len());
+    let mut received = Vec::with_capacity(protocol::READY_LINE.len());
     let mut chunk = [0u8; 64];
-    while received.len() < crate::READY_LINE.len() {
+    while received.len() < protocol::READY_LINE.len() {
         let read = pipe.read(&mut chunk).await?;
         if read == 0 {
             break;
         }
         received.extend_from_slice(&chunk[..read]);
     }
-    Ok(received.starts_with(crate::READY_LINE))
+    Ok(received.starts_with(protocol::READY_LINE))
 }
 
 /// Lost a start race to a daemon started some other way (by hand, say): it holds the room's
@@ -571,7 +572,7 @@ mod tests {
             cause: io::Error::from_raw_os_error(libc::EACCES),
         };
         assert_eq!(
-            crate::frame::tests::chain(&err),
+            chain(&err),
             "cannot prepare /run/chatroom: Permission denied (os error 13)"
         );
     }
@@ -618,10 +619,22 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// `err` and its sources, as `chatroomd: …` prints them.
+    fn chain(err: &dyn std::error::Error) -> String {
+        let mut text = err.to_string();
+        let mut source = err.source();
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
+    }
+
     /// A fresh private directory; the crate does not depend on `tempfile`.
     fn tempfile_dir() -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
-            "chatroom-shim-test-{}-{:?}",
+            "chatroom-client-test-{}-{:?}",
             std::process::id(),
             std::thread::current().id()
         ));
