@@ -482,60 +482,7 @@ impl Drop for Forget<'_> {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
-    use interprocess::local_socket::tokio::{Listener, prelude::*};
-    use interprocess::local_socket::{GenericFilePath, ListenerOptions};
     use protocol::{PROTOCOL_VERSION, RoomStatus};
-
-    /// A socket in a private directory standing in for the daemon's.
-    struct Fake {
-        paths: RoomPaths,
-        listener: Listener,
-    }
-
-    impl Fake {
-        fn start(test: &str) -> Self {
-            let dir =
-                std::env::temp_dir().join(format!("chatroom-client-{test}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            let paths = RoomPaths::new(dir.clone(), dir.join("run"));
-            protocol::paths::ensure_private_dir(&paths.runtime_dir).unwrap();
-            let name = paths
-                .socket
-                .as_path()
-                .to_fs_name::<GenericFilePath>()
-                .unwrap();
-            let listener = ListenerOptions::new().name(name).create_tokio().unwrap();
-            Self { paths, listener }
-        }
-
-        /// Accepts one connection, reads its hello and answers `reply`.
-        async fn accept(&self, reply: HelloReply) -> (Stream, ClientKind) {
-            let mut stream = self.listener.accept().await.unwrap();
-            let mut buf = Vec::new();
-            let hello =
-                frame::read_frame::<ClientMessage, _>(&mut stream, &mut buf, MAX_CLIENT_FRAME)
-                    .await
-                    .unwrap();
-            let Some(ClientMessage::Hello(hello)) = hello else {
-                panic!("expected a hello, got {hello:?}");
-            };
-            frame::write_frame(
-                &mut stream,
-                &ServerMessage::HelloReply(reply),
-                MAX_SERVER_FRAME,
-            )
-            .await
-            .unwrap();
-            (stream, hello.kind)
-        }
-    }
-
-    impl Drop for Fake {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.paths.root);
-        }
-    }
 
     fn welcome() -> HelloReply {
         HelloReply::Welcome {
@@ -555,40 +502,28 @@ mod tests {
 
     #[tokio::test]
     async fn events_pushed_while_a_reply_is_awaited_are_kept_in_order() {
-        let fake = Fake::start("events");
+        let fake = crate::fake::Daemon::start("events");
         let daemon_side = async {
-            let (mut stream, kind) = fake.accept(welcome()).await;
+            let (mut session, kind) = fake.accept_answering(welcome()).await;
             assert_eq!(kind, ClientKind::Human);
-            let mut buf = Vec::new();
-            let call =
-                frame::read_frame::<ClientMessage, _>(&mut stream, &mut buf, MAX_CLIENT_FRAME)
-                    .await
-                    .unwrap();
-            let Some(ClientMessage::Call { id, .. }) = call else {
-                panic!("expected a call, got {call:?}");
-            };
+            let (id, _) = session.next_call().await;
             // Two events before the reply, one after it; then the daemon goes away.
+            let presence = || {
+                ServerMessage::Event(Event::Presence {
+                    participants: vec![],
+                    sessions: vec![],
+                })
+            };
             for message in [
-                ServerMessage::Event(Event::Presence {
-                    participants: vec![],
-                    sessions: vec![],
-                }),
-                ServerMessage::Event(Event::Presence {
-                    participants: vec![],
-                    sessions: vec![],
-                }),
+                presence(),
+                presence(),
                 ServerMessage::Reply {
                     id,
                     outcome: Ok(status(3)),
                 },
-                ServerMessage::Event(Event::Presence {
-                    participants: vec![],
-                    sessions: vec![],
-                }),
+                presence(),
             ] {
-                frame::write_frame(&mut stream, &message, MAX_SERVER_FRAME)
-                    .await
-                    .unwrap();
+                session.send(message).await;
             }
         };
         let client_side = async {
@@ -620,13 +555,13 @@ mod tests {
 
     #[tokio::test]
     async fn reach_reports_a_daemon_of_another_version_and_a_room_nobody_serves() {
-        let fake = Fake::start("reach");
-        let daemon_side = fake.accept(HelloReply::Refused {
+        let fake = crate::fake::Daemon::start("reach");
+        let daemon_side = fake.accept_answering(HelloReply::Refused {
             daemon_version: 1,
             daemon_pid: 4321,
             message: "protocol mismatch".into(),
         });
-        let (_stream, reached) = tokio::join!(
+        let (_session, reached) = tokio::join!(
             daemon_side,
             Connection::reach(&fake.paths, ClientKind::Control)
         );

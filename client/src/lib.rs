@@ -15,6 +15,8 @@
 
 pub mod connection;
 pub mod error;
+#[cfg(all(test, unix))]
+mod fake;
 pub mod launch;
 pub mod session;
 

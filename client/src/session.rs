@@ -491,10 +491,7 @@ impl HeldNames {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use interprocess::local_socket::tokio::Stream;
-    use protocol::frame::MAX_SERVER_FRAME;
     use protocol::{HelloReply, PROTOCOL_VERSION, Refusal, ServerMessage};
-    use tokio::io::{ReadHalf, WriteHalf};
 
     fn join(name: &str, role: &str) -> NameChange {
         NameChange::of(&Request::Join {
@@ -679,125 +676,6 @@ mod tests {
         );
     }
 
-    /// A stand-in for chatroomd, listening on a real socket in a private directory, whose side
-    /// of each conversation a test scripts step by step.
-    mod fake {
-        use super::*;
-        use interprocess::local_socket::tokio::{Listener, prelude::*};
-        use interprocess::local_socket::{GenericFilePath, ListenerOptions};
-        use std::path::PathBuf;
-
-        pub struct Daemon {
-            pub paths: RoomPaths,
-            listener: Listener,
-            dir: PathBuf,
-        }
-
-        impl Daemon {
-            pub fn start(test: &str) -> Self {
-                let dir = std::env::temp_dir()
-                    .join(format!("chatroom-session-{test}-{}", std::process::id()));
-                let _ = std::fs::remove_dir_all(&dir);
-                std::fs::create_dir_all(&dir).unwrap();
-                let paths = RoomPaths::new(dir.clone(), dir.join("run"));
-                protocol::paths::ensure_private_dir(&paths.runtime_dir).unwrap();
-                let name = paths
-                    .socket
-                    .as_path()
-                    .to_fs_name::<GenericFilePath>()
-                    .unwrap();
-                let listener = ListenerOptions::new().name(name).create_tokio().unwrap();
-                Self {
-                    paths,
-                    listener,
-                    dir,
-                }
-            }
-
-            /// Accepts a connection without answering its handshake.
-            pub async fn accept_raw(&self) -> Session {
-                let stream = self.listener.accept().await.unwrap();
-                let (reader, writer) = tokio::io::split(stream);
-                let mut session = Session {
-                    reader,
-                    writer,
-                    buf: Vec::new(),
-                };
-                match session.read().await {
-                    Some(ClientMessage::Hello(hello)) => {
-                        assert_eq!(hello.version, PROTOCOL_VERSION);
-                        assert_eq!(hello.kind, ClientKind::Agent);
-                        assert_eq!(hello.client_pid, std::process::id());
-                    }
-                    other => panic!("expected a hello, got {other:?}"),
-                }
-                session
-            }
-
-            /// Accepts a connection and welcomes it.
-            pub async fn accept(&self) -> Session {
-                self.accept_as(2).await
-            }
-
-            /// Accepts a connection and welcomes it as the daemon with pid `daemon_pid`.
-            pub async fn accept_as(&self, daemon_pid: u32) -> Session {
-                let mut session = self.accept_raw().await;
-                session
-                    .send(ServerMessage::HelloReply(HelloReply::Welcome {
-                        version: PROTOCOL_VERSION,
-                        session_id: 1,
-                        daemon_pid,
-                    }))
-                    .await;
-                session
-            }
-        }
-
-        impl Drop for Daemon {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_dir_all(&self.dir);
-            }
-        }
-
-        pub struct Session {
-            reader: ReadHalf<Stream>,
-            writer: WriteHalf<Stream>,
-            buf: Vec<u8>,
-        }
-
-        impl Session {
-            async fn read(&mut self) -> Option<ClientMessage> {
-                frame::read_frame(&mut self.reader, &mut self.buf, MAX_CLIENT_FRAME)
-                    .await
-                    .unwrap()
-            }
-
-            pub async fn send(&mut self, message: ServerMessage) {
-                frame::write_frame(&mut self.writer, &message, MAX_SERVER_FRAME)
-                    .await
-                    .unwrap();
-            }
-
-            pub async fn next_call(&mut self) -> (u64, Request) {
-                let (id, _, request) = self.next_keyed_call().await;
-                (id, request)
-            }
-
-            /// The next call, with its idempotency key if it has one.
-            pub async fn next_keyed_call(&mut self) -> (u64, Option<u128>, Request) {
-                match self.read().await {
-                    Some(ClientMessage::Call { id, request }) => (id, None, request),
-                    Some(ClientMessage::KeyedCall { id, key, request }) => (id, Some(key), request),
-                    other => panic!("expected a call, got {other:?}"),
-                }
-            }
-
-            pub async fn reply(&mut self, id: u64, outcome: Outcome) {
-                self.send(ServerMessage::Reply { id, outcome }).await;
-            }
-        }
-    }
-
     fn status(message_count: u64) -> Outcome {
         Ok(Response::Status(protocol::RoomStatus {
             participant_count: 0,
@@ -808,7 +686,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_calls_share_one_session_and_get_their_own_replies() {
-        let daemon = fake::Daemon::start("multiplex");
+        let daemon = crate::fake::Daemon::start("multiplex");
         let client = Session::new(Ok(daemon.paths.clone()));
         let daemon_side = async {
             let mut session = daemon.accept().await;
@@ -848,7 +726,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_call_lost_with_its_connection_is_sent_again_after_joining_again() {
-        let daemon = fake::Daemon::start("reconnect");
+        let daemon = crate::fake::Daemon::start("reconnect");
         let client = Session::new(Ok(daemon.paths.clone()));
         let first_session = async {
             let mut session = daemon.accept().await;
@@ -947,7 +825,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_incompatible_daemon_is_reported_with_what_to_do() {
-        let daemon = fake::Daemon::start("version");
+        let daemon = crate::fake::Daemon::start("version");
         let client = Session::new(Ok(daemon.paths.clone()));
         let daemon_side = async {
             let mut session = daemon.accept_raw().await;
@@ -972,7 +850,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_daemon_closing_during_the_handshake_is_retried_once() {
-        let daemon = fake::Daemon::start("handshake");
+        let daemon = crate::fake::Daemon::start("handshake");
         let client = Session::new(Ok(daemon.paths.clone()));
         let daemon_side = async {
             drop(daemon.accept_raw().await);
@@ -1001,7 +879,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_name_being_left_is_not_joined_again_by_the_reconnect() {
-        let daemon = fake::Daemon::start("leaving");
+        let daemon = crate::fake::Daemon::start("leaving");
         let client = Session::new(Ok(daemon.paths.clone()));
         let daemon_side = async {
             let mut session = daemon.accept().await;
@@ -1044,7 +922,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_call_the_daemon_dies_of_twice_is_not_sent_again() {
-        let daemon = fake::Daemon::start("crashing");
+        let daemon = crate::fake::Daemon::start("crashing");
         let client = Session::new(Ok(daemon.paths.clone()));
         let daemon_side = async {
             // Two daemons die with the call in flight; a third one starts and gets nothing.
@@ -1072,7 +950,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_daemon_that_never_answers_fails_the_call_at_the_deadline() {
-        let daemon = fake::Daemon::start("deadline");
+        let daemon = crate::fake::Daemon::start("deadline");
         let client =
             Session::new(Ok(daemon.paths.clone())).with_deadline(Duration::from_millis(300));
         let daemon_side = async {
@@ -1091,7 +969,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_name_taken_during_a_reconnect_fails_the_next_call_in_one_line() {
-        let daemon = fake::Daemon::start("taken");
+        let daemon = crate::fake::Daemon::start("taken");
         let client = Session::new(Ok(daemon.paths.clone()));
         let daemon_side = async {
             let mut session = daemon.accept().await;

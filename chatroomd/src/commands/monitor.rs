@@ -312,6 +312,54 @@ impl LatestSummary {
     }
 }
 
+/// What the disk view keeps of a JSONL file: the newest records it shows and their count.
+trait Latest<T>: Clone + Default {
+    fn add(&mut self, record: T, options: &Options);
+}
+
+impl Latest<Message> for LatestMessages {
+    fn add(&mut self, message: Message, options: &Options) {
+        LatestMessages::add(self, message, options);
+    }
+}
+
+impl Latest<Summary> for LatestSummary {
+    fn add(&mut self, summary: Summary, options: &Options) {
+        LatestSummary::add(self, summary, options);
+    }
+}
+
+/// Takes what was appended to `file` into `latest` (from scratch if the file was replaced) and
+/// returns what this frame shows. A record lacking only its newline is shown in this frame only:
+/// it is read again, as a record, next time. A file that cannot be read is named in `problems`,
+/// and what was read before stays shown.
+fn follow<T: serde::de::DeserializeOwned, L: Latest<T>>(
+    file: &mut JsonlTail,
+    latest: &mut L,
+    options: &Options,
+    problems: &mut Vec<String>,
+) -> L {
+    match file.read_new::<T>() {
+        Ok(appended) => {
+            if appended.restarted {
+                *latest = L::default();
+            }
+            for record in appended.records {
+                latest.add(record, options);
+            }
+            let mut shown = latest.clone();
+            if let Some(record) = appended.unterminated {
+                shown.add(record, options);
+            }
+            shown
+        }
+        Err(err) => {
+            problems.push(err.to_string());
+            latest.clone()
+        }
+    }
+}
+
 impl DiskRoom {
     fn new(root: String, state_dir: &Path) -> Self {
         Self {
@@ -329,46 +377,18 @@ impl DiskRoom {
     /// in the frame's notice; what was read before stays shown.
     fn frame(&mut self, options: &Options) -> Frame {
         let mut problems = Vec::new();
-        let messages = match self.messages_file.read_new::<Message>() {
-            Ok(appended) => {
-                if appended.restarted {
-                    self.messages = LatestMessages::default();
-                }
-                for message in appended.records {
-                    self.messages.add(message, options);
-                }
-                // A record lacking only its newline is shown in this frame only: it is read
-                // again, as a record, next time.
-                let mut messages = self.messages.clone();
-                if let Some(message) = appended.unterminated {
-                    messages.add(message, options);
-                }
-                messages
-            }
-            Err(err) => {
-                problems.push(err.to_string());
-                self.messages.clone()
-            }
-        };
-        let summaries = match self.summaries_file.read_new::<Summary>() {
-            Ok(appended) => {
-                if appended.restarted {
-                    self.summaries = LatestSummary::default();
-                }
-                for summary in appended.records {
-                    self.summaries.add(summary, options);
-                }
-                let mut summaries = self.summaries.clone();
-                if let Some(summary) = appended.unterminated {
-                    summaries.add(summary, options);
-                }
-                summaries
-            }
-            Err(err) => {
-                problems.push(err.to_string());
-                self.summaries.clone()
-            }
-        };
+        let messages = follow(
+            &mut self.messages_file,
+            &mut self.messages,
+            options,
+            &mut problems,
+        );
+        let summaries = follow(
+            &mut self.summaries_file,
+            &mut self.summaries,
+            options,
+            &mut problems,
+        );
         match self
             .participants_file
             .read_if_changed::<BTreeMap<String, Participant>>()
