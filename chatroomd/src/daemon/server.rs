@@ -91,6 +91,18 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
         warn!(cause = %err, "could not add .chatroom/ to .gitignore");
     }
 
+    // Batches the last daemon journalled but had not yet written to (or synced in) the
+    // compatible files go there first, so that the load below sees every acknowledged write.
+    let recovered =
+        crate::daemon::journal::recover(&paths.state_dir).context("cannot replay the journal")?;
+    if recovered.records > 0 || recovered.torn_bytes > 0 {
+        info!(
+            records = recovered.records,
+            lines_replayed = recovered.lines_replayed,
+            torn_bytes = recovered.torn_bytes,
+            "replayed the journal"
+        );
+    }
     let loaded =
         store::load(&paths.state_dir, store::Mode::Repair).context("cannot load the room")?;
     for warning in &loaded.warnings {
