@@ -168,6 +168,8 @@ pub struct Recovered {
     pub records: usize,
     /// Lines appended to the compatible files because they were not there yet.
     pub lines_replayed: usize,
+    /// JSON objects written from the journal (the last version of each it holds).
+    pub objects_rewritten: usize,
     /// Bytes past the last whole record (a torn or corrupt tail), dropped.
     pub torn_bytes: usize,
 }
@@ -196,6 +198,7 @@ pub fn recover(state_dir: &Path) -> Result<Recovered, store::LoadError> {
     let mut recovered = Recovered {
         records: records.len(),
         lines_replayed: 0,
+        objects_rewritten: 0,
         torn_bytes: bytes.len() - whole,
     };
     // Loading in repair mode cuts a torn tail off each JSONL file first, so every line we
@@ -262,6 +265,7 @@ pub fn recover(state_dir: &Path) -> Result<Recovered, store::LoadError> {
     }
     for (name, object) in [(PARTICIPANTS_FILE, participants), (CURSORS_FILE, cursors)] {
         if let Some(object) = object {
+            recovered.objects_rewritten += 1;
             store::write_bytes_atomically(state_dir, name, &object)
                 .map_err(|err| io_err(&state_dir.join(name))(err.cause))?;
         }
@@ -295,4 +299,182 @@ fn id_of(line: &[u8]) -> Result<u64, serde_json::Error> {
         id: u64,
     }
     serde_json::from_slice::<Id>(line).map(|record| record.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MESSAGE_1: &str = "{\"id\":1,\"ts\":\"2026-01-02T03:04:05Z\",\"from\":\"ann\",\"to\":\"all\",\"content\":\"one\"}\n";
+    const MESSAGE_2: &str = "{\"id\":2,\"ts\":\"2026-01-02T03:04:06Z\",\"from\":\"ann\",\"to\":\"all\",\"content\":\"two\"}\n";
+    const SUMMARY_1: &str = "{\"id\":1,\"ts\":\"2026-01-02T03:04:07Z\",\"from\":\"ann\",\"scope\":\"all\",\"content\":\"done\"}\n";
+
+    fn key_line(key: u128, id: u64) -> String {
+        let record = KeyRecord {
+            key,
+            at: 1,
+            recorded: crate::daemon::dedupe::Recorded::Message { id },
+        };
+        format!("{}\n", serde_json::to_string(&record).unwrap())
+    }
+
+    /// Two batches: ann's first message with its key and the cursors, then a second message, a
+    /// summary and the participants.
+    fn two_records() -> [Record; 2] {
+        [
+            Record {
+                keys: key_line(10, 1).into_bytes(),
+                messages: MESSAGE_1.as_bytes().to_vec(),
+                cursors: Some(b"{\n  \"ann\": 1\n}\n".to_vec()),
+                ..Record::default()
+            },
+            Record {
+                keys: key_line(11, 2).into_bytes(),
+                messages: MESSAGE_2.as_bytes().to_vec(),
+                summaries: SUMMARY_1.as_bytes().to_vec(),
+                participants: Some(b"{}\n".to_vec()),
+                ..Record::default()
+            },
+        ]
+    }
+
+    fn journal_of(records: &[Record]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for record in records {
+            record.encode(&mut bytes);
+        }
+        bytes
+    }
+
+    fn read(dir: &Path, name: &str) -> String {
+        std::fs::read_to_string(dir.join(name)).unwrap_or_default()
+    }
+
+    #[test]
+    fn records_round_trip_with_absent_and_empty_sections_kept_apart() {
+        let mut records = two_records().to_vec();
+        records.push(Record {
+            cursors: Some(Vec::new()),
+            ..Record::default()
+        });
+        let bytes = journal_of(&records);
+        assert_eq!(decode(&bytes), (records, bytes.len()));
+        // The check value of CRC-32/ISO-HDLC, as zlib computes it.
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn a_torn_or_corrupt_tail_record_ends_the_journal() {
+        let records = two_records();
+        let bytes = journal_of(&records);
+        let first = journal_of(&records[..1]).len();
+        // Cut anywhere inside the second record: only the first is read.
+        for cut in [first + 1, first + HEADER, bytes.len() - 1] {
+            assert_eq!(
+                decode(&bytes[..cut]),
+                (records[..1].to_vec(), first),
+                "cut at {cut}"
+            );
+        }
+        // A flipped bit in the second record's payload fails its checksum.
+        let mut corrupt = bytes.clone();
+        corrupt[first + HEADER + 5] ^= 0x40;
+        assert_eq!(decode(&corrupt), (records[..1].to_vec(), first));
+        // A length past the end of the file is a torn header, not an allocation.
+        let mut huge = bytes[..first].to_vec();
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        huge.extend_from_slice(&[0; 4]);
+        assert_eq!(decode(&huge), (records[..1].to_vec(), first));
+    }
+
+    #[test]
+    fn recovery_replays_what_is_missing_once_and_empties_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = journal_of(&two_records());
+        bytes.extend_from_slice(b"\x10\x00\x00\x00torn");
+        std::fs::write(dir.path().join(JOURNAL_FILE), &bytes).unwrap();
+
+        let recovered = recover(dir.path()).unwrap();
+        assert_eq!(
+            recovered,
+            Recovered {
+                records: 2,
+                lines_replayed: 5,
+                objects_rewritten: 2,
+                torn_bytes: 8,
+            }
+        );
+        let expected = [
+            (MESSAGES_FILE, format!("{MESSAGE_1}{MESSAGE_2}")),
+            (SUMMARIES_FILE, SUMMARY_1.to_owned()),
+            (KEYS_FILE, format!("{}{}", key_line(10, 1), key_line(11, 2))),
+            (PARTICIPANTS_FILE, "{}\n".to_owned()),
+            (CURSORS_FILE, "{\n  \"ann\": 1\n}\n".to_owned()),
+        ];
+        for (name, text) in &expected {
+            assert_eq!(&read(dir.path(), name), text, "{name}");
+        }
+        assert_eq!(read(dir.path(), JOURNAL_FILE), "", "the journal is emptied");
+
+        // The same journal again (a crash before it was emptied): nothing is added twice.
+        std::fs::write(dir.path().join(JOURNAL_FILE), &bytes).unwrap();
+        let again = recover(dir.path()).unwrap();
+        assert_eq!(again.lines_replayed, 0, "{again:?}");
+        for (name, text) in &expected {
+            assert_eq!(
+                &read(dir.path(), name),
+                text,
+                "{name} after a second recovery"
+            );
+        }
+        let loaded = store::load(dir.path(), Mode::ReadOnly).unwrap();
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        assert_eq!(loaded.messages.len(), 2);
+    }
+
+    #[test]
+    fn recovery_finishes_a_batch_whose_files_were_partly_written() {
+        let dir = tempfile::tempdir().unwrap();
+        // The crash came after the first batch was written whole and the second batch's key
+        // and half of its message line: the key is there, the message is torn, the summary and
+        // participants never came.
+        std::fs::write(
+            dir.path().join(KEYS_FILE),
+            format!("{}{}", key_line(10, 1), key_line(11, 2)),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join(MESSAGES_FILE),
+            format!("{MESSAGE_1}{}", &MESSAGE_2[..20]),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join(CURSORS_FILE), "{\n  \"ann\": 1\n}\n").unwrap();
+        std::fs::write(dir.path().join(JOURNAL_FILE), journal_of(&two_records())).unwrap();
+
+        let recovered = recover(dir.path()).unwrap();
+        assert_eq!(recovered.lines_replayed, 2, "{recovered:?}");
+        assert_eq!(
+            read(dir.path(), MESSAGES_FILE),
+            format!("{MESSAGE_1}{MESSAGE_2}"),
+            "the torn line is cut and written whole once"
+        );
+        assert_eq!(read(dir.path(), SUMMARIES_FILE), SUMMARY_1);
+        assert_eq!(
+            read(dir.path(), KEYS_FILE),
+            format!("{}{}", key_line(10, 1), key_line(11, 2)),
+            "a key already there is not appended again"
+        );
+        assert_eq!(read(dir.path(), PARTICIPANTS_FILE), "{}\n");
+        let loaded = store::load(dir.path(), Mode::ReadOnly).unwrap();
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    }
+
+    #[test]
+    fn no_journal_or_an_empty_one_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(recover(dir.path()).unwrap(), Recovered::default());
+        std::fs::write(dir.path().join(JOURNAL_FILE), "").unwrap();
+        assert_eq!(recover(dir.path()).unwrap(), Recovered::default());
+        assert!(!dir.path().join(MESSAGES_FILE).exists());
+    }
 }

@@ -99,6 +99,7 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
         info!(
             records = recovered.records,
             lines_replayed = recovered.lines_replayed,
+            objects_rewritten = recovered.objects_rewritten,
             torn_bytes = recovered.torn_bytes,
             "replayed the journal"
         );
