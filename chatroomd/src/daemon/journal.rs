@@ -172,6 +172,8 @@ pub struct Recovered {
     pub objects_rewritten: usize,
     /// Bytes past the last whole record (a torn or corrupt tail), dropped.
     pub torn_bytes: usize,
+    /// Where a journal was set aside unreplayed because the files had moved on without it.
+    pub stale: Option<std::path::PathBuf>,
 }
 
 /// Brings the compatible files in `state_dir` up to date from the journal, makes them durable
@@ -200,6 +202,7 @@ pub fn recover(state_dir: &Path) -> Result<Recovered, store::LoadError> {
         lines_replayed: 0,
         objects_rewritten: 0,
         torn_bytes: bytes.len() - whole,
+        stale: None,
     };
     // Loading in repair mode cuts a torn tail off each JSONL file first, so every line we
     // append starts a line of its own.
@@ -218,6 +221,46 @@ pub fn recover(state_dir: &Path) -> Result<Recovered, store::LoadError> {
         line: 0,
         cause: format!("a record's {name} line: {cause}"),
     };
+    // A line the files already hold by its id must be that very record. If it is not, another
+    // writer (a daemon of an earlier version, which knows no journal) has written the room
+    // since this journal was left behind, and replaying it would put old keys and objects over
+    // newer ones: it is set aside for a person to look at instead.
+    let mut stale = false;
+    for record in &records {
+        for line in lines(&record.messages) {
+            let message: protocol::Message =
+                serde_json::from_slice(line).map_err(|err| corrupt(MESSAGES_FILE, err))?;
+            if message.id <= last_message {
+                let held = loaded
+                    .messages
+                    .binary_search_by_key(&message.id, |held| held.id)
+                    .ok()
+                    .map(|at| &loaded.messages[at]);
+                stale |= held != Some(&message);
+            }
+        }
+        for line in lines(&record.summaries) {
+            let summary: protocol::Summary =
+                serde_json::from_slice(line).map_err(|err| corrupt(SUMMARIES_FILE, err))?;
+            if summary.id <= last_summary {
+                let held = loaded
+                    .summaries
+                    .binary_search_by_key(&summary.id, |held| held.id)
+                    .ok()
+                    .map(|at| &loaded.summaries[at]);
+                stale |= held != Some(&summary);
+            }
+        }
+    }
+    if stale {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs());
+        let aside = state_dir.join(format!("{JOURNAL_FILE}.stale-{secs}"));
+        std::fs::rename(&path, &aside).map_err(io_err(&path))?;
+        recovered.stale = Some(aside);
+        return Ok(recovered);
+    }
     for record in &records {
         for line in lines(&record.keys) {
             let key: KeyRecord =
@@ -402,6 +445,7 @@ mod tests {
                 lines_replayed: 5,
                 objects_rewritten: 2,
                 torn_bytes: 8,
+                stale: None,
             }
         );
         let expected = [
@@ -467,6 +511,28 @@ mod tests {
         assert_eq!(read(dir.path(), PARTICIPANTS_FILE), "{}\n");
         let loaded = store::load(dir.path(), Mode::ReadOnly).unwrap();
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    }
+
+    #[test]
+    fn a_journal_the_files_moved_on_from_is_set_aside_unreplayed() {
+        let dir = tempfile::tempdir().unwrap();
+        // An older daemon gave id 2 to another message after this journal was left behind.
+        let other = MESSAGE_2.replace("two", "another");
+        let files = format!("{MESSAGE_1}{other}");
+        std::fs::write(dir.path().join(MESSAGES_FILE), &files).unwrap();
+        std::fs::write(dir.path().join(CURSORS_FILE), "{\"ann\": 2}").unwrap();
+        std::fs::write(dir.path().join(JOURNAL_FILE), journal_of(&two_records())).unwrap();
+
+        let recovered = recover(dir.path()).unwrap();
+        let aside = recovered.stale.expect("set aside");
+        assert!(aside.exists() && !dir.path().join(JOURNAL_FILE).exists());
+        assert_eq!(read(dir.path(), MESSAGES_FILE), files);
+        assert_eq!(read(dir.path(), CURSORS_FILE), "{\"ann\": 2}");
+        assert_eq!(
+            read(dir.path(), KEYS_FILE),
+            "",
+            "no old key names the other message"
+        );
     }
 
     #[test]

@@ -95,7 +95,9 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     // compatible files go there first, so that the load below sees every acknowledged write.
     let recovered =
         crate::daemon::journal::recover(&paths.state_dir).context("cannot replay the journal")?;
-    if recovered.records > 0 || recovered.torn_bytes > 0 {
+    if let Some(aside) = &recovered.stale {
+        warn!(kept = %aside.display(), "the journal holds batches another writer has since written over; it is set aside unreplayed");
+    } else if recovered.records > 0 || recovered.torn_bytes > 0 {
         info!(
             records = recovered.records,
             lines_replayed = recovered.lines_replayed,

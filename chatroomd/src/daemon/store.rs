@@ -285,6 +285,9 @@ pub struct Store {
     journal: Log,
     /// Records in the journal since it was last emptied.
     journal_records: usize,
+    /// The records and bytes at which the next checkpoint is due: a failed one waits as long
+    /// again before it is tried, so a disk that refuses syncs is not asked after every batch.
+    checkpoint_at: (usize, u64),
     messages: Log,
     summaries: Log,
     keys: Log,
@@ -330,6 +333,7 @@ impl Store {
         let store = Self {
             journal,
             journal_records: 0,
+            checkpoint_at: (CHECKPOINT_RECORDS, CHECKPOINT_BYTES),
             messages: Log::open(state_dir, MESSAGES_FILE)?,
             summaries: Log::open(state_dir, SUMMARIES_FILE)?,
             keys: Log::open(state_dir, KEYS_FILE)?,
@@ -462,7 +466,7 @@ impl Store {
 
     /// Whether enough batches are journalled for a [`Store::checkpoint`].
     pub fn checkpoint_due(&self) -> bool {
-        self.journal_records >= CHECKPOINT_RECORDS || self.journal.len >= CHECKPOINT_BYTES
+        self.journal_records >= self.checkpoint_at.0 || self.journal.len >= self.checkpoint_at.1
     }
 
     /// Syncs every compatible file the journal fed since the last checkpoint, then empties the
@@ -472,6 +476,18 @@ impl Store {
         if self.journal.len == 0 {
             return Ok(());
         }
+        let result = self.sync_and_empty_journal();
+        self.checkpoint_at = match result {
+            Ok(()) => (CHECKPOINT_RECORDS, CHECKPOINT_BYTES),
+            Err(_) => (
+                self.journal_records + CHECKPOINT_RECORDS,
+                self.journal.len + CHECKPOINT_BYTES,
+            ),
+        };
+        result
+    }
+
+    fn sync_and_empty_journal(&mut self) -> Result<(), PersistError> {
         for log in [&mut self.keys, &mut self.messages, &mut self.summaries] {
             log.sync()?;
         }
@@ -1026,6 +1042,54 @@ mod tests {
             std::fs::read_to_string(dir.path().join(PARTICIPANTS_FILE)).unwrap(),
             participants
         );
+    }
+
+    #[test]
+    fn a_batch_is_one_journal_record_until_a_checkpoint_and_a_refused_one_leaves_none() {
+        let dir = dir_with(&[]);
+        let journal_bytes = || std::fs::read(dir.path().join(JOURNAL_FILE)).unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let mut room = Room::new();
+        let join = protocol::Request::Join {
+            name: "alice".into(),
+            role: "general".into(),
+        };
+        let changes = one_change(&mut room, join);
+        store.persist(&[], &changes, &room).unwrap();
+        let changes = one_change(&mut room, send("journalled"));
+        store.persist(&[], &changes, &room).unwrap();
+        let (records, whole) = crate::daemon::journal::decode(&journal_bytes());
+        assert_eq!((records.len(), whole), (2, journal_bytes().len()));
+        assert!(records[0].participants.is_some() && records[1].participants.is_none());
+        assert_eq!(
+            records[1].messages,
+            std::fs::read(dir.path().join(MESSAGES_FILE)).unwrap()[records[0].messages.len()..],
+            "the file gets the journal's very bytes"
+        );
+
+        // A batch the files refuse is cut off the journal too.
+        let before = journal_bytes();
+        std::fs::create_dir(dir.path().join(temp_name(CURSORS_FILE))).unwrap();
+        room.begin();
+        let mut changes = one_change(&mut room, send("refused"));
+        changes.cursors = true;
+        assert!(store.persist(&[], &changes, &room).is_err());
+        room.roll_back();
+        std::fs::remove_dir(dir.path().join(temp_name(CURSORS_FILE))).unwrap();
+        assert_eq!(journal_bytes(), before);
+
+        assert!(!store.checkpoint_due());
+        store.checkpoint().unwrap();
+        assert!(
+            journal_bytes().is_empty(),
+            "a checkpoint empties the journal"
+        );
+        let loaded = load(dir.path(), Mode::ReadOnly).unwrap();
+        assert_eq!(loaded.messages.len(), 1);
+        assert_eq!(loaded.participants.len(), 1);
+        // A store does not open over a journal nobody replayed.
+        std::fs::write(dir.path().join(JOURNAL_FILE), before).unwrap();
+        assert!(Store::open(dir.path()).is_err());
     }
 
     #[test]
