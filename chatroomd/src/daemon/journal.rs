@@ -311,6 +311,7 @@ pub fn recover(state_dir: &Path) -> Result<Recovered, store::LoadError> {
             recovered.objects_rewritten += 1;
             store::write_bytes_atomically(state_dir, name, &object)
                 .map_err(|err| io_err(&state_dir.join(name))(err.cause))?;
+            crate::daemon::fault::crash_at(crate::daemon::fault::Step::Recovery);
         }
     }
     // Every file the journal fed is durable: only now may the journal be emptied.
