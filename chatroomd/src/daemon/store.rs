@@ -566,7 +566,8 @@ fn participants_object(room: &Room) -> BTreeMap<String, Participant> {
         .collect()
 }
 
-/// An append-only JSONL file, and how much of it is committed: appended, synced and kept.
+/// An append-only file (a JSONL file or the journal), and how much of it is committed: appended
+/// and kept.
 #[derive(Debug)]
 struct Log {
     name: &'static str,
