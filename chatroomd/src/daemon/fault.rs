@@ -56,13 +56,83 @@ pub fn after_keyed_persist() {
             remaining,
             "{ENV_CRASH_AFTER_PERSIST}: killing this daemon after a stored keyed write"
         );
-        #[cfg(unix)]
-        // SAFETY: kill(2) on our own pid; SIGKILL cannot be caught, so nothing runs after it.
-        unsafe {
-            libc::kill(libc::getpid(), libc::SIGKILL);
-        }
-        std::process::abort();
+        kill_self();
     }
+}
+
+/// `CHATROOM_TEST_CRASH_AT=<step>=<marker path>[,<step>=<marker path>…]`: while a step's marker
+/// file exists, the daemon SIGKILLs its own process when it reaches that step of the journal's
+/// path, counting the marker down as [`ENV_CRASH_AFTER_PERSIST`] does. The steps:
+/// `journal-synced` (a batch is in the synced journal, not yet in the compatible files),
+/// `files-written` (it is in both, before its replies leave), `checkpoint` (the compatible files
+/// are synced, the journal not yet emptied) and `recovery` (a start replayed part of the
+/// journal). Several steps may be armed at once, so one test can crash at one and then at another.
+pub const ENV_CRASH_AT: &str = "CHATROOM_TEST_CRASH_AT";
+
+/// A step of the journal's path where [`ENV_CRASH_AT`] can crash the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    JournalSynced,
+    FilesWritten,
+    Checkpoint,
+    Recovery,
+}
+
+impl Step {
+    fn name(self) -> &'static str {
+        match self {
+            Step::JournalSynced => "journal-synced",
+            Step::FilesWritten => "files-written",
+            Step::Checkpoint => "checkpoint",
+            Step::Recovery => "recovery",
+        }
+    }
+}
+
+/// The armed steps of [`ENV_CRASH_AT`] and their markers.
+fn parse_crash_at(value: &str) -> Vec<(String, PathBuf)> {
+    value
+        .split(',')
+        .filter_map(|item| {
+            let (step, marker) = item.split_once('=')?;
+            (!marker.is_empty()).then(|| (step.trim().to_owned(), PathBuf::from(marker)))
+        })
+        .collect()
+}
+
+/// Called by the store at each step of the journal's path. Does nothing unless
+/// [`ENV_CRASH_AT`] arms `step` with an existing marker file.
+pub fn crash_at(step: Step) {
+    // Read once: the hook runs on every batch, and the environment does not change.
+    static ARMED: OnceLock<Vec<(String, PathBuf)>> = OnceLock::new();
+    let armed = ARMED.get_or_init(|| {
+        std::env::var(ENV_CRASH_AT)
+            .map(|value| parse_crash_at(&value))
+            .unwrap_or_default()
+    });
+    for (name, marker) in armed {
+        if name != step.name() {
+            continue;
+        }
+        if let Some(remaining) = take_one(marker) {
+            tracing::warn!(
+                marker = %marker.display(),
+                remaining,
+                "{ENV_CRASH_AT}: killing this daemon at {}",
+                step.name()
+            );
+            kill_self();
+        }
+    }
+}
+
+fn kill_self() -> ! {
+    #[cfg(unix)]
+    // SAFETY: kill(2) on our own pid; SIGKILL cannot be caught, so nothing runs after it.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGKILL);
+    }
+    std::process::abort();
 }
 
 /// Uses up one crash of the marker at `marker`: `Some(crashes left after this one)` if it was
@@ -98,5 +168,16 @@ mod tests {
         assert_eq!(take_one(&marker), Some(0), "an empty marker is one crash");
         assert!(!marker.exists());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn crash_steps_are_read_as_step_and_marker_pairs() {
+        assert_eq!(
+            parse_crash_at("journal-synced=/tmp/a,recovery=/tmp/b,junk,checkpoint="),
+            [
+                ("journal-synced".to_owned(), PathBuf::from("/tmp/a")),
+                ("recovery".to_owned(), PathBuf::from("/tmp/b")),
+            ]
+        );
     }
 }

@@ -2,9 +2,12 @@
 //!
 //! `messages.jsonl` and `summaries.jsonl` are append-only, one compact JSON record a line;
 //! `participants.json` (name → participant) and `cursors.json` (name → last read id) are JSON
-//! objects replaced atomically (temp file, fsync, rename, fsync of the directory). An append is
-//! acknowledged only after `fdatasync`; the owner batches the changes of every request it has
-//! queued into one [`Store::persist`] call, so concurrent writers share one sync (group commit).
+//! objects replaced atomically (temp file, rename). The owner batches the changes of every
+//! request it has queued into one [`Store::persist`] call, which is acknowledged after a single
+//! `fdatasync`: of the batch's record in the journal (see `journal`), from which the compatible
+//! files are then written without a sync of their own. A checkpoint every few dozen batches,
+//! and at a clean stop, syncs them and empties the journal; a start replays what a crash left
+//! in it.
 //!
 //! A batch is stored whole or not at all: if any file cannot be written (a full disk, a file-size
 //! limit, a read-only directory) the appends already made are cut off again and the JSON objects
@@ -23,6 +26,8 @@ use protocol::{Message, Participant, Summary};
 use serde::de::DeserializeOwned;
 
 use crate::daemon::dedupe::KeyRecord;
+use crate::daemon::fault;
+use crate::daemon::journal::{JOURNAL_FILE, Record};
 use crate::daemon::room::{Changes, Room};
 
 pub const MESSAGES_FILE: &str = "messages.jsonl";
@@ -266,10 +271,23 @@ impl PersistError {
     }
 }
 
+/// How many journal records, or bytes, a checkpoint waits for at most: it syncs every compatible
+/// file the journal fed and empties the journal, a few syncs shared by this many batches.
+const CHECKPOINT_RECORDS: usize = 64;
+const CHECKPOINT_BYTES: u64 = 4 << 20;
+
 /// The open files of one room, written only by the owner thread.
 #[derive(Debug)]
 pub struct Store {
     dir: PathBuf,
+    /// Every batch, synced once; the compatible files below are written from it unsynced and
+    /// synced at a checkpoint (see `journal`).
+    journal: Log,
+    /// Records in the journal since it was last emptied.
+    journal_records: usize,
+    /// The records and bytes at which the next checkpoint is due: a failed one waits as long
+    /// again before it is tried, so a disk that refuses syncs is not asked after every batch.
+    checkpoint_at: (usize, u64),
     messages: Log,
     summaries: Log,
     keys: Log,
@@ -278,7 +296,9 @@ pub struct Store {
     /// A failed batch may have replaced `participants.json` or `cursors.json` with what the room
     /// then rolled back: the next batch rewrites both from the room.
     objects_stale: bool,
-    /// Reused between batches to build the bytes of one append.
+    /// An object was replaced since the last checkpoint and is not synced yet.
+    objects_unsynced: bool,
+    /// Reused between batches to build the bytes of one journal record.
     buffer: Vec<u8>,
 }
 
@@ -287,7 +307,8 @@ impl Store {
     /// temp files a crash in the middle of a JSON rewrite may have left. A room used for the
     /// first time (none of the four v1 files there) gets all four, the objects as `{}`, as the
     /// Python server creates them; a later start leaves a missing object missing (a corrupt one
-    /// set aside stays visibly gone until the room changes it).
+    /// set aside stays visibly gone until the room changes it). The journal must have been
+    /// replayed first ([`crate::daemon::journal::recover`]): a journal still holding records is refused.
     pub fn open(state_dir: &Path) -> io::Result<Self> {
         let first_use = [
             MESSAGES_FILE,
@@ -303,13 +324,23 @@ impl Store {
                 _ => {}
             }
         }
+        let journal = Log::open(state_dir, JOURNAL_FILE)?;
+        if journal.len != 0 {
+            return Err(io::Error::other(
+                "the journal holds batches not yet replayed into the room's files",
+            ));
+        }
         let store = Self {
+            journal,
+            journal_records: 0,
+            checkpoint_at: (CHECKPOINT_RECORDS, CHECKPOINT_BYTES),
             messages: Log::open(state_dir, MESSAGES_FILE)?,
             summaries: Log::open(state_dir, SUMMARIES_FILE)?,
             keys: Log::open(state_dir, KEYS_FILE)?,
             key_lines: 0,
             dir: state_dir.to_path_buf(),
             objects_stale: false,
+            objects_unsynced: false,
             buffer: Vec::with_capacity(64 * 1024),
         };
         if first_use {
@@ -323,32 +354,67 @@ impl Store {
         Ok(store)
     }
 
-    /// Makes `changes` durable, with the idempotency `keys` of the batch's writes: appends new
-    /// records (one write and one fdatasync per file) and rewrites the JSON objects whose
-    /// durable content changed. Returns only once all of it is on disk. `last_seen`-only changes
-    /// are left to [`Store::write_participants`]. The keys are made durable before the records
-    /// they describe, so a record on disk always has its key on disk.
+    /// Makes `changes` durable, with the idempotency `keys` of the batch's writes, with one
+    /// fdatasync: the batch goes to the journal as one record and is synced there, then its new
+    /// lines are appended to the JSONL files and the JSON objects whose durable content changed
+    /// are replaced, all unsynced (a checkpoint syncs them; until then the journal holds the
+    /// batch). Returns only once the journal record is on disk. `last_seen`-only changes are
+    /// left to [`Store::write_participants`]. A crash before the compatible files are written
+    /// is repaired at the next start, keys included, so a record on disk always has its key.
     ///
-    /// All or nothing: on an error the appends of this call are cut off again and the JSON
-    /// objects keep their old contents (or are marked to be rewritten by the next call), so the
-    /// files hold what the room holds once the caller rolls the batch back.
+    /// All or nothing: on an error the appends of this call are cut off again, the journal
+    /// record with them, and the JSON objects keep their old contents (or are marked to be
+    /// rewritten by the next call), so the files hold what the room holds once the caller rolls
+    /// the batch back.
     pub fn persist(
         &mut self,
         keys: &[KeyRecord],
         changes: &Changes,
         room: &Room,
     ) -> Result<(), PersistError> {
+        let record = Record {
+            keys: encode_lines(keys)?,
+            messages: encode_lines(&changes.messages)?,
+            summaries: encode_lines(&changes.summaries)?,
+            participants: (changes.membership || self.objects_stale)
+                .then(|| pretty_json(PARTICIPANTS_FILE, &participants_object(room)))
+                .transpose()?,
+            cursors: (changes.cursors || self.objects_stale)
+                .then(|| {
+                    let cursors: BTreeMap<String, u64> = room.cursors().into_iter().collect();
+                    pretty_json(CURSORS_FILE, &cursors)
+                })
+                .transpose()?,
+        };
+        self.store(&record)?;
+        self.key_lines += keys.len();
+        Ok(())
+    }
+
+    /// Journals `record`, then writes it to the compatible files; all or nothing.
+    fn store(&mut self, record: &Record) -> Result<(), PersistError> {
+        self.buffer.clear();
+        record.encode(&mut self.buffer);
+        if let Err(err) = self.journal.append(&self.buffer, Durability::Now) {
+            self.journal.abandon();
+            return Err(err);
+        }
+        fault::crash_at(fault::Step::JournalSynced);
         let mut staged = Vec::new();
-        let result = self.persist_staging(keys, changes, room, &mut staged);
+        let result = self.write_compatible(record, &mut staged);
         if result.is_ok() {
+            self.journal.commit();
+            self.journal_records += 1;
             self.keys.commit();
-            self.key_lines += keys.len();
             self.messages.commit();
             self.summaries.commit();
             self.objects_stale = false;
+            fault::crash_at(fault::Step::FilesWritten);
         } else {
             // A key left on disk for a write that was refused could later name another write
-            // with the same id: the keys are cut off with the rest.
+            // with the same id: the keys are cut off with the rest, and the journal record too,
+            // so that no start replays a refused batch.
+            self.journal.abandon();
             self.keys.abandon();
             self.messages.abandon();
             self.summaries.abandon();
@@ -359,47 +425,86 @@ impl Store {
         result
     }
 
-    /// The steps of [`Store::persist`], in the order that leaves the least to undo: the JSON
-    /// objects are written to synced temp files first (where a full disk shows), then the logs
-    /// are appended, and only then are the temp files renamed over the objects.
-    fn persist_staging(
+    /// Writes a journalled record to the compatible files, unsynced, in the order that leaves
+    /// the least to undo: the JSON objects to temp files first (where a full disk shows), then
+    /// the logs are appended, and only then are the temp files renamed over the objects.
+    fn write_compatible(
         &mut self,
-        keys: &[KeyRecord],
-        changes: &Changes,
-        room: &Room,
+        record: &Record,
         staged: &mut Vec<&'static str>,
     ) -> Result<(), PersistError> {
-        if changes.membership || self.objects_stale {
-            stage_json(&self.dir, PARTICIPANTS_FILE, &participants_object(room))?;
-            staged.push(PARTICIPANTS_FILE);
+        for (name, object) in [
+            (PARTICIPANTS_FILE, &record.participants),
+            (CURSORS_FILE, &record.cursors),
+        ] {
+            if let Some(bytes) = object {
+                stage_bytes(&self.dir, name, bytes, Durability::Later)?;
+                staged.push(name);
+            }
         }
-        if changes.cursors || self.objects_stale {
-            let cursors: BTreeMap<String, u64> = room.cursors().into_iter().collect();
-            stage_json(&self.dir, CURSORS_FILE, &cursors)?;
-            staged.push(CURSORS_FILE);
-        }
-        if !keys.is_empty() {
-            encode_lines(&mut self.buffer, keys)?;
-            self.keys.append(&self.buffer)?;
-        }
-        if !changes.messages.is_empty() {
-            encode_lines(&mut self.buffer, &changes.messages)?;
-            self.messages.append(&self.buffer)?;
-        }
-        if !changes.summaries.is_empty() {
-            encode_lines(&mut self.buffer, &changes.summaries)?;
-            self.summaries.append(&self.buffer)?;
+        for (log, bytes) in [
+            (&mut self.keys, &record.keys),
+            (&mut self.messages, &record.messages),
+            (&mut self.summaries, &record.summaries),
+        ] {
+            if !bytes.is_empty() {
+                log.append(bytes, Durability::Later)?;
+            }
         }
         if !staged.is_empty() {
             // From the first rename on, an object may hold what the room is about to roll back.
             self.objects_stale = true;
+            self.objects_unsynced = true;
             while let Some(name) = staged.first().copied() {
                 std::fs::rename(self.dir.join(temp_name(name)), self.dir.join(name))
                     .map_err(PersistError::new(name))?;
                 staged.remove(0);
             }
-            sync_dir(&self.dir).map_err(PersistError::new(dir_label(&self.dir)))?;
         }
+        Ok(())
+    }
+
+    /// Whether enough batches are journalled for a [`Store::checkpoint`].
+    pub fn checkpoint_due(&self) -> bool {
+        self.journal_records >= self.checkpoint_at.0 || self.journal.len >= self.checkpoint_at.1
+    }
+
+    /// Syncs every compatible file the journal fed since the last checkpoint, then empties the
+    /// journal. On an error the journal keeps its records (a start replays them) and the next
+    /// checkpoint tries again.
+    pub fn checkpoint(&mut self) -> Result<(), PersistError> {
+        if self.journal.len == 0 {
+            return Ok(());
+        }
+        let result = self.sync_and_empty_journal();
+        self.checkpoint_at = match result {
+            Ok(()) => (CHECKPOINT_RECORDS, CHECKPOINT_BYTES),
+            Err(_) => (
+                self.journal_records + CHECKPOINT_RECORDS,
+                self.journal.len + CHECKPOINT_BYTES,
+            ),
+        };
+        result
+    }
+
+    fn sync_and_empty_journal(&mut self) -> Result<(), PersistError> {
+        for log in [&mut self.keys, &mut self.messages, &mut self.summaries] {
+            log.sync()?;
+        }
+        if self.objects_unsynced {
+            for name in [PARTICIPANTS_FILE, CURSORS_FILE] {
+                match File::open(self.dir.join(name)) {
+                    Ok(file) => file.sync_all().map_err(PersistError::new(name))?,
+                    Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                    Err(err) => return Err(PersistError::new(name)(err)),
+                }
+            }
+            sync_dir(&self.dir).map_err(PersistError::new(dir_label(&self.dir)))?;
+            self.objects_unsynced = false;
+        }
+        fault::crash_at(fault::Step::Checkpoint);
+        self.journal.empty()?;
+        self.journal_records = 0;
         Ok(())
     }
 
@@ -407,7 +512,7 @@ impl Store {
     /// it from growing without bound: the new file is written and synced beside the old one and
     /// renamed over it, so a crash leaves the old file or the new one, each with every live key.
     pub fn rewrite_keys(&mut self, records: &[KeyRecord]) -> Result<(), PersistError> {
-        encode_lines(&mut self.buffer, records)?;
+        self.buffer = encode_lines(records)?;
         let temp = self.dir.join(temp_name(KEYS_FILE));
         // The new file is opened for appending before it is renamed into place, so that once
         // the rename is done nothing can fail that would leave the appends going to the old,
@@ -444,8 +549,13 @@ impl Store {
     }
 
     /// Replaces `participants.json` with the room's current participants.
+    /// Like a batch, it goes through the journal, so it costs one sync.
     pub fn write_participants(&mut self, room: &Room) -> Result<(), PersistError> {
-        write_json_atomically(&self.dir, PARTICIPANTS_FILE, &participants_object(room))
+        let record = Record {
+            participants: Some(pretty_json(PARTICIPANTS_FILE, &participants_object(room))?),
+            ..Record::default()
+        };
+        self.store(&record)
     }
 }
 
@@ -456,7 +566,8 @@ fn participants_object(room: &Room) -> BTreeMap<String, Participant> {
         .collect()
 }
 
-/// An append-only JSONL file, and how much of it is committed: appended, synced and kept.
+/// An append-only file (a JSONL file or the journal), and how much of it is committed: appended
+/// and kept.
 #[derive(Debug)]
 struct Log {
     name: &'static str,
@@ -468,6 +579,15 @@ struct Log {
     appended: u64,
     /// An earlier failed append could not be cut off: cut before the next append.
     cut_pending: bool,
+    /// Appended to without a sync since the last [`Log::sync`].
+    unsynced: bool,
+}
+
+/// Whether a write is synced at once, or left to a checkpoint because the journal holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    Now,
+    Later,
 }
 
 impl Log {
@@ -489,12 +609,13 @@ impl Log {
             len,
             appended: 0,
             cut_pending: false,
+            unsynced: false,
         })
     }
 
-    /// Appends `bytes` (whole lines) and makes them durable; they count once committed.
-    fn append(&mut self, bytes: &[u8]) -> Result<(), PersistError> {
-        let fail = PersistError::new(self.name);
+    /// Appends `bytes` (whole lines or whole records), durable at once or at the next
+    /// [`Log::sync`]; they count once committed.
+    fn append(&mut self, bytes: &[u8], sync: Durability) -> Result<(), PersistError> {
         if self.cut_pending {
             self.cut().map_err(PersistError::new(self.name))?;
         }
@@ -503,8 +624,35 @@ impl Log {
         self.appended = bytes.len() as u64;
         self.file
             .write_all(bytes)
+            .map_err(PersistError::new(self.name))?;
+        match sync {
+            Durability::Now => self.file.sync_data().map_err(PersistError::new(self.name)),
+            Durability::Later => {
+                self.unsynced = true;
+                Ok(())
+            }
+        }
+    }
+
+    /// Makes every append since the last sync durable.
+    fn sync(&mut self) -> Result<(), PersistError> {
+        if self.unsynced {
+            self.file
+                .sync_data()
+                .map_err(PersistError::new(self.name))?;
+            self.unsynced = false;
+        }
+        Ok(())
+    }
+
+    /// Cuts the whole file off (the journal, once a checkpoint made its records redundant).
+    fn empty(&mut self) -> Result<(), PersistError> {
+        self.file
+            .set_len(0)
             .and_then(|()| self.file.sync_data())
-            .map_err(fail)
+            .map_err(PersistError::new(self.name))?;
+        self.len = 0;
+        Ok(())
     }
 
     fn commit(&mut self) {
@@ -537,17 +685,22 @@ impl Log {
     }
 }
 
-fn encode_lines<T: serde::Serialize>(
-    buffer: &mut Vec<u8>,
-    records: &[T],
-) -> Result<(), PersistError> {
-    buffer.clear();
+fn encode_lines<T: serde::Serialize>(records: &[T]) -> Result<Vec<u8>, PersistError> {
+    let mut buffer = Vec::with_capacity(records.len() * 192);
     for record in records {
-        serde_json::to_writer(&mut *buffer, record)
+        serde_json::to_writer(&mut buffer, record)
             .map_err(|err| PersistError::new("a record")(io::Error::other(err)))?;
         buffer.push(b'\n');
     }
-    Ok(())
+    Ok(buffer)
+}
+
+/// A JSON object as the Python server writes it: pretty, with a final newline.
+fn pretty_json<T: serde::Serialize>(name: &str, value: &T) -> Result<Vec<u8>, PersistError> {
+    let mut bytes = serde_json::to_vec_pretty(value)
+        .map_err(|err| PersistError::new(name)(io::Error::other(err)))?;
+    bytes.push(b'\n');
+    Ok(bytes)
 }
 
 fn temp_name(name: &str) -> String {
@@ -561,21 +714,21 @@ fn dir_label(dir: &Path) -> String {
     )
 }
 
-/// Writes `value` as pretty JSON to the temp file of `dir/name` and syncs it; a failure removes
-/// the temp file, so no partial file is left behind.
-fn stage_json<T: serde::Serialize>(dir: &Path, name: &str, value: &T) -> Result<(), PersistError> {
+/// Writes `bytes` to the temp file of `dir/name`, synced now or left to a checkpoint; a failure
+/// removes the temp file, so no partial file is left behind.
+fn stage_bytes(dir: &Path, name: &str, bytes: &[u8], sync: Durability) -> Result<(), PersistError> {
     let temp = dir.join(temp_name(name));
-    let mut bytes = serde_json::to_vec_pretty(value)
-        .map_err(|err| PersistError::new(name)(io::Error::other(err)))?;
-    bytes.push(b'\n');
     let result = (|| {
         let mut file = OpenOptions::new()
             .create(true)
             .write(true)
             .truncate(true)
             .open(&temp)?;
-        file.write_all(&bytes)?;
-        file.sync_all()
+        file.write_all(bytes)?;
+        match sync {
+            Durability::Now => file.sync_all(),
+            Durability::Later => Ok(()),
+        }
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&temp);
@@ -590,7 +743,13 @@ fn write_json_atomically<T: serde::Serialize>(
     name: &str,
     value: &T,
 ) -> Result<(), PersistError> {
-    stage_json(dir, name, value)?;
+    write_bytes_atomically(dir, name, &pretty_json(name, value)?)
+}
+
+/// Writes `bytes` to `dir/name` through a synced temp file and a rename, then syncs the
+/// directory: durable, and old or new to any reader, never a mix.
+pub fn write_bytes_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), PersistError> {
+    stage_bytes(dir, name, bytes, Durability::Now)?;
     let renamed = std::fs::rename(dir.join(temp_name(name)), dir.join(name));
     if renamed.is_err() {
         let _ = std::fs::remove_file(dir.join(temp_name(name)));
@@ -884,6 +1043,54 @@ mod tests {
             std::fs::read_to_string(dir.path().join(PARTICIPANTS_FILE)).unwrap(),
             participants
         );
+    }
+
+    #[test]
+    fn a_batch_is_one_journal_record_until_a_checkpoint_and_a_refused_one_leaves_none() {
+        let dir = dir_with(&[]);
+        let journal_bytes = || std::fs::read(dir.path().join(JOURNAL_FILE)).unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let mut room = Room::new();
+        let join = protocol::Request::Join {
+            name: "alice".into(),
+            role: "general".into(),
+        };
+        let changes = one_change(&mut room, join);
+        store.persist(&[], &changes, &room).unwrap();
+        let changes = one_change(&mut room, send("journalled"));
+        store.persist(&[], &changes, &room).unwrap();
+        let (records, whole) = crate::daemon::journal::decode(&journal_bytes());
+        assert_eq!((records.len(), whole), (2, journal_bytes().len()));
+        assert!(records[0].participants.is_some() && records[1].participants.is_none());
+        assert_eq!(
+            records[1].messages,
+            std::fs::read(dir.path().join(MESSAGES_FILE)).unwrap()[records[0].messages.len()..],
+            "the file gets the journal's very bytes"
+        );
+
+        // A batch the files refuse is cut off the journal too.
+        let before = journal_bytes();
+        std::fs::create_dir(dir.path().join(temp_name(CURSORS_FILE))).unwrap();
+        room.begin();
+        let mut changes = one_change(&mut room, send("refused"));
+        changes.cursors = true;
+        assert!(store.persist(&[], &changes, &room).is_err());
+        room.roll_back();
+        std::fs::remove_dir(dir.path().join(temp_name(CURSORS_FILE))).unwrap();
+        assert_eq!(journal_bytes(), before);
+
+        assert!(!store.checkpoint_due());
+        store.checkpoint().unwrap();
+        assert!(
+            journal_bytes().is_empty(),
+            "a checkpoint empties the journal"
+        );
+        let loaded = load(dir.path(), Mode::ReadOnly).unwrap();
+        assert_eq!(loaded.messages.len(), 1);
+        assert_eq!(loaded.participants.len(), 1);
+        // A store does not open over a journal nobody replayed.
+        std::fs::write(dir.path().join(JOURNAL_FILE), before).unwrap();
+        assert!(Store::open(dir.path()).is_err());
     }
 
     #[test]

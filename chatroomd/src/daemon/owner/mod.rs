@@ -2,8 +2,10 @@
 //!
 //! Connections talk to it only through [`Command`]s on a channel. It takes every command that is
 //! queued, applies them to the room in order, makes their changes durable with one
-//! [`Store::persist`] (group commit), and only then hands the replies to the sessions' outboxes:
-//! persist, then reply. Running on its own thread keeps `fdatasync` off the async runtime.
+//! [`Store::persist`] (group commit: one journal record and one sync), and only then hands the
+//! replies to the sessions' outboxes: persist, then reply. Every few dozen batches, and at a clean
+//! stop, it checkpoints the store (syncs the compatible files, empties the journal). Running on
+//! its own thread keeps `fdatasync` off the async runtime.
 //!
 //! What a batch does is decided by the pure core in [`batch`] (apply, settle, deliver), which
 //! is where the rules live and are tested: the rollback of a batch that cannot be stored, the
@@ -204,6 +206,8 @@ impl Owner {
             }
         }
         self.flush_last_seen();
+        // A clean stop leaves the compatible files complete and synced, and the journal empty.
+        self.checkpoint();
         info!(
             messages = self.core.room().message_count(),
             "room owner stopped"
@@ -269,6 +273,10 @@ impl Owner {
         if let Some(live_sessions) = delivered.live_sessions {
             self.presence
                 .send_modify(|presence| presence.live_sessions = live_sessions);
+        }
+        // After the replies are queued, so the few syncs of a checkpoint delay none of them.
+        if self.store.checkpoint_due() {
+            self.checkpoint();
         }
         stop
     }
@@ -339,6 +347,14 @@ impl Owner {
                 self.core.compacted(false, now);
                 warn!(file = %err.file, cause = %err.cause, "could not compact the idempotency keys; trying again in a minute");
             }
+        }
+    }
+
+    /// Syncs the compatible files and empties the journal; a failure keeps the journal, which
+    /// still holds every batch, and the next checkpoint tries again.
+    fn checkpoint(&mut self) {
+        if let Err(err) = self.store.checkpoint() {
+            warn!(file = %err.file, cause = %err.cause, "could not checkpoint the journal; its batches stay there until the next checkpoint or start");
         }
     }
 

@@ -1,0 +1,547 @@
+//! The journal (`.chatroom/journal`): each stored batch as one length- and checksum-framed
+//! record, appended and synced once, so a batch is durable with a single `fdatasync`.
+//!
+//! A record holds the very bytes the batch adds to the compatible files: the lines it appends to
+//! `idempotency.jsonl`, `messages.jsonl` and `summaries.jsonl`, and the new contents of
+//! `participants.json` and `cursors.json` when they changed. The store writes those bytes to the
+//! compatible files after the journal is synced, without syncing them, and syncs them all at a
+//! checkpoint, after which the journal is emptied. A start replays every record whose effects are
+//! not all in the compatible files ([`recover`]): a line is appended only if its id (or key) is
+//! not there yet, and an object is rewritten from the last record that holds it, so replaying
+//! twice, or after a crash in the middle of replaying, changes nothing more.
+//!
+//! On disk a record is `[payload length: u32 LE][CRC-32 of the payload: u32 LE][payload]`, and
+//! the payload is five sections in a fixed order (keys, messages, summaries, participants,
+//! cursors), each `[length: u32 LE][bytes]`, with the length `u32::MAX` for an object the batch
+//! left alone. A record cut short by a crash, or whose checksum fails, ends the journal: it was
+//! never synced, so no reply counted on it.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use crate::daemon::dedupe::KeyRecord;
+use crate::daemon::store::{
+    self, CURSORS_FILE, KEYS_FILE, MESSAGES_FILE, Mode, PARTICIPANTS_FILE, SUMMARIES_FILE,
+};
+
+pub const JOURNAL_FILE: &str = "journal";
+
+/// The header of a record: its payload's length and checksum.
+const HEADER: usize = 8;
+/// The section length that marks an object the batch did not change.
+const ABSENT: u32 = u32::MAX;
+
+/// What one batch adds to the compatible files, as the bytes written there.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Whole lines for `idempotency.jsonl`.
+    pub keys: Vec<u8>,
+    /// Whole lines for `messages.jsonl`.
+    pub messages: Vec<u8>,
+    /// Whole lines for `summaries.jsonl`.
+    pub summaries: Vec<u8>,
+    /// The new `participants.json`, if the batch changed it.
+    pub participants: Option<Vec<u8>>,
+    /// The new `cursors.json`, if the batch changed it.
+    pub cursors: Option<Vec<u8>>,
+}
+
+impl Record {
+    /// Appends this record, framed, to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.extend_from_slice(&[0; HEADER]);
+        for section in [&self.keys, &self.messages, &self.summaries] {
+            put_section(out, Some(section));
+        }
+        put_section(out, self.participants.as_ref());
+        put_section(out, self.cursors.as_ref());
+        let payload = &out[start + HEADER..];
+        let length = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+        let checksum = crc32(payload);
+        out[start..start + 4].copy_from_slice(&length.to_le_bytes());
+        out[start + 4..start + HEADER].copy_from_slice(&checksum.to_le_bytes());
+    }
+
+    fn decode_payload(mut payload: &[u8]) -> Option<Self> {
+        let keys = take_section(&mut payload)??;
+        let messages = take_section(&mut payload)??;
+        let summaries = take_section(&mut payload)??;
+        let participants = take_section(&mut payload)?;
+        let cursors = take_section(&mut payload)?;
+        payload.is_empty().then_some(Self {
+            keys,
+            messages,
+            summaries,
+            participants,
+            cursors,
+        })
+    }
+}
+
+fn put_section(out: &mut Vec<u8>, section: Option<&Vec<u8>>) {
+    match section {
+        Some(bytes) => {
+            // A batch is bounded far below 4 GiB (frames are at most 1 MiB, batches 512 calls).
+            out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+            out.extend_from_slice(bytes);
+        }
+        None => out.extend_from_slice(&ABSENT.to_le_bytes()),
+    }
+}
+
+/// `None`: the payload is malformed; `Some(None)`: an absent object.
+fn take_section(payload: &mut &[u8]) -> Option<Option<Vec<u8>>> {
+    let (length, rest) = payload.split_first_chunk::<4>()?;
+    let length = u32::from_le_bytes(*length);
+    if length == ABSENT {
+        *payload = rest;
+        return Some(None);
+    }
+    let length = length as usize;
+    if rest.len() < length {
+        return None;
+    }
+    let (bytes, rest) = rest.split_at(length);
+    *payload = rest;
+    Some(Some(bytes.to_vec()))
+}
+
+/// The whole records at the start of `bytes`, and how many bytes they take. The first record
+/// that is cut short or fails its checksum ends the journal (see the module's comment).
+pub fn decode(bytes: &[u8]) -> (Vec<Record>, usize) {
+    let mut records = Vec::new();
+    let mut at = 0;
+    while let Some(header) = bytes.get(at..at + HEADER) {
+        let length = u32::from_le_bytes(header[..4].try_into().expect("four bytes")) as usize;
+        let checksum = u32::from_le_bytes(header[4..].try_into().expect("four bytes"));
+        let Some(payload) = bytes.get(at + HEADER..at + HEADER + length) else {
+            break;
+        };
+        if crc32(payload) != checksum {
+            break;
+        }
+        let Some(record) = Record::decode_payload(payload) else {
+            break;
+        };
+        records.push(record);
+        at += HEADER + length;
+    }
+    (records, at)
+}
+
+/// CRC-32 (IEEE, as zlib computes it), bitwise: a batch is a few kilobytes, and this costs far
+/// less than the sync it guards.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    const TABLE: [u32; 256] = {
+        let mut table = [0u32; 256];
+        let mut index = 0;
+        while index < 256 {
+            let mut value = index as u32;
+            let mut bit = 0;
+            while bit < 8 {
+                value = if value & 1 == 1 {
+                    0xEDB8_8320 ^ (value >> 1)
+                } else {
+                    value >> 1
+                };
+                bit += 1;
+            }
+            table[index] = value;
+            index += 1;
+        }
+        table
+    };
+    let mut crc = !0u32;
+    for byte in bytes {
+        crc = TABLE[((crc ^ u32::from(*byte)) & 0xFF) as usize] ^ (crc >> 8);
+    }
+    !crc
+}
+
+/// What a start found in the journal.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Whole records read.
+    pub records: usize,
+    /// Lines appended to the compatible files because they were not there yet.
+    pub lines_replayed: usize,
+    /// JSON objects written from the journal (the last version of each it holds).
+    pub objects_rewritten: usize,
+    /// Bytes past the last whole record (a torn or corrupt tail), dropped.
+    pub torn_bytes: usize,
+    /// Where a journal was set aside unreplayed because the files had moved on without it.
+    pub stale: Option<std::path::PathBuf>,
+}
+
+/// Brings the compatible files in `state_dir` up to date from the journal, makes them durable
+/// and empties the journal. Run before the room is loaded; safe to run any number of times, and
+/// to be cut short anywhere (the journal is emptied only once every file it fed is synced).
+pub fn recover(state_dir: &Path) -> Result<Recovered, store::LoadError> {
+    let path = state_dir.join(JOURNAL_FILE);
+    let io_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |cause| store::LoadError::Io { path, cause }
+    };
+    let mut bytes = Vec::new();
+    match File::open(&path) {
+        Ok(mut file) => {
+            file.read_to_end(&mut bytes).map_err(io_err(&path))?;
+        }
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Recovered::default()),
+        Err(err) => return Err(io_err(&path)(err)),
+    }
+    if bytes.is_empty() {
+        return Ok(Recovered::default());
+    }
+    let (records, whole) = decode(&bytes);
+    let mut recovered = Recovered {
+        records: records.len(),
+        lines_replayed: 0,
+        objects_rewritten: 0,
+        torn_bytes: bytes.len() - whole,
+        stale: None,
+    };
+    // Loading in repair mode cuts a torn tail off each JSONL file first, so every line we
+    // append starts a line of its own.
+    let loaded = store::load(state_dir, Mode::Repair)?;
+    let mut last_message = loaded.messages.last().map_or(0, |message| message.id);
+    let mut last_summary = loaded.summaries.last().map_or(0, |summary| summary.id);
+    let mut keys: HashSet<u128> = loaded.keys.iter().map(|record| record.key).collect();
+    let mut appends: [(&str, Vec<u8>); 3] = [
+        (KEYS_FILE, Vec::new()),
+        (MESSAGES_FILE, Vec::new()),
+        (SUMMARIES_FILE, Vec::new()),
+    ];
+    let (mut participants, mut cursors) = (None, None);
+    let corrupt = |name: &str, cause: serde_json::Error| store::LoadError::Corrupt {
+        path: path.clone(),
+        line: 0,
+        cause: format!("a record's {name} line: {cause}"),
+    };
+    // A line the files already hold by its id must be that very record. If it is not, another
+    // writer (a daemon of an earlier version, which knows no journal) has written the room
+    // since this journal was left behind, and replaying it would put old keys and objects over
+    // newer ones: it is set aside for a person to look at instead.
+    let mut stale = false;
+    for record in &records {
+        for line in lines(&record.messages) {
+            let message: protocol::Message =
+                serde_json::from_slice(line).map_err(|err| corrupt(MESSAGES_FILE, err))?;
+            if message.id <= last_message {
+                let held = loaded
+                    .messages
+                    .binary_search_by_key(&message.id, |held| held.id)
+                    .ok()
+                    .map(|at| &loaded.messages[at]);
+                stale |= held != Some(&message);
+            }
+        }
+        for line in lines(&record.summaries) {
+            let summary: protocol::Summary =
+                serde_json::from_slice(line).map_err(|err| corrupt(SUMMARIES_FILE, err))?;
+            if summary.id <= last_summary {
+                let held = loaded
+                    .summaries
+                    .binary_search_by_key(&summary.id, |held| held.id)
+                    .ok()
+                    .map(|at| &loaded.summaries[at]);
+                stale |= held != Some(&summary);
+            }
+        }
+    }
+    if stale {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs());
+        let aside = state_dir.join(format!("{JOURNAL_FILE}.stale-{secs}"));
+        std::fs::rename(&path, &aside).map_err(io_err(&path))?;
+        recovered.stale = Some(aside);
+        return Ok(recovered);
+    }
+    for record in &records {
+        for line in lines(&record.keys) {
+            let key: KeyRecord =
+                serde_json::from_slice(line).map_err(|err| corrupt(KEYS_FILE, err))?;
+            if keys.insert(key.key) {
+                push_line(&mut appends[0].1, line);
+            }
+        }
+        for line in lines(&record.messages) {
+            let id = id_of(line).map_err(|err| corrupt(MESSAGES_FILE, err))?;
+            if id > last_message {
+                last_message = id;
+                push_line(&mut appends[1].1, line);
+            }
+        }
+        for line in lines(&record.summaries) {
+            let id = id_of(line).map_err(|err| corrupt(SUMMARIES_FILE, err))?;
+            if id > last_summary {
+                last_summary = id;
+                push_line(&mut appends[2].1, line);
+            }
+        }
+        if record.participants.is_some() {
+            participants.clone_from(&record.participants);
+        }
+        if record.cursors.is_some() {
+            cursors.clone_from(&record.cursors);
+        }
+    }
+    for (name, lines) in &appends {
+        if lines.is_empty() {
+            continue;
+        }
+        recovered.lines_replayed += lines.iter().filter(|byte| **byte == b'\n').count();
+        let file_path = state_dir.join(name);
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&file_path)
+            .map_err(io_err(&file_path))?;
+        file.write_all(lines)
+            .and_then(|()| file.sync_data())
+            .map_err(io_err(&file_path))?;
+        crate::daemon::fault::crash_at(crate::daemon::fault::Step::Recovery);
+    }
+    for (name, object) in [(PARTICIPANTS_FILE, participants), (CURSORS_FILE, cursors)] {
+        if let Some(object) = object {
+            recovered.objects_rewritten += 1;
+            store::write_bytes_atomically(state_dir, name, &object)
+                .map_err(|err| io_err(&state_dir.join(name))(err.cause))?;
+            crate::daemon::fault::crash_at(crate::daemon::fault::Step::Recovery);
+        }
+    }
+    // Every file the journal fed is durable: only now may the journal be emptied.
+    let journal = OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    journal
+        .set_len(0)
+        .and_then(|()| journal.sync_data())
+        .map_err(io_err(&path))?;
+    Ok(recovered)
+}
+
+fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    bytes
+        .split(|byte| *byte == b'\n')
+        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+}
+
+fn push_line(out: &mut Vec<u8>, line: &[u8]) {
+    out.extend_from_slice(line);
+    out.push(b'\n');
+}
+
+fn id_of(line: &[u8]) -> Result<u64, serde_json::Error> {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: u64,
+    }
+    serde_json::from_slice::<Id>(line).map(|record| record.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MESSAGE_1: &str = "{\"id\":1,\"ts\":\"2026-01-02T03:04:05Z\",\"from\":\"ann\",\"to\":\"all\",\"content\":\"one\"}\n";
+    const MESSAGE_2: &str = "{\"id\":2,\"ts\":\"2026-01-02T03:04:06Z\",\"from\":\"ann\",\"to\":\"all\",\"content\":\"two\"}\n";
+    const SUMMARY_1: &str = "{\"id\":1,\"ts\":\"2026-01-02T03:04:07Z\",\"from\":\"ann\",\"scope\":\"all\",\"content\":\"done\"}\n";
+
+    fn key_line(key: u128, id: u64) -> String {
+        let record = KeyRecord {
+            key,
+            at: 1,
+            recorded: crate::daemon::dedupe::Recorded::Message { id },
+        };
+        format!("{}\n", serde_json::to_string(&record).unwrap())
+    }
+
+    /// Two batches: ann's first message with its key and the cursors, then a second message, a
+    /// summary and the participants.
+    fn two_records() -> [Record; 2] {
+        [
+            Record {
+                keys: key_line(10, 1).into_bytes(),
+                messages: MESSAGE_1.as_bytes().to_vec(),
+                cursors: Some(b"{\n  \"ann\": 1\n}\n".to_vec()),
+                ..Record::default()
+            },
+            Record {
+                keys: key_line(11, 2).into_bytes(),
+                messages: MESSAGE_2.as_bytes().to_vec(),
+                summaries: SUMMARY_1.as_bytes().to_vec(),
+                participants: Some(b"{}\n".to_vec()),
+                ..Record::default()
+            },
+        ]
+    }
+
+    fn journal_of(records: &[Record]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for record in records {
+            record.encode(&mut bytes);
+        }
+        bytes
+    }
+
+    fn read(dir: &Path, name: &str) -> String {
+        std::fs::read_to_string(dir.join(name)).unwrap_or_default()
+    }
+
+    #[test]
+    fn records_round_trip_with_absent_and_empty_sections_kept_apart() {
+        let mut records = two_records().to_vec();
+        records.push(Record {
+            cursors: Some(Vec::new()),
+            ..Record::default()
+        });
+        let bytes = journal_of(&records);
+        assert_eq!(decode(&bytes), (records, bytes.len()));
+        // The check value of CRC-32/ISO-HDLC, as zlib computes it.
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn a_torn_or_corrupt_tail_record_ends_the_journal() {
+        let records = two_records();
+        let bytes = journal_of(&records);
+        let first = journal_of(&records[..1]).len();
+        // Cut anywhere inside the second record: only the first is read.
+        for cut in [first + 1, first + HEADER, bytes.len() - 1] {
+            assert_eq!(
+                decode(&bytes[..cut]),
+                (records[..1].to_vec(), first),
+                "cut at {cut}"
+            );
+        }
+        // A flipped bit in the second record's payload fails its checksum.
+        let mut corrupt = bytes.clone();
+        corrupt[first + HEADER + 5] ^= 0x40;
+        assert_eq!(decode(&corrupt), (records[..1].to_vec(), first));
+        // A length past the end of the file is a torn header, not an allocation.
+        let mut huge = bytes[..first].to_vec();
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        huge.extend_from_slice(&[0; 4]);
+        assert_eq!(decode(&huge), (records[..1].to_vec(), first));
+    }
+
+    #[test]
+    fn recovery_replays_what_is_missing_once_and_empties_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = journal_of(&two_records());
+        bytes.extend_from_slice(b"\x10\x00\x00\x00torn");
+        std::fs::write(dir.path().join(JOURNAL_FILE), &bytes).unwrap();
+
+        let recovered = recover(dir.path()).unwrap();
+        assert_eq!(
+            recovered,
+            Recovered {
+                records: 2,
+                lines_replayed: 5,
+                objects_rewritten: 2,
+                torn_bytes: 8,
+                stale: None,
+            }
+        );
+        let expected = [
+            (MESSAGES_FILE, format!("{MESSAGE_1}{MESSAGE_2}")),
+            (SUMMARIES_FILE, SUMMARY_1.to_owned()),
+            (KEYS_FILE, format!("{}{}", key_line(10, 1), key_line(11, 2))),
+            (PARTICIPANTS_FILE, "{}\n".to_owned()),
+            (CURSORS_FILE, "{\n  \"ann\": 1\n}\n".to_owned()),
+        ];
+        for (name, text) in &expected {
+            assert_eq!(&read(dir.path(), name), text, "{name}");
+        }
+        assert_eq!(read(dir.path(), JOURNAL_FILE), "", "the journal is emptied");
+
+        // The same journal again (a crash before it was emptied): nothing is added twice.
+        std::fs::write(dir.path().join(JOURNAL_FILE), &bytes).unwrap();
+        let again = recover(dir.path()).unwrap();
+        assert_eq!(again.lines_replayed, 0, "{again:?}");
+        for (name, text) in &expected {
+            assert_eq!(
+                &read(dir.path(), name),
+                text,
+                "{name} after a second recovery"
+            );
+        }
+        let loaded = store::load(dir.path(), Mode::ReadOnly).unwrap();
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        assert_eq!(loaded.messages.len(), 2);
+    }
+
+    #[test]
+    fn recovery_finishes_a_batch_whose_files_were_partly_written() {
+        let dir = tempfile::tempdir().unwrap();
+        // The crash came after the first batch was written whole and the second batch's key
+        // and half of its message line: the key is there, the message is torn, the summary and
+        // participants never came.
+        std::fs::write(
+            dir.path().join(KEYS_FILE),
+            format!("{}{}", key_line(10, 1), key_line(11, 2)),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join(MESSAGES_FILE),
+            format!("{MESSAGE_1}{}", &MESSAGE_2[..20]),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join(CURSORS_FILE), "{\n  \"ann\": 1\n}\n").unwrap();
+        std::fs::write(dir.path().join(JOURNAL_FILE), journal_of(&two_records())).unwrap();
+
+        let recovered = recover(dir.path()).unwrap();
+        assert_eq!(recovered.lines_replayed, 2, "{recovered:?}");
+        assert_eq!(
+            read(dir.path(), MESSAGES_FILE),
+            format!("{MESSAGE_1}{MESSAGE_2}"),
+            "the torn line is cut and written whole once"
+        );
+        assert_eq!(read(dir.path(), SUMMARIES_FILE), SUMMARY_1);
+        assert_eq!(
+            read(dir.path(), KEYS_FILE),
+            format!("{}{}", key_line(10, 1), key_line(11, 2)),
+            "a key already there is not appended again"
+        );
+        assert_eq!(read(dir.path(), PARTICIPANTS_FILE), "{}\n");
+        let loaded = store::load(dir.path(), Mode::ReadOnly).unwrap();
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    }
+
+    #[test]
+    fn a_journal_the_files_moved_on_from_is_set_aside_unreplayed() {
+        let dir = tempfile::tempdir().unwrap();
+        // An older daemon gave id 2 to another message after this journal was left behind.
+        let other = MESSAGE_2.replace("two", "another");
+        let files = format!("{MESSAGE_1}{other}");
+        std::fs::write(dir.path().join(MESSAGES_FILE), &files).unwrap();
+        std::fs::write(dir.path().join(CURSORS_FILE), "{\"ann\": 2}").unwrap();
+        std::fs::write(dir.path().join(JOURNAL_FILE), journal_of(&two_records())).unwrap();
+
+        let recovered = recover(dir.path()).unwrap();
+        let aside = recovered.stale.expect("set aside");
+        assert!(aside.exists() && !dir.path().join(JOURNAL_FILE).exists());
+        assert_eq!(read(dir.path(), MESSAGES_FILE), files);
+        assert_eq!(read(dir.path(), CURSORS_FILE), "{\"ann\": 2}");
+        assert_eq!(
+            read(dir.path(), KEYS_FILE),
+            "",
+            "no old key names the other message"
+        );
+    }
+
+    #[test]
+    fn no_journal_or_an_empty_one_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(recover(dir.path()).unwrap(), Recovered::default());
+        std::fs::write(dir.path().join(JOURNAL_FILE), "").unwrap();
+        assert_eq!(recover(dir.path()).unwrap(), Recovered::default());
+        assert!(!dir.path().join(MESSAGES_FILE).exists());
+    }
+}
