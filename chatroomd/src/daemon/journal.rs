@@ -132,33 +132,9 @@ pub fn decode(bytes: &[u8]) -> (Vec<Record>, usize) {
     (records, at)
 }
 
-/// CRC-32 (IEEE, as zlib computes it), bitwise: a batch is a few kilobytes, and this costs far
-/// less than the sync it guards.
+/// CRC-32 (IEEE, as zlib computes it), by the `crc32fast` crate rather than a table of ours.
 pub fn crc32(bytes: &[u8]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut table = [0u32; 256];
-        let mut index = 0;
-        while index < 256 {
-            let mut value = index as u32;
-            let mut bit = 0;
-            while bit < 8 {
-                value = if value & 1 == 1 {
-                    0xEDB8_8320 ^ (value >> 1)
-                } else {
-                    value >> 1
-                };
-                bit += 1;
-            }
-            table[index] = value;
-            index += 1;
-        }
-        table
-    };
-    let mut crc = !0u32;
-    for byte in bytes {
-        crc = TABLE[((crc ^ u32::from(*byte)) & 0xFF) as usize] ^ (crc >> 8);
-    }
-    !crc
+    crc32fast::hash(bytes)
 }
 
 /// What a start found in the journal.
