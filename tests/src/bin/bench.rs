@@ -8,6 +8,12 @@
 //! throughput of eight concurrent senders. Rows print as they complete; a JSON summary line ends
 //! the output. Every room lives in its own temporary git repository under `$TMPDIR`, and every
 //! daemon is stopped when its room is dropped.
+//!
+//! Figures are set against floors measured in the same run, since the machine and its disk
+//! change from run to run: `send_message` p50 over fdatasync p50, the senders' throughput over
+//! the most serial senders can get from the disk (senders ÷ fdatasync p50), and the µs each tool
+//! adds over the raw socket. Syncs per batch are counted by `strace -f -c` attached to the daemon
+//! during untimed bursts (strace stops the daemon at every system call).
 
 #![allow(clippy::print_stdout)]
 
