@@ -5,12 +5,6 @@ use std::process::exit;
 
 use chatroom_shim::cli::{self, Invocation};
 
-// Each tool call allocates and frees thousands of small strings and maps, most of them in rmcp
-// and serde_json (the request parsed, the result and its JSON-RPC line built and dropped):
-// with glibc's allocator that was a quarter of the shim's instructions per call.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 // The one place stdout carries anything but JSON-RPC: `--help`/`--version`, which no MCP client
 // passes.
 #[allow(clippy::print_stdout)]
