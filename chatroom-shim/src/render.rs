@@ -2,10 +2,12 @@
 //!
 //! Pure functions only, so every result shape is pinned by unit tests without a daemon.
 
-use protocol::{Refusal, Response};
+use protocol::{
+    Cursor, Handoff, Message, Participant, Refusal, Response, RoomStatus, Summary, Unread,
+};
 use rmcp::model::{CallToolResult, ContentBlock};
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
 /// The result a tool expects from the daemon. A reply of another kind is a bug on one side of
 /// the wire, and is reported as such rather than rendered as if it answered the call.
@@ -42,18 +44,18 @@ pub fn render(shape: Shape, outcome: Result<Response, Refusal>) -> CallToolResul
         Err(refusal) => return failure(refusal.message),
     };
     let rendered = match (shape, response) {
-        (Shape::Participants, Response::Participants(participants)) => list(&participants),
-        (Shape::Left, Response::Left(left)) => object(&json!({ "left": left })),
-        (Shape::Id, Response::Id(id)) => object(&json!({ "id": id })),
-        (Shape::Messages, Response::Messages(messages)) => list(&messages),
-        (Shape::Status, Response::Status(status)) => object(&status),
-        (Shape::Cursor, Response::Cursor(cursor)) => object(&cursor),
-        (Shape::Unread, Response::Unread(unread)) => object(&unread),
-        (Shape::Summary, Response::Summary(Some(summary))) => object(&summary),
+        (Shape::Participants, Response::Participants(participants)) => list(participants),
+        (Shape::Left, Response::Left(left)) => object(json!({ "left": left })),
+        (Shape::Id, Response::Id(id)) => object(json!({ "id": id })),
+        (Shape::Messages, Response::Messages(messages)) => list(messages),
+        (Shape::Status, Response::Status(status)) => object(status),
+        (Shape::Cursor, Response::Cursor(cursor)) => object(cursor),
+        (Shape::Unread, Response::Unread(unread)) => object(unread),
+        (Shape::Summary, Response::Summary(Some(summary))) => object(summary),
         (Shape::Summary, Response::Summary(None)) => {
             Ok(CallToolResult::success(vec![ContentBlock::text("null")]))
         }
-        (Shape::Handoff, Response::Handoff(handoff)) => object(&handoff),
+        (Shape::Handoff, Response::Handoff(handoff)) => object(handoff),
         (shape, response) => {
             tracing::error!(
                 ?shape,
@@ -79,20 +81,187 @@ pub fn failure(message: impl Into<String>) -> CallToolResult {
 }
 
 /// A JSON object: the text block and the structured content carry the same value. The text is
-/// serialized from the typed value so that keys keep the contract's order.
-fn object<T: Serialize>(value: &T) -> serde_json::Result<CallToolResult> {
-    let text = serde_json::to_string(value)?;
+/// serialized from the typed value so that keys keep the contract's order; the structured
+/// content then takes the value's strings over ([`IntoJson`]).
+fn object<T: Serialize + IntoJson>(value: T) -> serde_json::Result<CallToolResult> {
+    let text = serde_json::to_string(&value)?;
     let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
-    result.structured_content = Some(serde_json::to_value(value)?);
+    result.structured_content = Some(value.into_json());
     Ok(result)
 }
 
 /// A JSON list: structured content must be an object, so there it is wrapped as `{"result": ..}`.
-fn list<T: Serialize>(items: &[T]) -> serde_json::Result<CallToolResult> {
-    let text = serde_json::to_string(items)?;
+fn list<T: Serialize + IntoJson>(items: Vec<T>) -> serde_json::Result<CallToolResult> {
+    let text = serde_json::to_string(&items)?;
     let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
-    result.structured_content = Some(json!({ "result": serde_json::to_value(items)? }));
+    result.structured_content = Some(fields([("result", items.into_json())]));
     Ok(result)
+}
+
+/// A reply as the JSON value of its `Serialize` form, built by moving its strings in.
+///
+/// `serde_json::to_value` copies every string and grows every map one key at a time; for a
+/// read of fifty messages that was a third of the shim's instructions per call, the largest
+/// share that is ours. The keys and their order must stay those of the `Serialize` form: the
+/// tests below compare the two for every shape.
+trait IntoJson {
+    fn into_json(self) -> Value;
+}
+
+/// An object of exactly these entries, in this order.
+fn fields<const N: usize>(entries: [(&str, Value); N]) -> Value {
+    let mut map = Map::with_capacity(N);
+    for (key, value) in entries {
+        map.insert(key.to_owned(), value);
+    }
+    Value::Object(map)
+}
+
+impl IntoJson for Value {
+    fn into_json(self) -> Value {
+        self
+    }
+}
+
+impl<T: IntoJson> IntoJson for Vec<T> {
+    fn into_json(self) -> Value {
+        Value::Array(self.into_iter().map(IntoJson::into_json).collect())
+    }
+}
+
+impl<T: IntoJson> IntoJson for Option<T> {
+    fn into_json(self) -> Value {
+        self.map_or(Value::Null, IntoJson::into_json)
+    }
+}
+
+impl IntoJson for Message {
+    fn into_json(self) -> Value {
+        let Message {
+            id,
+            ts,
+            from,
+            to,
+            content,
+            human,
+        } = self;
+        let entries = [
+            ("id", Value::from(id)),
+            ("ts", Value::String(ts)),
+            ("from", Value::String(from)),
+            ("to", Value::String(to)),
+            ("content", Value::String(content)),
+        ];
+        // As `Message`'s own JSON form: the `human` key only when it is true.
+        let mut value = fields(entries);
+        if human && let Value::Object(map) = &mut value {
+            map.insert("human".to_owned(), Value::Bool(true));
+        }
+        value
+    }
+}
+
+impl IntoJson for Participant {
+    fn into_json(self) -> Value {
+        let Participant {
+            name,
+            role,
+            joined_at,
+            last_seen,
+        } = self;
+        fields([
+            ("name", Value::String(name)),
+            ("role", Value::String(role)),
+            ("joined_at", Value::String(joined_at)),
+            ("last_seen", Value::String(last_seen)),
+        ])
+    }
+}
+
+impl IntoJson for Summary {
+    fn into_json(self) -> Value {
+        let Summary {
+            id,
+            ts,
+            from,
+            scope,
+            content,
+        } = self;
+        fields([
+            ("id", Value::from(id)),
+            ("ts", Value::String(ts)),
+            ("from", Value::String(from)),
+            ("scope", Value::String(scope)),
+            ("content", Value::String(content)),
+        ])
+    }
+}
+
+impl IntoJson for RoomStatus {
+    fn into_json(self) -> Value {
+        let RoomStatus {
+            participant_count,
+            message_count,
+            last_activity_ts,
+        } = self;
+        fields([
+            ("participant_count", Value::from(participant_count)),
+            ("message_count", Value::from(message_count)),
+            (
+                "last_activity_ts",
+                last_activity_ts.map_or(Value::Null, Value::String),
+            ),
+        ])
+    }
+}
+
+impl IntoJson for Cursor {
+    fn into_json(self) -> Value {
+        let Cursor { name, last_read_id } = self;
+        fields([
+            ("name", Value::String(name)),
+            ("last_read_id", Value::from(last_read_id)),
+        ])
+    }
+}
+
+impl IntoJson for Unread {
+    fn into_json(self) -> Value {
+        let Unread {
+            name,
+            last_read_id,
+            messages,
+        } = self;
+        fields([
+            ("name", Value::String(name)),
+            ("last_read_id", Value::from(last_read_id)),
+            ("messages", messages.into_json()),
+        ])
+    }
+}
+
+impl IntoJson for Handoff {
+    fn into_json(self) -> Value {
+        let Handoff {
+            participants,
+            latest_message_id,
+            cursor,
+            unread_count,
+            latest_summary,
+            recent_messages,
+        } = self;
+        fields([
+            ("participants", participants.into_json()),
+            ("latest_message_id", Value::from(latest_message_id)),
+            ("cursor", cursor.map_or(Value::Null, Value::from)),
+            (
+                "unread_count",
+                unread_count.map_or(Value::Null, Value::from),
+            ),
+            ("latest_summary", latest_summary.into_json()),
+            ("recent_messages", recent_messages.into_json()),
+        ])
+    }
 }
 
 #[cfg(test)]
@@ -266,6 +435,27 @@ mod tests {
             &format!(r#"{{"name":"ann","last_read_id":1,"messages":[{MSG1}]}}"#),
             Some(
                 json!({"name": "ann", "last_read_id": 1, "messages": [serde_json::from_str::<Value>(MSG1).unwrap()]}),
+            ),
+            false,
+        );
+    }
+
+    #[test]
+    fn a_human_message_keeps_its_human_key() {
+        let mut human = message(2, "all");
+        human.human = true;
+        let text = serde_json::to_string(&human).unwrap();
+        assert!(text.ends_with(r#","human":true}"#), "{text}");
+        check(
+            Shape::Unread,
+            Ok(Response::Unread(Unread {
+                name: "ann".into(),
+                last_read_id: 2,
+                messages: vec![human],
+            })),
+            &format!(r#"{{"name":"ann","last_read_id":2,"messages":[{text}]}}"#),
+            Some(
+                json!({"name": "ann", "last_read_id": 2, "messages": [serde_json::from_str::<Value>(&text).unwrap()]}),
             ),
             false,
         );

@@ -20,7 +20,7 @@ use protocol::{
     ClientKind, ClientMessage, Event, Hello, HelloReply, Refusal, Request, Response, ServerMessage,
     protocol_version,
 };
-use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::CallError;
@@ -38,6 +38,8 @@ pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// not reading: the connection is dropped (as the daemon evicts a session that does not read)
 /// rather than buffering without bound, and the caller reconnects.
 const EVENT_BUFFER: usize = 1024;
+/// The read buffer of a connection: a typical reply fits whole, a large one is read through it.
+const READ_BUFFER: usize = 64 * 1024;
 
 /// What [`Connection::reach`] found.
 #[derive(Debug)]
@@ -155,6 +157,10 @@ impl Connection {
         let (outbox, frames) = mpsc::unbounded_channel();
         let (events_in, events) = mpsc::channel(EVENT_BUFFER);
         tokio::spawn(write_loop(writer, frames, Arc::clone(&calls)));
+        // Buffered, so that a reply's length prefix and payload come in one read, not two (and a
+        // burst of events in one for many): a system call less per call. The handshake above read
+        // exactly its frame, so nothing the daemon sent after it is lost to the old reader.
+        let reader = BufReader::with_capacity(READ_BUFFER, reader);
         let reader = tokio::spawn(read_loop(reader, Arc::clone(&calls), events_in)).abort_handle();
         Ok(Handshake::Welcome(Self {
             daemon_pid: welcome.daemon_pid,
@@ -348,7 +354,7 @@ async fn hello(
 /// Routes each reply to its waiter and each event to the event channel until the connection
 /// ends, then fails whoever still waits.
 async fn read_loop(
-    mut reader: ReadHalf<Stream>,
+    mut reader: BufReader<ReadHalf<Stream>>,
     calls: Arc<InFlight>,
     events: mpsc::Sender<Event>,
 ) {

@@ -8,6 +8,12 @@
 //! throughput of eight concurrent senders. Rows print as they complete; a JSON summary line ends
 //! the output. Every room lives in its own temporary git repository under `$TMPDIR`, and every
 //! daemon is stopped when its room is dropped.
+//!
+//! Figures are set against floors measured in the same run, since the machine and its disk
+//! change from run to run: `send_message` p50 over fdatasync p50, the senders' throughput over
+//! the most serial senders can get from the disk (senders ÷ fdatasync p50), and the µs each tool
+//! adds over the raw socket. Syncs per batch are counted by `strace -f -c` attached to the daemon
+//! during untimed bursts (strace stops the daemon at every system call).
 
 #![allow(clippy::print_stdout)]
 
@@ -50,6 +56,14 @@ usage: bench [--quick] [options]
 
 Measures chatroom through real chatroom-shim processes (release build) and prints a table, then
 one JSON summary line. Rooms live under $TMPDIR (default /tmp).
+
+Every figure is set against floors measured in the same run: fdatasync p50 on the rooms'
+filesystem (send_message p50 ÷ fdatasync p50), the raw socket protocol (the µs each tool adds
+over it, one column per tool), and the disk's limit for serial senders (N senders ÷ fdatasync
+p50; the throughput's ratio to it). Syncs per batch are counted with `strace -f -c` attached to
+the daemon during untimed bursts: one serial sender (each send its own batch, so syncs per send
+are syncs per batch), and N concurrent senders (syncs per acknowledged send). Without strace
+they are reported as not measured. The targets of issue 11 end the table.
 
   --quick             a short smoke run: rooms of 1k and 10k only, fewer iterations
   --spawns N          shim cold starts to time (default 50; quick 10)
@@ -325,6 +339,14 @@ async fn tool_latency(options: &Options, report: &mut Report) -> anyhow::Result<
     let cpu = CpuSnapshot::take(daemon, &shim);
     let send = time_tool(peer, "send_message", &send_args, calls).await?;
     let send_cpu = CpuSnapshot::take(daemon, &shim).since(&cpu);
+    // One agent sending serially waits for each acknowledgement, so each of its sends is a batch
+    // of its own: syncs per send here are syncs per batch.
+    let serial_sends = calls.min(200);
+    let serial_syncs = count_syncs(daemon, async {
+        time_tool(peer, "send_message", &send_args, serial_sends).await?;
+        Ok(serial_sends)
+    })
+    .await?;
 
     // The cursor sits five messages before the end and read_unread does not move it, so every
     // call does the same work and returns the same five messages.
@@ -394,9 +416,11 @@ async fn tool_latency(options: &Options, report: &mut Report) -> anyhow::Result<
         ("get_handoff", "10 recent", handoff, handoff_cpu),
         ("get_status", "", status, status_cpu),
     ];
+    let per_call = |seconds: f64| seconds * 1e6 / calls as f64;
+    let mut per_tool = Vec::with_capacity(mcp_series.len());
     for ((tool, what, mcp, mcp_cpu), (raw, raw_cpu)) in mcp_series.into_iter().zip(&raw_series) {
-        let added = Stats::of(&mcp).p50.saturating_sub(Stats::of(raw).p50);
-        let per_call = |seconds: f64| seconds * 1e6 / calls as f64;
+        let (mcp_p50, raw_p50) = (Stats::of(&mcp).p50, Stats::of(raw).p50);
+        let added = mcp_p50.saturating_sub(raw_p50);
         let note = format!(
             "{what}{}+{} over raw; CPU/call µs: shim {:.0}, daemon {:.0}, client {:.0}",
             if what.is_empty() { "" } else { "; " },
@@ -412,6 +436,15 @@ async fn tool_latency(options: &Options, report: &mut Report) -> anyhow::Result<
             &note,
         );
         report.extra("added_over_raw_p50_ms", json!(round_ms(added)));
+        report.extra("added_over_raw_p50_us", json!(added.as_micros() as u64));
+        if tool == "send_message" {
+            let ratio = mcp_p50.as_secs_f64() / report.fdatasync_p50.as_secs_f64();
+            report.extra("ratio_to_fdatasync_p50", json!(round3(ratio)));
+            report.extra("syncs_per_batch", serial_syncs.to_json());
+            report.send_ratio = Some((mcp_p50, ratio));
+            report.syncs_per_batch = Some(serial_syncs.clone());
+        }
+        per_tool.push((tool, mcp_p50, raw_p50, added, mcp_cpu));
         report.extra(
             "cpu_us_per_call",
             json!({
@@ -431,6 +464,43 @@ async fn tool_latency(options: &Options, report: &mut Report) -> anyhow::Result<
             json!({"daemon": per_call(raw_cpu.daemon).round()}),
         );
     }
+
+    // The same figures side by side, one row per tool, against the floors of this run.
+    println!();
+    println!(
+        "  {:<14} {:>10} {:>10} {:>12} {:>12} {:>12} {:>12}",
+        "per tool", "shim p50", "raw p50", "added µs", "shim CPU µs", "dmn CPU µs", "clnt CPU µs"
+    );
+    for (tool, mcp_p50, raw_p50, added, cpu) in &per_tool {
+        println!(
+            "  {tool:<14} {:>10} {:>10} {:>12} {:>12.0} {:>12.0} {:>12.0}",
+            ms(*mcp_p50),
+            ms(*raw_p50),
+            added.as_micros(),
+            per_call(cpu.shims),
+            per_call(cpu.daemon),
+            per_call(cpu.this_process),
+        );
+        if *tool != "send_message" {
+            report
+                .read_added_us
+                .push(((*tool).to_owned(), added.as_micros() as u64));
+        }
+    }
+    let fdatasync_p50 = report.fdatasync_p50;
+    println!(
+        "  send_message p50 ÷ fdatasync p50 ({}): {}",
+        ms(fdatasync_p50),
+        report
+            .send_ratio
+            .map_or_else(|| "-".to_owned(), |(_, ratio)| format!("{ratio:.2}"))
+    );
+    println!(
+        "  syncs per batch (one serial sender, so one send per batch; strace -c on the daemon): {}",
+        serial_syncs.describe()
+    );
+    println!();
+    report.section("   floors");
 
     // The MCP client's own floor: the same rmcp client and call against a trivial server.
     let (in_process, _server) = trivial_in_process().await?;
@@ -746,6 +816,32 @@ async fn throughput(options: &Options, report: &mut Report) -> anyhow::Result<()
         "message_count {status} != {expected}"
     );
     let rate = sent as f64 / wall.as_secs_f64();
+    // Serial senders each wait for one sync per send at best: the most they can get from this
+    // disk is one send per sender per fdatasync.
+    let disk_limit = senders as f64 / report.fdatasync_p50.as_secs_f64();
+    let of_limit = rate / disk_limit;
+    // The same load again, untimed, with strace counting the daemon's syncs: per acknowledged
+    // send, since the batches it forms are not visible from outside.
+    let burst_per_sender = per_sender.min(100);
+    let mut returned = Vec::with_capacity(senders);
+    let concurrent_syncs = count_syncs(daemon_pid, async {
+        let mut bursts = Vec::with_capacity(senders);
+        for (index, agent) in agents.drain(..).enumerate() {
+            bursts.push(tokio::spawn(async move {
+                let args = json!({"name": format!("sender-{index}"), "content": CONTENT});
+                let times = time_tool(agent.peer(), "send_message", &args, burst_per_sender).await;
+                (agent, times)
+            }));
+        }
+        for burst in bursts {
+            let (agent, times) = burst.await.context("a sender task panicked")?;
+            returned.push(agent);
+            times?;
+        }
+        Ok(senders * burst_per_sender)
+    })
+    .await?;
+    agents = returned;
     report.latency(
         "throughput_mcp",
         &format!("send_message through shims, per call ({senders} concurrent)"),
@@ -760,6 +856,32 @@ async fn throughput(options: &Options, report: &mut Report) -> anyhow::Result<()
     );
     report.extra("msgs_per_sec", json!(rate.round()));
     report.extra("wall_ms", json!(round_ms(wall)));
+    report.extra("disk_limit_msgs_per_sec", json!(disk_limit.round()));
+    report.extra("ratio_to_disk_limit", json!(round3(of_limit)));
+    report.extra("syncs_per_send", concurrent_syncs.to_json());
+    println!(
+        "  {:<54} {:>6} {:>10} {:>10}  {senders} ÷ fdatasync p50 {}; throughput ÷ limit {of_limit:.2}",
+        "  the disk's limit for serial senders",
+        "-",
+        format!("{disk_limit:.0}/s"),
+        "-",
+        ms(report.fdatasync_p50),
+    );
+    println!(
+        "  {:<54} {:>6} {:>10} {:>10}  {}",
+        "  syncs per acknowledged send (strace -c, untimed)",
+        concurrent_syncs.per_send().map_or_else(
+            || "-".to_owned(),
+            |_| (senders * burst_per_sender).to_string()
+        ),
+        concurrent_syncs
+            .per_send()
+            .map_or_else(|| "-".to_owned(), |per_send| format!("{per_send:.3}")),
+        "-",
+        concurrent_syncs.describe(),
+    );
+    report.last_id = Some("throughput_mcp".to_owned());
+    report.throughput_of_limit = Some((rate, of_limit));
     report.extra(
         "cpu_us_per_msg",
         json!({
@@ -1158,6 +1280,10 @@ fn ms(duration: Duration) -> String {
     }
 }
 
+fn round3(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
+}
+
 fn round_ms(duration: Duration) -> f64 {
     (duration.as_secs_f64() * 1e6).round() / 1000.0
 }
@@ -1180,6 +1306,15 @@ struct Report {
     results: Map<String, Value>,
     last_id: Option<String>,
     throughput: Option<f64>,
+    /// The floor every durable write stands on, probed in this run before anything else.
+    fdatasync_p50: Duration,
+    /// `send_message` p50 through a shim, and its ratio to [`Report::fdatasync_p50`].
+    send_ratio: Option<(Duration, f64)>,
+    syncs_per_batch: Option<SyncCount>,
+    /// Each read tool's p50 over the raw socket's, in µs.
+    read_added_us: Vec<(String, u64)>,
+    /// The senders' msgs/s, and its ratio to the disk's limit for serial senders.
+    throughput_of_limit: Option<(f64, f64)>,
 }
 
 impl Report {
@@ -1238,6 +1373,7 @@ impl Report {
             ms(sync.p99)
         );
         println!("  binaries:       {} ({version})", bin_dir.display());
+        self.fdatasync_p50 = sync.p50.max(Duration::from_nanos(1));
         self.environment = serde_json::from_value(json!({
             "nproc": cpus,
             "cpu_model": cpu_model,
@@ -1337,9 +1473,64 @@ impl Report {
                 if rate >= 10_000.0 { "met" } else { "MISSED" }
             );
         }
+        // Issue 11's targets, each against the floor measured in this run.
+        let sync_ms = self.fdatasync_p50.as_secs_f64() * 1000.0;
+        let send_target = self.send_ratio.map(|(p50, ratio)| {
+            let p50_ms = p50.as_secs_f64() * 1000.0;
+            let met = p50_ms <= 1.2 * sync_ms + 0.15;
+            println!(
+                "  send_message p50 ≤ 1.2 × fdatasync p50 + 0.15 ms: {} ({p50_ms:.3} ms, {ratio:.2} × {sync_ms:.3} ms)",
+                if met { "met" } else { "MISSED" }
+            );
+            met
+        });
+        let limit_target = self.throughput_of_limit.map(|(rate, ratio)| {
+            let met = ratio >= 0.8;
+            println!(
+                "  8 senders ≥ 0.8 × the disk's limit:  {} ({rate:.0} msgs/s = {ratio:.2} × the limit)",
+                if met { "met" } else { "MISSED" }
+            );
+            met
+        });
+        let sync_target = self.syncs_per_batch.as_ref().and_then(|count| {
+            let per_batch = count.per_send();
+            println!(
+                "  exactly one sync per batch:          {} ({})",
+                match per_batch {
+                    Some(per_batch) if (per_batch - 1.0).abs() < 0.005 => "met",
+                    Some(_) => "MISSED",
+                    None => "not measured",
+                },
+                count.describe()
+            );
+            per_batch.map(|per_batch| (per_batch - 1.0).abs() < 0.005)
+        });
+        let reads_target = (!self.read_added_us.is_empty()).then(|| {
+            let worst = self
+                .read_added_us
+                .iter()
+                .map(|(_, us)| *us)
+                .max()
+                .unwrap_or(0);
+            let each = self
+                .read_added_us
+                .iter()
+                .map(|(tool, us)| format!("{tool} +{us} µs"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            println!(
+                "  reads add ≤ 100 µs p50 over raw:     {} ({each})",
+                if worst <= 100 { "met" } else { "MISSED" }
+            );
+            worst <= 100
+        });
         let targets = json!({
             "load_1m_under_2s": largest_load.map(|load| load < 2000),
             "throughput_at_least_10k": self.throughput.map(|rate| rate >= 10_000.0),
+            "send_p50_within_1_2_fdatasync_plus_0_15ms": send_target,
+            "throughput_at_least_0_8_disk_limit": limit_target,
+            "one_sync_per_batch": sync_target,
+            "reads_add_at_most_100us": reads_target,
         });
         let summary = json!({
             "chatroom_bench": 1,
@@ -1386,4 +1577,146 @@ fn fdatasync_probe(dir: &Path) -> anyhow::Result<Stats> {
         times.push(start.elapsed());
     }
     Ok(Stats::of(&times))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Syncs counted by strace
+
+/// The system calls that make data durable; whichever the daemon's store uses, all are counted.
+const SYNC_SYSCALLS: &str = "trace=fdatasync,fsync,sync_file_range";
+
+/// What `strace -c` counted in the daemon while a burst ran, or why nothing was counted.
+#[derive(Debug, Clone)]
+enum SyncCount {
+    Counted {
+        /// Sync system calls of every thread of the daemon during the burst.
+        syncs: u64,
+        /// Acknowledged sends in the burst.
+        sends: usize,
+    },
+    NotMeasured(String),
+}
+
+impl SyncCount {
+    fn per_send(&self) -> Option<f64> {
+        match self {
+            Self::Counted { syncs, sends } => Some(*syncs as f64 / (*sends).max(1) as f64),
+            Self::NotMeasured(_) => None,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Counted { syncs, sends } => format!(
+                "{:.2} ({syncs} syncs for {sends} acknowledged sends)",
+                *syncs as f64 / (*sends).max(1) as f64
+            ),
+            Self::NotMeasured(why) => format!("not measured ({why})"),
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        match self {
+            Self::Counted { syncs, sends } => json!({
+                "syncs": syncs,
+                "sends": sends,
+                "per_send": (*syncs as f64 / (*sends).max(1) as f64 * 1000.0).round() / 1000.0,
+            }),
+            Self::NotMeasured(why) => json!({"not_measured": why}),
+        }
+    }
+}
+
+/// Runs `burst` (which returns how many sends it had acknowledged) with `strace -f -c` attached
+/// to every thread of the daemon, and counts the sync system calls it made meanwhile. strace
+/// stops the daemon at every system call, so the burst is never one of the timed series.
+async fn count_syncs(
+    daemon: u32,
+    burst: impl Future<Output = anyhow::Result<usize>>,
+) -> anyhow::Result<SyncCount> {
+    let summary = tempfile::NamedTempFile::new().context("strace's summary file")?;
+    let spawned = tokio::process::Command::new("strace")
+        .args(["-f", "-c", "-e", SYNC_SYSCALLS, "-o"])
+        .arg(summary.path())
+        .arg("-p")
+        .arg(daemon.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn();
+    let mut strace = match spawned {
+        Ok(child) => child,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(SyncCount::NotMeasured("strace not installed".into()));
+        }
+        Err(err) => return Err(err).context("starting strace"),
+    };
+    // strace says "Process N attached" once per thread (older versions once, "with K threads");
+    // the burst starts only when every thread the daemon has now is traced.
+    let threads = std::fs::read_dir(format!("/proc/{daemon}/task"))
+        .map_or(1, |tasks| tasks.count())
+        .max(1);
+    let mut lines = BufReader::new(strace.stderr.take().context("strace's stderr")?).lines();
+    let mut attached = 0;
+    let mut said = Vec::new();
+    let ready = tokio::time::timeout(CALL_TIMEOUT, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("attached") {
+                attached += match line.split_once(" with ") {
+                    Some((_, rest)) => rest
+                        .split_whitespace()
+                        .next()
+                        .and_then(|count| count.parse().ok())
+                        .unwrap_or(1),
+                    None => 1,
+                };
+                if attached >= threads {
+                    return true;
+                }
+            } else {
+                said.push(line);
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    if !ready {
+        let _ = strace.kill().await;
+        return Ok(SyncCount::NotMeasured(format!(
+            "strace could not attach to the daemon: {}",
+            said.join("; ")
+        )));
+    }
+    // Keep reading strace's stderr so that it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let sends = burst.await;
+    // SIGINT makes strace detach and write its summary; it is our child, stopped by its pid.
+    if let Some(pid) = strace.id() {
+        // SAFETY: kill has no memory preconditions; the pid is our own live child.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
+    }
+    bounded("strace's exit", strace.wait()).await?;
+    let sends = sends?;
+    let text = std::fs::read_to_string(summary.path()).context("reading strace's summary")?;
+    Ok(SyncCount::Counted {
+        syncs: strace_total_calls(&text),
+        sends,
+    })
+}
+
+/// The calls of the `total` row of a `strace -c` table (0 when it counted none).
+fn strace_total_calls(table: &str) -> u64 {
+    table
+        .lines()
+        .filter(|line| !line.starts_with('%') && !line.starts_with('-'))
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // % time, seconds, usecs/call, calls, [errors,] syscall.
+            (fields.len() >= 5 && *fields.last()? != "total")
+                .then(|| fields.get(3)?.parse::<u64>().ok())
+                .flatten()
+        })
+        .sum()
 }
