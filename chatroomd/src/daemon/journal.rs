@@ -23,7 +23,7 @@ use std::path::Path;
 
 use crate::daemon::dedupe::KeyRecord;
 use crate::daemon::store::{
-    self, CURSORS_FILE, KEYS_FILE, MESSAGES_FILE, Mode, PARTICIPANTS_FILE, SUMMARIES_FILE,
+    self, CURSORS_FILE, KEYS_FILE, Loaded, MESSAGES_FILE, Mode, PARTICIPANTS_FILE, SUMMARIES_FILE,
 };
 
 pub const JOURNAL_FILE: &str = "journal";
@@ -153,9 +153,13 @@ pub struct Recovered {
 }
 
 /// Brings the compatible files in `state_dir` up to date from the journal, makes them durable
-/// and empties the journal. Run before the room is loaded; safe to run any number of times, and
-/// to be cut short anywhere (the journal is emptied only once every file it fed is synced).
-pub fn recover(state_dir: &Path) -> Result<Recovered, store::LoadError> {
+/// and empties the journal, and brings `loaded` along with them. `loaded` must be what
+/// `store::load(state_dir, Mode::Repair)` has just read (the repair cuts a torn tail off each
+/// JSONL file, so every line appended here starts a line of its own); it is left as such a load
+/// would read the files now, so a start parses the history once. Safe to run any number of
+/// times, and to be cut short anywhere (the journal is emptied only once every file it fed is
+/// synced).
+pub fn recover(state_dir: &Path, loaded: &mut Loaded) -> Result<Recovered, store::LoadError> {
     let path = state_dir.join(JOURNAL_FILE);
     let io_err = |path: &Path| {
         let path = path.to_path_buf();
@@ -172,6 +176,10 @@ pub fn recover(state_dir: &Path) -> Result<Recovered, store::LoadError> {
     if bytes.is_empty() {
         return Ok(Recovered::default());
     }
+    // A start logs what a load of the files after the replay finds, as when that load was a
+    // second one: nothing, since this one cut the torn tails (which the journal is there to
+    // mend) and set the corrupt objects aside.
+    loaded.warnings.clear();
     let (records, whole) = decode(&bytes);
     let mut recovered = Recovered {
         records: records.len(),
@@ -180,9 +188,6 @@ pub fn recover(state_dir: &Path) -> Result<Recovered, store::LoadError> {
         torn_bytes: bytes.len() - whole,
         stale: None,
     };
-    // Loading in repair mode cuts a torn tail off each JSONL file first, so every line we
-    // append starts a line of its own.
-    let loaded = store::load(state_dir, Mode::Repair)?;
     let mut last_message = loaded.messages.last().map_or(0, |message| message.id);
     let mut last_summary = loaded.summaries.last().map_or(0, |summary| summary.id);
     let mut keys: HashSet<u128> = loaded.keys.iter().map(|record| record.key).collect();
@@ -202,6 +207,7 @@ pub fn recover(state_dir: &Path) -> Result<Recovered, store::LoadError> {
     // since this journal was left behind, and replaying it would put old keys and objects over
     // newer ones: it is set aside for a person to look at instead.
     let mut stale = false;
+    let (mut messages, mut summaries) = (Vec::new(), Vec::new());
     for record in &records {
         for line in lines(&record.messages) {
             let message: protocol::Message =
@@ -214,6 +220,7 @@ pub fn recover(state_dir: &Path) -> Result<Recovered, store::LoadError> {
                     .map(|at| &loaded.messages[at]);
                 stale |= held != Some(&message);
             }
+            messages.push((line, message));
         }
         for line in lines(&record.summaries) {
             let summary: protocol::Summary =
@@ -226,6 +233,7 @@ pub fn recover(state_dir: &Path) -> Result<Recovered, store::LoadError> {
                     .map(|at| &loaded.summaries[at]);
                 stale |= held != Some(&summary);
             }
+            summaries.push((line, summary));
         }
     }
     if stale {
@@ -237,26 +245,15 @@ pub fn recover(state_dir: &Path) -> Result<Recovered, store::LoadError> {
         recovered.stale = Some(aside);
         return Ok(recovered);
     }
+    // What the files lack, in the order it is appended to them: the room in memory gets the same.
+    let (mut new_keys, mut new_messages, mut new_summaries) = (Vec::new(), Vec::new(), Vec::new());
     for record in &records {
         for line in lines(&record.keys) {
             let key: KeyRecord =
                 serde_json::from_slice(line).map_err(|err| corrupt(KEYS_FILE, err))?;
             if keys.insert(key.key) {
                 push_line(&mut appends[0].1, line);
-            }
-        }
-        for line in lines(&record.messages) {
-            let id = id_of(line).map_err(|err| corrupt(MESSAGES_FILE, err))?;
-            if id > last_message {
-                last_message = id;
-                push_line(&mut appends[1].1, line);
-            }
-        }
-        for line in lines(&record.summaries) {
-            let id = id_of(line).map_err(|err| corrupt(SUMMARIES_FILE, err))?;
-            if id > last_summary {
-                last_summary = id;
-                push_line(&mut appends[2].1, line);
+                new_keys.push(key);
             }
         }
         if record.participants.is_some() {
@@ -264,6 +261,20 @@ pub fn recover(state_dir: &Path) -> Result<Recovered, store::LoadError> {
         }
         if record.cursors.is_some() {
             cursors.clone_from(&record.cursors);
+        }
+    }
+    for (line, message) in messages {
+        if message.id > last_message {
+            last_message = message.id;
+            push_line(&mut appends[1].1, line);
+            new_messages.push(message);
+        }
+    }
+    for (line, summary) in summaries {
+        if summary.id > last_summary {
+            last_summary = summary.id;
+            push_line(&mut appends[2].1, line);
+            new_summaries.push(summary);
         }
     }
     for (name, lines) in &appends {
@@ -282,10 +293,10 @@ pub fn recover(state_dir: &Path) -> Result<Recovered, store::LoadError> {
             .map_err(io_err(&file_path))?;
         crate::daemon::fault::crash_at(crate::daemon::fault::Step::Recovery);
     }
-    for (name, object) in [(PARTICIPANTS_FILE, participants), (CURSORS_FILE, cursors)] {
+    for (name, object) in [(PARTICIPANTS_FILE, &participants), (CURSORS_FILE, &cursors)] {
         if let Some(object) = object {
             recovered.objects_rewritten += 1;
-            store::write_bytes_atomically(state_dir, name, &object)
+            store::write_bytes_atomically(state_dir, name, object)
                 .map_err(|err| io_err(&state_dir.join(name))(err.cause))?;
             crate::daemon::fault::crash_at(crate::daemon::fault::Step::Recovery);
         }
@@ -299,6 +310,20 @@ pub fn recover(state_dir: &Path) -> Result<Recovered, store::LoadError> {
         .set_len(0)
         .and_then(|()| journal.sync_data())
         .map_err(io_err(&path))?;
+    loaded.keys.extend(new_keys);
+    loaded.messages.extend(new_messages);
+    loaded.summaries.extend(new_summaries);
+    // Each object is read from the bytes just written as a load reads its file (a corrupt one
+    // would be reported and set aside), after the journal is emptied as that load used to be.
+    if let Some(object) = &participants {
+        let file_path = state_dir.join(PARTICIPANTS_FILE);
+        loaded.participants =
+            store::participants_of(&file_path, object, Mode::Repair, &mut loaded.warnings)?;
+    }
+    if let Some(object) = &cursors {
+        let file_path = state_dir.join(CURSORS_FILE);
+        loaded.cursors = store::cursors_of(&file_path, object, Mode::Repair, &mut loaded.warnings)?;
+    }
     Ok(recovered)
 }
 
@@ -311,14 +336,6 @@ fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
 fn push_line(out: &mut Vec<u8>, line: &[u8]) {
     out.extend_from_slice(line);
     out.push(b'\n');
-}
-
-fn id_of(line: &[u8]) -> Result<u64, serde_json::Error> {
-    #[derive(serde::Deserialize)]
-    struct Id {
-        id: u64,
-    }
-    serde_json::from_slice::<Id>(line).map(|record| record.id)
 }
 
 #[cfg(test)]
@@ -407,14 +424,80 @@ mod tests {
         assert_eq!(decode(&huge), (records[..1].to_vec(), first));
     }
 
+    /// A start's look at `dir`: one repair-mode load, then [`recover`] on it. Checks that the
+    /// room it leaves in memory is the one a load of the files now reads, records and warnings
+    /// alike, except that without a journal to replay the first load's repairs stay reported
+    /// (a start logs them).
+    fn start(dir: &Path) -> (Recovered, Loaded) {
+        let journalled = std::fs::metadata(dir.join(JOURNAL_FILE)).is_ok_and(|meta| meta.len() > 0);
+        let mut loaded = store::load(dir, Mode::Repair).unwrap();
+        let recovered = recover(dir, &mut loaded).unwrap();
+        let fresh = store::load(dir, Mode::ReadOnly).unwrap();
+        if journalled {
+            assert_eq!(loaded, fresh, "{recovered:?}");
+        } else {
+            assert_eq!(recovered, Recovered::default());
+            let fresh = Loaded {
+                warnings: loaded.warnings.clone(),
+                ..fresh
+            };
+            assert_eq!(loaded, fresh);
+        }
+        (recovered, loaded)
+    }
+
+    /// Nothing but a journal of [`two_records`] and a torn record after them.
+    fn journal_only(dir: &Path) {
+        let mut bytes = journal_of(&two_records());
+        bytes.extend_from_slice(b"\x10\x00\x00\x00torn");
+        std::fs::write(dir.join(JOURNAL_FILE), &bytes).unwrap();
+    }
+
+    /// The crash came after the first batch was written whole and the second batch's key and
+    /// half of its message line: the key is there, the message is torn, the summary and
+    /// participants never came.
+    fn partly_written(dir: &Path) {
+        std::fs::write(
+            dir.join(KEYS_FILE),
+            format!("{}{}", key_line(10, 1), key_line(11, 2)),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(MESSAGES_FILE),
+            format!("{MESSAGE_1}{}", &MESSAGE_2[..20]),
+        )
+        .unwrap();
+        std::fs::write(dir.join(CURSORS_FILE), "{\n  \"ann\": 1\n}\n").unwrap();
+        std::fs::write(dir.join(JOURNAL_FILE), journal_of(&two_records())).unwrap();
+    }
+
+    /// An older daemon gave id 2 to another message after this journal was left behind.
+    fn moved_on(dir: &Path) {
+        std::fs::write(
+            dir.join(MESSAGES_FILE),
+            format!("{MESSAGE_1}{}", MESSAGE_2.replace("two", "another")),
+        )
+        .unwrap();
+        std::fs::write(dir.join(CURSORS_FILE), "{\"ann\": 2}").unwrap();
+        std::fs::write(dir.join(JOURNAL_FILE), journal_of(&two_records())).unwrap();
+    }
+
+    /// A clean stop left no journal; the crash of a Python server tore the last message line.
+    fn no_journal(dir: &Path) {
+        std::fs::write(
+            dir.join(MESSAGES_FILE),
+            format!("{MESSAGE_1}{}", &MESSAGE_2[..20]),
+        )
+        .unwrap();
+    }
+
     #[test]
     fn recovery_replays_what_is_missing_once_and_empties_the_journal() {
         let dir = tempfile::tempdir().unwrap();
-        let mut bytes = journal_of(&two_records());
-        bytes.extend_from_slice(b"\x10\x00\x00\x00torn");
-        std::fs::write(dir.path().join(JOURNAL_FILE), &bytes).unwrap();
+        journal_only(dir.path());
+        let bytes = std::fs::read(dir.path().join(JOURNAL_FILE)).unwrap();
 
-        let recovered = recover(dir.path()).unwrap();
+        let (recovered, _) = start(dir.path());
         assert_eq!(
             recovered,
             Recovered {
@@ -439,7 +522,7 @@ mod tests {
 
         // The same journal again (a crash before it was emptied): nothing is added twice.
         std::fs::write(dir.path().join(JOURNAL_FILE), &bytes).unwrap();
-        let again = recover(dir.path()).unwrap();
+        let (again, loaded) = start(dir.path());
         assert_eq!(again.lines_replayed, 0, "{again:?}");
         for (name, text) in &expected {
             assert_eq!(
@@ -448,7 +531,6 @@ mod tests {
                 "{name} after a second recovery"
             );
         }
-        let loaded = store::load(dir.path(), Mode::ReadOnly).unwrap();
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
         assert_eq!(loaded.messages.len(), 2);
     }
@@ -456,23 +538,9 @@ mod tests {
     #[test]
     fn recovery_finishes_a_batch_whose_files_were_partly_written() {
         let dir = tempfile::tempdir().unwrap();
-        // The crash came after the first batch was written whole and the second batch's key
-        // and half of its message line: the key is there, the message is torn, the summary and
-        // participants never came.
-        std::fs::write(
-            dir.path().join(KEYS_FILE),
-            format!("{}{}", key_line(10, 1), key_line(11, 2)),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.path().join(MESSAGES_FILE),
-            format!("{MESSAGE_1}{}", &MESSAGE_2[..20]),
-        )
-        .unwrap();
-        std::fs::write(dir.path().join(CURSORS_FILE), "{\n  \"ann\": 1\n}\n").unwrap();
-        std::fs::write(dir.path().join(JOURNAL_FILE), journal_of(&two_records())).unwrap();
+        partly_written(dir.path());
 
-        let recovered = recover(dir.path()).unwrap();
+        let (recovered, loaded) = start(dir.path());
         assert_eq!(recovered.lines_replayed, 2, "{recovered:?}");
         assert_eq!(
             read(dir.path(), MESSAGES_FILE),
@@ -486,21 +554,16 @@ mod tests {
             "a key already there is not appended again"
         );
         assert_eq!(read(dir.path(), PARTICIPANTS_FILE), "{}\n");
-        let loaded = store::load(dir.path(), Mode::ReadOnly).unwrap();
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     }
 
     #[test]
     fn a_journal_the_files_moved_on_from_is_set_aside_unreplayed() {
         let dir = tempfile::tempdir().unwrap();
-        // An older daemon gave id 2 to another message after this journal was left behind.
-        let other = MESSAGE_2.replace("two", "another");
-        let files = format!("{MESSAGE_1}{other}");
-        std::fs::write(dir.path().join(MESSAGES_FILE), &files).unwrap();
-        std::fs::write(dir.path().join(CURSORS_FILE), "{\"ann\": 2}").unwrap();
-        std::fs::write(dir.path().join(JOURNAL_FILE), journal_of(&two_records())).unwrap();
+        moved_on(dir.path());
+        let files = read(dir.path(), MESSAGES_FILE);
 
-        let recovered = recover(dir.path()).unwrap();
+        let (recovered, _) = start(dir.path());
         let aside = recovered.stale.expect("set aside");
         assert!(aside.exists() && !dir.path().join(JOURNAL_FILE).exists());
         assert_eq!(read(dir.path(), MESSAGES_FILE), files);
@@ -515,9 +578,87 @@ mod tests {
     #[test]
     fn no_journal_or_an_empty_one_changes_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(recover(dir.path()).unwrap(), Recovered::default());
+        assert_eq!(start(dir.path()).0, Recovered::default());
         std::fs::write(dir.path().join(JOURNAL_FILE), "").unwrap();
-        assert_eq!(recover(dir.path()).unwrap(), Recovered::default());
+        assert_eq!(start(dir.path()).0, Recovered::default());
         assert!(!dir.path().join(MESSAGES_FILE).exists());
+    }
+
+    /// What a start holds in memory: message and summary contents, keys, cursors, and how many
+    /// repairs it logs.
+    #[derive(Debug, PartialEq)]
+    struct Held {
+        messages: Vec<String>,
+        summaries: Vec<String>,
+        keys: Vec<u128>,
+        cursors: Vec<(String, u64)>,
+        warnings: usize,
+    }
+
+    impl Held {
+        fn of(loaded: &Loaded) -> Self {
+            Self {
+                messages: loaded.messages.iter().map(|m| m.content.clone()).collect(),
+                summaries: loaded.summaries.iter().map(|s| s.content.clone()).collect(),
+                keys: loaded.keys.iter().map(|record| record.key).collect(),
+                cursors: loaded.cursors.clone(),
+                warnings: loaded.warnings.len(),
+            }
+        }
+
+        fn new(
+            messages: &[&str],
+            summaries: &[&str],
+            keys: &[u128],
+            cursors: &[(&str, u64)],
+            warnings: usize,
+        ) -> Self {
+            Self {
+                messages: messages.iter().map(|text| (*text).to_owned()).collect(),
+                summaries: summaries.iter().map(|text| (*text).to_owned()).collect(),
+                keys: keys.to_vec(),
+                cursors: cursors
+                    .iter()
+                    .map(|(name, id)| ((*name).to_owned(), *id))
+                    .collect(),
+                warnings,
+            }
+        }
+    }
+
+    #[test]
+    fn a_start_loads_once_and_holds_what_a_load_after_recovery_reads() {
+        type Scenario = (&'static str, fn(&Path), Held);
+        let scenarios: [Scenario; 4] = [
+            (
+                "replay",
+                journal_only,
+                Held::new(&["one", "two"], &["done"], &[10, 11], &[("ann", 1)], 0),
+            ),
+            // The torn message line is mended from the journal; as before, it is not logged.
+            (
+                "partly written",
+                partly_written,
+                Held::new(&["one", "two"], &["done"], &[10, 11], &[("ann", 1)], 0),
+            ),
+            (
+                "stale",
+                moved_on,
+                Held::new(&["one", "another"], &[], &[], &[("ann", 2)], 0),
+            ),
+            // Without a journal the load's repair is logged, as before.
+            (
+                "no journal",
+                no_journal,
+                Held::new(&["one"], &[], &[], &[], 1),
+            ),
+        ];
+        for (scenario, setup, expected) in scenarios {
+            let dir = tempfile::tempdir().unwrap();
+            setup(dir.path());
+            // `start` checks the whole room against a load of the files after recovery.
+            let (_, loaded) = start(dir.path());
+            assert_eq!(Held::of(&loaded), expected, "{scenario}");
+        }
     }
 }

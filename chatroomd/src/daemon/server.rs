@@ -91,10 +91,13 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
         warn!(cause = %err, "could not add .chatroom/ to .gitignore");
     }
 
-    // Batches the last daemon journalled but had not yet written to (or synced in) the
-    // compatible files go there first, so that the load below sees every acknowledged write.
-    let recovered =
-        crate::daemon::journal::recover(&paths.state_dir).context("cannot replay the journal")?;
+    // The room is read once. Batches the last daemon journalled but had not yet written to (or
+    // synced in) the compatible files then go there, and into the room as read, so that it
+    // holds every acknowledged write.
+    let mut loaded =
+        store::load(&paths.state_dir, store::Mode::Repair).context("cannot load the room")?;
+    let recovered = crate::daemon::journal::recover(&paths.state_dir, &mut loaded)
+        .context("cannot replay the journal")?;
     if let Some(aside) = &recovered.stale {
         warn!(kept = %aside.display(), "the journal holds batches another writer has since written over; it is set aside unreplayed");
     } else if recovered.records > 0 || recovered.torn_bytes > 0 {
@@ -106,8 +109,6 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
             "replayed the journal"
         );
     }
-    let loaded =
-        store::load(&paths.state_dir, store::Mode::Repair).context("cannot load the room")?;
     for warning in &loaded.warnings {
         warn!("{warning}");
     }

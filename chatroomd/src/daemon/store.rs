@@ -51,7 +51,7 @@ pub enum LoadError {
 }
 
 /// Everything read from `.chatroom/`, plus what had to be repaired on the way.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct Loaded {
     pub messages: Vec<Message>,
     pub summaries: Vec<Summary>,
@@ -79,22 +79,45 @@ pub fn load(state_dir: &Path, mode: Mode) -> Result<Loaded, LoadError> {
     // Neither object is history: participants leave when a daemon starts anyway, and a lost
     // cursor only means messages read again. So a corrupt one costs its contents, not the room,
     // and is kept aside for a person to look at.
-    let participants: BTreeMap<String, Participant> = load_json_object(
-        &state_dir.join(PARTICIPANTS_FILE),
-        mode,
-        "starting with no participants",
-        &mut loaded.warnings,
-    )?;
-    loaded.participants = participants.into_values().collect();
-    let cursors: BTreeMap<String, u64> = load_json_object(
-        &state_dir.join(CURSORS_FILE),
-        mode,
-        "every cursor is reset to 0, so unread messages are read again",
-        &mut loaded.warnings,
-    )?;
-    loaded.cursors = cursors.into_iter().collect();
+    let path = state_dir.join(PARTICIPANTS_FILE);
+    let bytes = read_object(&path)?;
+    loaded.participants = participants_of(&path, &bytes, mode, &mut loaded.warnings)?;
+    let path = state_dir.join(CURSORS_FILE);
+    let bytes = read_object(&path)?;
+    loaded.cursors = cursors_of(&path, &bytes, mode, &mut loaded.warnings)?;
     loaded.keys = load_jsonl(&state_dir.join(KEYS_FILE), mode, &mut loaded.warnings)?;
     Ok(loaded)
+}
+
+/// The participants in `bytes`, the contents of the `participants.json` at `path`, as [`load`]
+/// reads them (by name); a corrupt file is handled as [`parse_json_object`] says.
+pub(crate) fn participants_of(
+    path: &Path,
+    bytes: &[u8],
+    mode: Mode,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Participant>, LoadError> {
+    let participants: BTreeMap<String, Participant> =
+        parse_json_object(path, bytes, mode, "starting with no participants", warnings)?;
+    Ok(participants.into_values().collect())
+}
+
+/// The cursors in `bytes`, the contents of the `cursors.json` at `path`, as [`load`] reads them
+/// (by name); a corrupt file is handled as [`parse_json_object`] says.
+pub(crate) fn cursors_of(
+    path: &Path,
+    bytes: &[u8],
+    mode: Mode,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<(String, u64)>, LoadError> {
+    let cursors: BTreeMap<String, u64> = parse_json_object(
+        path,
+        bytes,
+        mode,
+        "every cursor is reset to 0, so unread messages are read again",
+        warnings,
+    )?;
+    Ok(cursors.into_iter().collect())
 }
 
 fn load_jsonl<T: DeserializeOwned>(
@@ -172,30 +195,33 @@ fn truncate_file(path: &Path, len: u64) -> io::Result<()> {
     file.sync_all()
 }
 
-/// Reads a JSON object file. A missing or blank file is empty. A corrupt one is reported in
-/// `warnings` with its line and column and read as empty (`consequence` says what that means);
-/// in [`Mode::Repair`] it is also renamed to `<name>.corrupt-<unix secs>` so that nothing is lost
-/// and the next change writes a fresh file.
-fn load_json_object<T: DeserializeOwned + Default>(
+/// The bytes of a JSON object file; a missing one reads as none (an empty object).
+fn read_object(path: &Path) -> Result<Vec<u8>, LoadError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(bytes),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(cause) => Err(LoadError::Io {
+            path: path.to_path_buf(),
+            cause,
+        }),
+    }
+}
+
+/// Parses `bytes`, the contents of the JSON object file at `path`. Blank bytes are empty. A
+/// corrupt object is reported in `warnings` with its line and column and read as empty
+/// (`consequence` says what that means); in [`Mode::Repair`] the file is also renamed to
+/// `<name>.corrupt-<unix secs>` so that nothing is lost and the next change writes a fresh file.
+fn parse_json_object<T: DeserializeOwned + Default>(
     path: &Path,
+    bytes: &[u8],
     mode: Mode,
     consequence: &str,
     warnings: &mut Vec<String>,
 ) -> Result<T, LoadError> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(T::default()),
-        Err(cause) => {
-            return Err(LoadError::Io {
-                path: path.to_path_buf(),
-                cause,
-            });
-        }
-    };
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    let err = match serde_json::from_slice(&bytes) {
+    let err = match serde_json::from_slice(bytes) {
         Ok(value) => return Ok(value),
         Err(err) => err,
     };
