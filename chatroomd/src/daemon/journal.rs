@@ -176,10 +176,8 @@ pub fn recover(state_dir: &Path, loaded: &mut Loaded) -> Result<Recovered, store
     if bytes.is_empty() {
         return Ok(Recovered::default());
     }
-    // A start logs what a load of the files after the replay finds, as when that load was a
-    // second one: nothing, since this one cut the torn tails (which the journal is there to
-    // mend) and set the corrupt objects aside.
-    loaded.warnings.clear();
+    // The load's warnings stay: what it cut or set aside (a torn tail the journal then mends, a
+    // corrupt object) is logged by the start beside the replay, so no repair goes unreported.
     let (records, whole) = decode(&bytes);
     let mut recovered = Recovered {
         records: records.len(),
@@ -425,24 +423,23 @@ mod tests {
     }
 
     /// A start's look at `dir`: one repair-mode load, then [`recover`] on it. Checks that the
-    /// room it leaves in memory is the one a load of the files now reads, records and warnings
-    /// alike, except that without a journal to replay the first load's repairs stay reported
-    /// (a start logs them).
+    /// room it leaves in memory is the one a load of the files now reads, record for record; a
+    /// load after the repairs finds nothing to warn of, while the start keeps the first load's
+    /// warnings to log them.
     fn start(dir: &Path) -> (Recovered, Loaded) {
         let journalled = std::fs::metadata(dir.join(JOURNAL_FILE)).is_ok_and(|meta| meta.len() > 0);
         let mut loaded = store::load(dir, Mode::Repair).unwrap();
         let recovered = recover(dir, &mut loaded).unwrap();
         let fresh = store::load(dir, Mode::ReadOnly).unwrap();
-        if journalled {
-            assert_eq!(loaded, fresh, "{recovered:?}");
-        } else {
+        assert!(fresh.warnings.is_empty(), "{:?}", fresh.warnings);
+        if !journalled {
             assert_eq!(recovered, Recovered::default());
-            let fresh = Loaded {
-                warnings: loaded.warnings.clone(),
-                ..fresh
-            };
-            assert_eq!(loaded, fresh);
         }
+        let fresh = Loaded {
+            warnings: loaded.warnings.clone(),
+            ..fresh
+        };
+        assert_eq!(loaded, fresh, "{recovered:?}");
         (recovered, loaded)
     }
 
@@ -554,7 +551,13 @@ mod tests {
             "a key already there is not appended again"
         );
         assert_eq!(read(dir.path(), PARTICIPANTS_FILE), "{}\n");
-        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        // The start logs the torn line it cut, beside the replay that wrote it whole.
+        assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+        assert!(
+            loaded.warnings[0].contains(MESSAGES_FILE),
+            "{:?}",
+            loaded.warnings
+        );
     }
 
     #[test]
@@ -635,11 +638,11 @@ mod tests {
                 journal_only,
                 Held::new(&["one", "two"], &["done"], &[10, 11], &[("ann", 1)], 0),
             ),
-            // The torn message line is mended from the journal; as before, it is not logged.
+            // The torn message line is mended from the journal, and the cut is logged.
             (
                 "partly written",
                 partly_written,
-                Held::new(&["one", "two"], &["done"], &[10, 11], &[("ann", 1)], 0),
+                Held::new(&["one", "two"], &["done"], &[10, 11], &[("ann", 1)], 1),
             ),
             (
                 "stale",
