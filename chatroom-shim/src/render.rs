@@ -144,6 +144,7 @@ impl IntoJson for Message {
             to,
             content,
             human,
+            ..
         } = self;
         let entries = [
             ("id", Value::from(id)),
@@ -186,6 +187,7 @@ impl IntoJson for Summary {
             from,
             scope,
             content,
+            ..
         } = self;
         fields([
             ("id", Value::from(id)),
@@ -203,6 +205,7 @@ impl IntoJson for RoomStatus {
             participant_count,
             message_count,
             last_activity_ts,
+            ..
         } = self;
         fields([
             ("participant_count", Value::from(participant_count)),
@@ -217,7 +220,9 @@ impl IntoJson for RoomStatus {
 
 impl IntoJson for Cursor {
     fn into_json(self) -> Value {
-        let Cursor { name, last_read_id } = self;
+        let Cursor {
+            name, last_read_id, ..
+        } = self;
         fields([
             ("name", Value::String(name)),
             ("last_read_id", Value::from(last_read_id)),
@@ -231,6 +236,7 @@ impl IntoJson for Unread {
             name,
             last_read_id,
             messages,
+            ..
         } = self;
         fields([
             ("name", Value::String(name)),
@@ -249,6 +255,7 @@ impl IntoJson for Handoff {
             unread_count,
             latest_summary,
             recent_messages,
+            ..
         } = self;
         fields([
             ("participants", participants.into_json()),
@@ -303,6 +310,7 @@ mod tests {
 
     fn message(id: u64, to: &str) -> Message {
         Message {
+            topic_id: None,
             id,
             ts: "2026-01-02T03:04:05Z".into(),
             from: "ann".into(),
@@ -323,6 +331,7 @@ mod tests {
 
     fn summary() -> Summary {
         Summary {
+            topic_id: None,
             id: 4,
             ts: "2026-01-02T03:04:05Z".into(),
             from: "ann".into(),
@@ -390,6 +399,7 @@ mod tests {
     fn status_has_null_activity_when_empty() {
         let status = |last: Option<&str>| {
             Ok(Response::Status(RoomStatus {
+                topics: None,
                 participant_count: 2,
                 message_count: 7,
                 last_activity_ts: last.map(str::to_owned),
@@ -418,6 +428,7 @@ mod tests {
         check(
             Shape::Cursor,
             Ok(Response::Cursor(Cursor {
+                topic_id: None,
                 name: "ann".into(),
                 last_read_id: 3,
             })),
@@ -428,6 +439,7 @@ mod tests {
         check(
             Shape::Unread,
             Ok(Response::Unread(Unread {
+                topic_id: None,
                 name: "ann".into(),
                 last_read_id: 1,
                 messages: vec![message(1, "all")],
@@ -449,6 +461,7 @@ mod tests {
         check(
             Shape::Unread,
             Ok(Response::Unread(Unread {
+                topic_id: None,
                 name: "ann".into(),
                 last_read_id: 2,
                 messages: vec![human],
@@ -484,6 +497,7 @@ mod tests {
         check(
             Shape::Handoff,
             Ok(Response::Handoff(Handoff {
+                topic: None,
                 participants: vec![participant("ann")],
                 latest_message_id: 1,
                 cursor: Some(0),
@@ -507,6 +521,7 @@ mod tests {
         check(
             Shape::Handoff,
             Ok(Response::Handoff(Handoff {
+                topic: None,
                 participants: vec![],
                 latest_message_id: 0,
                 cursor: None,

@@ -246,8 +246,16 @@ impl Chatroom {
         Parameters(params): Parameters<SendMessageParams>,
     ) -> CallToolResult {
         let SendMessageParams { name, content, to } = params;
-        self.forward(Shape::Id, Request::SendMessage { name, content, to })
-            .await
+        self.forward(
+            Shape::Id,
+            Request::SendMessage {
+                topic_id: String::new(),
+                name,
+                content,
+                to,
+            },
+        )
+        .await
     }
 
     #[tool(
@@ -271,6 +279,7 @@ impl Chatroom {
             participant,
         } = params;
         let request = Request::ReadMessages {
+            topic_id: String::new(),
             since_id,
             limit,
             participant,
@@ -322,8 +331,14 @@ impl Chatroom {
     )]
     async fn get_cursor(&self, Parameters(params): Parameters<NameParams>) -> CallToolResult {
         let NameParams { name } = params;
-        self.forward(Shape::Cursor, Request::GetCursor { name })
-            .await
+        self.forward(
+            Shape::Cursor,
+            Request::GetCursor {
+                topic_id: String::new(),
+                name,
+            },
+        )
+        .await
     }
 
     #[tool(
@@ -339,8 +354,15 @@ impl Chatroom {
     )]
     async fn set_cursor(&self, Parameters(params): Parameters<SetCursorParams>) -> CallToolResult {
         let SetCursorParams { name, message_id } = params;
-        self.forward(Shape::Cursor, Request::SetCursor { name, message_id })
-            .await
+        self.forward(
+            Shape::Cursor,
+            Request::SetCursor {
+                topic_id: String::new(),
+                name,
+                message_id,
+            },
+        )
+        .await
     }
 
     #[tool(
@@ -364,6 +386,7 @@ impl Chatroom {
             mark_read,
         } = params;
         let request = Request::ReadUnread {
+            topic_id: String::new(),
             name,
             limit,
             mark_read,
@@ -392,6 +415,7 @@ impl Chatroom {
             scope,
         } = params;
         let request = Request::WriteSummary {
+            topic_id: String::new(),
             name,
             content,
             scope,
@@ -415,8 +439,14 @@ impl Chatroom {
         Parameters(params): Parameters<ReadLatestSummaryParams>,
     ) -> CallToolResult {
         let ReadLatestSummaryParams { scope } = params;
-        self.forward(Shape::Summary, Request::ReadLatestSummary { scope })
-            .await
+        self.forward(
+            Shape::Summary,
+            Request::ReadLatestSummary {
+                topic_id: String::new(),
+                scope,
+            },
+        )
+        .await
     }
 
     #[tool(
@@ -435,8 +465,15 @@ impl Chatroom {
         Parameters(params): Parameters<GetHandoffParams>,
     ) -> CallToolResult {
         let GetHandoffParams { name, recent_limit } = params;
-        self.forward(Shape::Handoff, Request::GetHandoff { name, recent_limit })
-            .await
+        self.forward(
+            Shape::Handoff,
+            Request::GetHandoff {
+                topic_id: String::new(),
+                name,
+                recent_limit,
+            },
+        )
+        .await
     }
 }
 

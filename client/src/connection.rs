@@ -500,6 +500,7 @@ mod tests {
 
     fn status(message_count: u64) -> Response {
         Response::Status(RoomStatus {
+            topics: None,
             participant_count: 0,
             message_count,
             last_activity_ts: None,

@@ -597,6 +597,7 @@ mod tests {
         assert_eq!(NameChange::of(&Request::ListParticipants), None);
         assert_eq!(
             NameChange::of(&Request::SendMessage {
+                topic_id: String::new(),
                 name: "ann".into(),
                 content: "hi".into(),
                 to: "all".into(),
@@ -678,6 +679,7 @@ mod tests {
 
     fn status(message_count: u64) -> Outcome {
         Ok(Response::Status(protocol::RoomStatus {
+            topics: None,
             participant_count: 0,
             message_count,
             last_activity_ts: None,
@@ -697,7 +699,8 @@ mod tests {
                 session.reply(9999, status(0)).await;
                 let outcome = match request {
                     Request::GetStatus => status(7),
-                    Request::GetCursor { name } => Ok(Response::Cursor(protocol::Cursor {
+                    Request::GetCursor { name, .. } => Ok(Response::Cursor(protocol::Cursor {
+                        topic_id: None,
                         name,
                         last_read_id: 3,
                     })),
@@ -710,7 +713,10 @@ mod tests {
         let calls = async {
             tokio::join!(
                 client.call(Request::GetStatus),
-                client.call(Request::GetCursor { name: "ann".into() })
+                client.call(Request::GetCursor {
+                    topic_id: String::new(),
+                    name: "ann".into()
+                })
             )
         };
         let (_session, (status_outcome, cursor_outcome)) = tokio::join!(daemon_side, calls);
@@ -718,6 +724,7 @@ mod tests {
         assert_eq!(
             cursor_outcome.unwrap(),
             Ok(Response::Cursor(protocol::Cursor {
+                topic_id: None,
                 name: "ann".into(),
                 last_read_id: 3
             }))
@@ -754,6 +761,7 @@ mod tests {
             session.reply(id, Ok(Response::Left(true))).await;
             let (_, key, request) = session.next_keyed_call().await;
             let sent = Request::SendMessage {
+                topic_id: String::new(),
                 name: "ann".into(),
                 content: "hi".into(),
                 to: "all".into(),
@@ -798,6 +806,7 @@ mod tests {
             assert_eq!(leave.unwrap(), Ok(Response::Left(true)));
             client
                 .call(Request::SendMessage {
+                    topic_id: String::new(),
                     name: "ann".into(),
                     content: "hi".into(),
                     to: "all".into(),
@@ -934,6 +943,7 @@ mod tests {
             daemon.accept_as(4).await
         };
         let call = client.call(Request::SendMessage {
+            topic_id: String::new(),
             name: "ann".into(),
             content: "boom".into(),
             to: "all".into(),
@@ -1021,6 +1031,7 @@ mod tests {
     fn huge_arguments_are_cut_but_stay_over_every_limit() {
         let client = Session::new(Err("no root in this test".into()));
         let request = Request::SendMessage {
+            topic_id: String::new(),
             name: "é".repeat(MAX_CLIENT_FRAME),
             content: format!("  {}  ", "x".repeat(2 * MAX_CLIENT_FRAME)),
             to: "all".into(),
@@ -1035,7 +1046,10 @@ mod tests {
             panic!("not a call");
         };
         assert_eq!(sent_id, id);
-        let Request::SendMessage { name, content, to } = request else {
+        let Request::SendMessage {
+            name, content, to, ..
+        } = request
+        else {
             panic!("not a send")
         };
         // Cut on a character boundary, still far over the 64-character and 64 KiB limits.

@@ -188,6 +188,7 @@ pub(crate) mod tests {
         roundtrip(ClientMessage::Call {
             id: 9,
             request: Request::SendMessage {
+                topic_id: String::new(),
                 name: " a ".into(),
                 content: "hé\n".into(),
                 to: "all".into(),
@@ -219,6 +220,7 @@ pub(crate) mod tests {
         let big = ClientMessage::Call {
             id: 1,
             request: Request::SendMessage {
+                topic_id: String::new(),
                 name: "a".into(),
                 content: "x".repeat(100),
                 to: "all".into(),

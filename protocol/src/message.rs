@@ -57,6 +57,8 @@ pub enum Event {
         participants: Vec<Participant>,
         sessions: Vec<SessionInfo>,
     },
+    /// A topic was opened or closed: its record as it now is.
+    Topic(Topic),
 }
 
 /// Frozen forever: the first frame of every connection.
@@ -148,51 +150,92 @@ pub enum Request {
     Join { name: String, role: String },
     /// `leave`: release `name` if this session holds it.
     Leave { name: String },
-    /// `send_message`: append one message.
+    /// `send_message`: append one message to the main room (`topic_id` blank) or a topic.
     SendMessage {
         name: String,
         content: String,
         to: String,
+        topic_id: String,
     },
-    /// `read_messages`: messages after `since_id`, optionally only those visible to `participant`.
+    /// `read_messages`: messages of one scope after `since_id`, optionally only those visible to
+    /// `participant`.
     ReadMessages {
         since_id: i64,
         limit: i64,
         participant: String,
+        topic_id: String,
     },
     /// `list_participants`.
     ListParticipants,
     /// `get_status`.
     GetStatus,
-    /// `get_cursor`.
-    GetCursor { name: String },
-    /// `set_cursor`: monotonic.
-    SetCursor { name: String, message_id: i64 },
-    /// `read_unread`: messages visible to `name` after its cursor.
+    /// `get_cursor`: the cursor of `name` in one scope.
+    GetCursor { name: String, topic_id: String },
+    /// `set_cursor`: monotonic, per (name, scope).
+    SetCursor {
+        name: String,
+        message_id: i64,
+        topic_id: String,
+    },
+    /// `read_unread`: messages of one scope visible to `name` after its cursor there.
     ReadUnread {
         name: String,
         limit: i64,
         mark_read: bool,
+        topic_id: String,
     },
-    /// `write_summary`: append a handoff summary.
+    /// `write_summary`: append a handoff summary to one scope.
     WriteSummary {
         name: String,
         content: String,
         scope: String,
+        topic_id: String,
     },
-    /// `read_latest_summary`.
-    ReadLatestSummary { scope: String },
-    /// `get_handoff`: the compact resume payload.
-    GetHandoff { name: String, recent_limit: i64 },
+    /// `read_latest_summary`: in one scope.
+    ReadLatestSummary { scope: String, topic_id: String },
+    /// `get_handoff`: the compact resume payload of one scope.
+    GetHandoff {
+        name: String,
+        recent_limit: i64,
+        topic_id: String,
+    },
     /// `chatroomd status`: what the daemon holds.
     DaemonStatus,
     /// `chatroomd stop`: flush and shut down.
     Shutdown,
     /// Start receiving [`Event`]s on this connection: messages visible to `participant` (every
-    /// message when it is blank), summaries, and presence changes.
-    Subscribe { participant: String },
-    /// Summaries with `id > since_id`, ascending, at most `limit` (1..=100).
+    /// message when it is blank) in the scope `topic_id` names (`""` the main room, `"*"` every
+    /// scope), summaries of that scope, topic and presence changes.
+    Subscribe {
+        participant: String,
+        topic_id: String,
+    },
+    /// Summaries of every scope with `id > since_id`, ascending, at most `limit` (1..=100).
     ReadSummaries { since_id: i64, limit: i64 },
+    /// `open_topic`: create an open topic; `name` (optional) is recorded as its creator.
+    OpenTopic {
+        topic_id: String,
+        title: String,
+        name: String,
+    },
+    /// `close_topic`.
+    CloseTopic { topic_id: String },
+    /// `list_topics`: `status` is `open`, `closed` or `all`; with `name`, each topic carries that
+    /// participant's progress in it.
+    ListTopics { name: String, status: String },
+    /// `search_messages`: messages matching every word (or quoted phrase) of `query`, newest
+    /// first, in one scope (`"*"` every scope), visible to `participant` and sent by `from` when
+    /// those are set.
+    SearchMessages {
+        query: String,
+        topic_id: String,
+        participant: String,
+        from: String,
+        limit: i64,
+    },
+    /// `chatroomd import DIR`: bring a Python server's state directory (`.chatroom_v2/` or a
+    /// v1 `.chatroom/`) into this room; with `dry_run`, only report what it would import.
+    Import { dir: String, dry_run: bool },
 }
 
 impl Request {
@@ -205,6 +248,8 @@ impl Request {
             self,
             Request::SendMessage { .. }
                 | Request::WriteSummary { .. }
+                | Request::OpenTopic { .. }
+                | Request::CloseTopic { .. }
                 | Request::Leave { .. }
                 | Request::ReadUnread {
                     mark_read: true,
@@ -217,19 +262,49 @@ impl Request {
     pub fn strings_mut(&mut self) -> Vec<&mut String> {
         match self {
             Request::Join { name, role } => vec![name, role],
-            Request::Leave { name } | Request::GetCursor { name } => vec![name],
-            Request::SendMessage { name, content, to } => vec![name, content, to],
-            Request::ReadMessages { participant, .. } => vec![participant],
-            Request::SetCursor { name, .. } | Request::ReadUnread { name, .. } => vec![name],
+            Request::Leave { name } => vec![name],
+            Request::GetCursor { name, topic_id }
+            | Request::SetCursor { name, topic_id, .. }
+            | Request::ReadUnread { name, topic_id, .. }
+            | Request::GetHandoff { name, topic_id, .. } => vec![name, topic_id],
+            Request::SendMessage {
+                name,
+                content,
+                to,
+                topic_id,
+            } => vec![name, content, to, topic_id],
+            Request::ReadMessages {
+                participant,
+                topic_id,
+                ..
+            } => vec![participant, topic_id],
             Request::WriteSummary {
                 name,
                 content,
                 scope,
-            } => vec![name, content, scope],
-            Request::ReadLatestSummary { scope } => vec![scope],
-            Request::GetHandoff { name, .. } => vec![name],
-            Request::Subscribe { participant } => vec![participant],
+                topic_id,
+            } => vec![name, content, scope, topic_id],
+            Request::ReadLatestSummary { scope, topic_id } => vec![scope, topic_id],
+            Request::Subscribe {
+                participant,
+                topic_id,
+            } => vec![participant, topic_id],
             Request::ReadSummaries { .. } => Vec::new(),
+            Request::OpenTopic {
+                topic_id,
+                title,
+                name,
+            } => vec![topic_id, title, name],
+            Request::CloseTopic { topic_id } => vec![topic_id],
+            Request::ListTopics { name, status } => vec![name, status],
+            Request::SearchMessages {
+                query,
+                topic_id,
+                participant,
+                from,
+                ..
+            } => vec![query, topic_id, participant, from],
+            Request::Import { dir, .. } => vec![dir],
             Request::ListParticipants
             | Request::GetStatus
             | Request::DaemonStatus
@@ -267,6 +342,14 @@ pub enum Response {
     Subscribed,
     /// [`Request::ReadSummaries`].
     Summaries(Vec<Summary>),
+    /// `open_topic`: the new topic.
+    Topic(Topic),
+    /// `close_topic`: whether it was open.
+    Closed(bool),
+    /// `list_topics`.
+    Topics(Vec<TopicListing>),
+    /// `chatroomd import`: what was (or, in a dry run, would be) imported.
+    Imported(ImportReport),
 }
 
 /// Why a request was not carried out. It changed nothing.
@@ -323,13 +406,16 @@ impl std::fmt::Display for Refusal {
     }
 }
 
-/// A chat message: `{"id", "ts", "from", "to", "content"}`, plus `"human": true` on a message a
-/// person posted.
+/// A chat message: `{"id", "ts", "from", "to", "content"}`, plus `"topic_id"` after `ts` on a
+/// message in a topic and `"human": true` on a message a person posted.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Message {
     pub id: u64,
     /// UTC `YYYY-MM-DDTHH:MM:SSZ`.
     pub ts: String,
+    /// The topic the message belongs to; `None` in the main room.
+    #[serde(default)]
+    pub topic_id: Option<String>,
     pub from: String,
     /// A participant's name, or `"all"`.
     pub to: String,
@@ -340,14 +426,24 @@ pub struct Message {
 }
 
 /// Postcard (not human-readable) gets every field in order, as it must; JSON (human-readable)
-/// gets the `human` key only when it is true, so that a room used the v1 way yields exactly the
-/// v1 keys, on the wire to agents and on disk.
+/// gets the `topic_id` key only in a topic and the `human` key only when it is true, so that a
+/// room used the v1 way yields exactly the v1 keys, on the wire to agents and on disk.
 impl Serialize for Message {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let with_human = !serializer.is_human_readable() || self.human;
-        let mut record = serializer.serialize_struct("Message", 5 + usize::from(with_human))?;
+        let compact = serializer.is_human_readable();
+        let with_human = !compact || self.human;
+        let with_topic = !compact || self.topic_id.is_some();
+        let mut record = serializer.serialize_struct(
+            "Message",
+            5 + usize::from(with_human) + usize::from(with_topic),
+        )?;
         record.serialize_field("id", &self.id)?;
         record.serialize_field("ts", &self.ts)?;
+        if with_topic {
+            record.serialize_field("topic_id", &self.topic_id)?;
+        } else {
+            record.skip_field("topic_id")?;
+        }
         record.serialize_field("from", &self.from)?;
         record.serialize_field("to", &self.to)?;
         record.serialize_field("content", &self.content)?;
@@ -369,44 +465,156 @@ pub struct Participant {
     pub last_seen: String,
 }
 
-/// A handoff summary: `{"id", "ts", "from", "scope", "content"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A handoff summary: `{"id", "ts", "from", "scope", "content"}`, plus `"topic_id"` after `ts`
+/// on a summary in a topic.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Summary {
     pub id: u64,
     pub ts: String,
+    /// The topic the summary belongs to; `None` in the main room.
+    #[serde(default)]
+    pub topic_id: Option<String>,
     pub from: String,
     /// `"all"` or a participant's name.
     pub scope: String,
     pub content: String,
 }
 
-/// `get_status`: `{"participant_count", "message_count", "last_activity_ts"}`.
+/// As [`Message`]'s: every field for postcard, the `topic_id` key in JSON only in a topic.
+impl Serialize for Summary {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let with_topic = !serializer.is_human_readable() || self.topic_id.is_some();
+        let mut record = serializer.serialize_struct("Summary", 5 + usize::from(with_topic))?;
+        record.serialize_field("id", &self.id)?;
+        record.serialize_field("ts", &self.ts)?;
+        if with_topic {
+            record.serialize_field("topic_id", &self.topic_id)?;
+        } else {
+            record.skip_field("topic_id")?;
+        }
+        record.serialize_field("from", &self.from)?;
+        record.serialize_field("scope", &self.scope)?;
+        record.serialize_field("content", &self.content)?;
+        record.end()
+    }
+}
+
+/// A topic: `{"id", "title", "status", "created_by", "created_at", "closed_at",
+/// "last_activity_ts"}`, the Python server v2's record (and `topics.json`'s values).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Topic {
+    pub id: String,
+    pub title: String,
+    pub status: TopicStatus,
+    /// The `name` given to `open_topic`, else `"system"`.
+    pub created_by: String,
+    pub created_at: String,
+    pub closed_at: Option<String>,
+    /// Moves on open, close, and every message or summary in the topic.
+    pub last_activity_ts: String,
+}
+
+/// Whether a topic takes writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TopicStatus {
+    Open,
+    Closed,
+}
+
+impl TopicStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TopicStatus::Open => "open",
+            TopicStatus::Closed => "closed",
+        }
+    }
+}
+
+/// One entry of `list_topics`: the topic, and with a `name` that participant's progress in it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct TopicListing {
+    pub topic: Topic,
+    pub progress: Option<TopicProgress>,
+}
+
+/// A participant's place in one topic, as `list_topics(name=...)` adds it to the record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicProgress {
+    /// The newest message id in the topic (0 when it has none).
+    pub latest_message_id: u64,
+    pub cursor: u64,
+    pub unread_count: u64,
+    /// The newest summary in the topic with scope `"all"` or the participant's name.
+    pub latest_summary: Option<Summary>,
+}
+
+/// What `chatroomd import` brought in (or, in a dry run, would bring in).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportReport {
+    /// The source directory, as the daemon resolved it.
+    pub source: String,
+    /// `"v2"` (a `.chatroom_v2/` with topics) or `"v1"` (a `.chatroom/`).
+    pub format: String,
+    pub dry_run: bool,
+    pub messages: u64,
+    pub summaries: u64,
+    pub topics: u64,
+    /// Cursors brought in, one per (participant, scope).
+    pub cursors: u64,
+    /// Whether ids had to move because the room already held records; `false` keeps the
+    /// source's ids.
+    pub remapped: bool,
+    /// The ids the imported messages received, first and last (0 when none).
+    pub first_message_id: u64,
+    pub last_message_id: u64,
+}
+
+/// `get_status`: `{"participant_count", "message_count", "last_activity_ts"}`, plus v2's
+/// `topic_count`, `open_topic_count` and `summary_count` once the room has a topic.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct RoomStatus {
     pub participant_count: u64,
     pub message_count: u64,
     pub last_activity_ts: Option<String>,
+    /// `None` in a room that never opened a topic.
+    pub topics: Option<TopicCounts>,
 }
 
-/// `get_cursor`, `set_cursor`: `{"name", "last_read_id"}`.
+/// The counts `get_status` adds once the room has a topic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicCounts {
+    pub topic_count: u64,
+    pub open_topic_count: u64,
+    pub summary_count: u64,
+}
+
+/// `get_cursor`, `set_cursor`: `{"name", "last_read_id"}`, with `"topic_id"` after `"name"` in a
+/// topic.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Cursor {
     pub name: String,
+    pub topic_id: Option<String>,
     pub last_read_id: u64,
 }
 
-/// `read_unread`: `{"name", "last_read_id", "messages"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `read_unread`: `{"name", "last_read_id", "messages"}`, with `"topic_id"` after `"name"` in a
+/// topic.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Unread {
     pub name: String,
+    pub topic_id: Option<String>,
     pub last_read_id: u64,
     pub messages: Vec<Message>,
 }
 
-/// `get_handoff`: the compact resume payload.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `get_handoff`: the compact resume payload; in a topic it also carries the topic's record
+/// (after `participants`, as v2 places it).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Handoff {
     pub participants: Vec<Participant>,
+    /// The topic's record when the handoff is of a topic; `None` in the main room.
+    pub topic: Option<Topic>,
     pub latest_message_id: u64,
     /// `None` when no name was given.
     pub cursor: Option<u64>,
@@ -414,6 +622,114 @@ pub struct Handoff {
     pub unread_count: Option<u64>,
     pub latest_summary: Option<Summary>,
     pub recent_messages: Vec<Message>,
+}
+
+/// `get_status`'s JSON: v1's three keys, then the topic counts once there are topics.
+impl Serialize for RoomStatus {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if !serializer.is_human_readable() {
+            let mut record = serializer.serialize_struct("RoomStatus", 4)?;
+            record.serialize_field("participant_count", &self.participant_count)?;
+            record.serialize_field("message_count", &self.message_count)?;
+            record.serialize_field("last_activity_ts", &self.last_activity_ts)?;
+            record.serialize_field("topics", &self.topics)?;
+            return record.end();
+        }
+        let extra = if self.topics.is_some() { 3 } else { 0 };
+        let mut record = serializer.serialize_struct("RoomStatus", 3 + extra)?;
+        record.serialize_field("participant_count", &self.participant_count)?;
+        record.serialize_field("message_count", &self.message_count)?;
+        record.serialize_field("last_activity_ts", &self.last_activity_ts)?;
+        if let Some(counts) = &self.topics {
+            record.serialize_field("topic_count", &counts.topic_count)?;
+            record.serialize_field("open_topic_count", &counts.open_topic_count)?;
+            record.serialize_field("summary_count", &counts.summary_count)?;
+        }
+        record.end()
+    }
+}
+
+/// `get_cursor`'s JSON: `topic_id` after `name` only in a topic.
+impl Serialize for Cursor {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let with_topic = !serializer.is_human_readable() || self.topic_id.is_some();
+        let mut record = serializer.serialize_struct("Cursor", 2 + usize::from(with_topic))?;
+        record.serialize_field("name", &self.name)?;
+        if with_topic {
+            record.serialize_field("topic_id", &self.topic_id)?;
+        } else {
+            record.skip_field("topic_id")?;
+        }
+        record.serialize_field("last_read_id", &self.last_read_id)?;
+        record.end()
+    }
+}
+
+/// `read_unread`'s JSON: `topic_id` after `name` only in a topic.
+impl Serialize for Unread {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let with_topic = !serializer.is_human_readable() || self.topic_id.is_some();
+        let mut record = serializer.serialize_struct("Unread", 3 + usize::from(with_topic))?;
+        record.serialize_field("name", &self.name)?;
+        if with_topic {
+            record.serialize_field("topic_id", &self.topic_id)?;
+        } else {
+            record.skip_field("topic_id")?;
+        }
+        record.serialize_field("last_read_id", &self.last_read_id)?;
+        record.serialize_field("messages", &self.messages)?;
+        record.end()
+    }
+}
+
+/// `get_handoff`'s JSON: v1's keys, with `topic` after `participants` only in a topic.
+impl Serialize for Handoff {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let with_topic = !serializer.is_human_readable() || self.topic.is_some();
+        let mut record = serializer.serialize_struct("Handoff", 6 + usize::from(with_topic))?;
+        record.serialize_field("participants", &self.participants)?;
+        if with_topic {
+            record.serialize_field("topic", &self.topic)?;
+        } else {
+            record.skip_field("topic")?;
+        }
+        record.serialize_field("latest_message_id", &self.latest_message_id)?;
+        record.serialize_field("cursor", &self.cursor)?;
+        record.serialize_field("unread_count", &self.unread_count)?;
+        record.serialize_field("latest_summary", &self.latest_summary)?;
+        record.serialize_field("recent_messages", &self.recent_messages)?;
+        record.end()
+    }
+}
+
+/// `list_topics`' JSON: the topic record, then with a name v2's `latest_message_id`, `cursor`,
+/// `unread_count` and `latest_summary`.
+impl Serialize for TopicListing {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if !serializer.is_human_readable() {
+            let mut record = serializer.serialize_struct("TopicListing", 2)?;
+            record.serialize_field("topic", &self.topic)?;
+            record.serialize_field("progress", &self.progress)?;
+            return record.end();
+        }
+        let extra = if self.progress.is_some() { 4 } else { 0 };
+        let topic = &self.topic;
+        let mut record = serializer.serialize_struct("TopicListing", 7 + extra)?;
+        record.serialize_field("id", &topic.id)?;
+        record.serialize_field("title", &topic.title)?;
+        record.serialize_field("status", &topic.status)?;
+        record.serialize_field("created_by", &topic.created_by)?;
+        record.serialize_field("created_at", &topic.created_at)?;
+        record.serialize_field("closed_at", &topic.closed_at)?;
+        record.serialize_field("last_activity_ts", &topic.last_activity_ts)?;
+        if let Some(progress) = &self.progress {
+            record.serialize_field("latest_message_id", &progress.latest_message_id)?;
+            record.serialize_field("cursor", &progress.cursor)?;
+            record.serialize_field("unread_count", &progress.unread_count)?;
+            record.serialize_field("latest_summary", &progress.latest_summary)?;
+        }
+        record.end()
+    }
 }
 
 /// `chatroomd status`: what a running daemon holds.
@@ -431,6 +747,11 @@ pub struct DaemonStatus {
     pub message_count: u64,
     pub summary_count: u64,
     pub last_activity_ts: Option<String>,
+    pub topic_count: u64,
+    pub open_topic_count: u64,
+    /// Set when the room is empty and the repository holds a Python server's state it could
+    /// import: the command that would import it.
+    pub import_hint: Option<String>,
 }
 
 /// One live session of an agent or a person.
@@ -448,6 +769,7 @@ mod tests {
 
     fn message(human: bool) -> Message {
         Message {
+            topic_id: None,
             id: 7,
             ts: "2026-11-24T00:00:00Z".into(),
             from: "ana".into(),

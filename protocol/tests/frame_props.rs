@@ -70,12 +70,14 @@ fn request() -> impl Strategy<Value = Request> {
         (text(), text()).prop_map(|(name, role)| Request::Join { name, role }),
         text().prop_map(|name| Request::Leave { name }),
         (text(), text(), text()).prop_map(|(name, content, to)| Request::SendMessage {
+            topic_id: String::new(),
             name,
             content,
             to
         }),
         (signed(), signed(), text()).prop_map(|(since_id, limit, participant)| {
             Request::ReadMessages {
+                topic_id: String::new(),
                 since_id,
                 limit,
                 participant,
@@ -83,26 +85,44 @@ fn request() -> impl Strategy<Value = Request> {
         }),
         Just(Request::ListParticipants),
         Just(Request::GetStatus),
-        text().prop_map(|name| Request::GetCursor { name }),
-        (text(), signed()).prop_map(|(name, message_id)| Request::SetCursor { name, message_id }),
+        text().prop_map(|name| Request::GetCursor {
+            topic_id: String::new(),
+            name
+        }),
+        (text(), signed()).prop_map(|(name, message_id)| Request::SetCursor {
+            topic_id: String::new(),
+            name,
+            message_id
+        }),
         (text(), signed(), any::<bool>()).prop_map(|(name, limit, mark_read)| {
             Request::ReadUnread {
+                topic_id: String::new(),
                 name,
                 limit,
                 mark_read,
             }
         }),
         (text(), text(), text()).prop_map(|(name, content, scope)| Request::WriteSummary {
+            topic_id: String::new(),
             name,
             content,
             scope
         }),
-        text().prop_map(|scope| Request::ReadLatestSummary { scope }),
-        (text(), signed())
-            .prop_map(|(name, recent_limit)| Request::GetHandoff { name, recent_limit }),
+        text().prop_map(|scope| Request::ReadLatestSummary {
+            topic_id: String::new(),
+            scope
+        }),
+        (text(), signed()).prop_map(|(name, recent_limit)| Request::GetHandoff {
+            topic_id: String::new(),
+            name,
+            recent_limit
+        }),
         Just(Request::DaemonStatus),
         Just(Request::Shutdown),
-        text().prop_map(|participant| Request::Subscribe { participant }),
+        text().prop_map(|participant| Request::Subscribe {
+            topic_id: String::new(),
+            participant
+        }),
         (signed(), signed())
             .prop_map(|(since_id, limit)| Request::ReadSummaries { since_id, limit }),
     ]
@@ -124,6 +144,7 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
 fn message() -> impl Strategy<Value = Message> {
     (unsigned(), text(), text(), text(), text(), any::<bool>()).prop_map(
         |(id, ts, from, to, content, human)| Message {
+            topic_id: None,
             id,
             ts,
             from,
@@ -146,6 +167,7 @@ fn participant() -> impl Strategy<Value = Participant> {
 fn summary() -> impl Strategy<Value = Summary> {
     (unsigned(), text(), text(), text(), text()).prop_map(|(id, ts, from, scope, content)| {
         Summary {
+            topic_id: None,
             id,
             ts,
             from,
@@ -178,6 +200,7 @@ fn handoff() -> impl Strategy<Value = Handoff> {
         .prop_map(
             |(participants, latest_message_id, cursor, unread_count, latest_summary, recent)| {
                 Handoff {
+                    topic: None,
                     participants,
                     latest_message_id,
                     cursor,
@@ -215,6 +238,9 @@ fn daemon_status() -> impl Strategy<Value = DaemonStatus> {
                 message_count,
                 summary_count,
                 last_activity_ts,
+                topic_count: message_count / 2,
+                open_topic_count: summary_count / 2,
+                import_hint: None,
             },
         )
 }
@@ -228,16 +254,21 @@ fn response() -> impl Strategy<Value = Response> {
         (unsigned(), unsigned(), proptest::option::of(text())).prop_map(
             |(participant_count, message_count, last_activity_ts)| {
                 Response::Status(RoomStatus {
+                    topics: None,
                     participant_count,
                     message_count,
                     last_activity_ts,
                 })
             }
         ),
-        (text(), unsigned())
-            .prop_map(|(name, last_read_id)| Response::Cursor(Cursor { name, last_read_id })),
+        (text(), unsigned()).prop_map(|(name, last_read_id)| Response::Cursor(Cursor {
+            topic_id: None,
+            name,
+            last_read_id
+        })),
         (text(), unsigned(), vec(message(), 0..4)).prop_map(|(name, last_read_id, messages)| {
             Response::Unread(Unread {
+                topic_id: None,
                 name,
                 last_read_id,
                 messages,

@@ -174,12 +174,14 @@ impl Live {
         if !options.once {
             connection
                 .request(Request::Subscribe {
+                    topic_id: String::new(),
                     participant: participant.clone(),
                 })
                 .await?;
         }
         let Response::Handoff(handoff) = connection
             .request(Request::GetHandoff {
+                topic_id: String::new(),
                 name: participant,
                 recent_limit: options.limit as i64,
             })
@@ -253,6 +255,7 @@ impl Live {
                 frame.participants = participants;
                 frame.sessions = sessions;
             }
+            Event::Topic(_) => {}
         }
     }
 }
@@ -656,6 +659,7 @@ mod tests {
                 last_seen: "2026-11-24T09:15:00Z".into(),
             }],
             messages: vec![Message {
+                topic_id: None,
                 id: 1,
                 ts: "2026-11-24T09:15:00Z".into(),
                 from: "bo".into(),
@@ -703,6 +707,7 @@ mod tests {
                 last_seen: hostile.into(),
             }],
             messages: vec![Message {
+                topic_id: None,
                 id: 1,
                 ts: hostile.into(),
                 from: hostile.into(),
@@ -712,6 +717,7 @@ mod tests {
             }]
             .into(),
             latest_summary: Some(Summary {
+                topic_id: None,
                 id: 1,
                 ts: hostile.into(),
                 from: hostile.into(),

@@ -57,6 +57,7 @@ impl Source {
                 loop {
                     let since = messages.last().map_or(since_id, |message| message.id);
                     let request = Request::ReadMessages {
+                        topic_id: String::new(),
                         since_id: since as i64,
                         limit: PAGE,
                         participant: participant.unwrap_or("").to_owned(),
@@ -90,6 +91,7 @@ impl Source {
         match self {
             Self::Live(client) => {
                 let request = Request::GetHandoff {
+                    topic_id: String::new(),
                     name: participant.unwrap_or("").to_owned(),
                     recent_limit: count as i64,
                 };

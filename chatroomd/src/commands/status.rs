@@ -231,6 +231,9 @@ mod tests {
             log: "/repo/.chatroom/chatroomd.log".into(),
             message_count: 1,
             summary_count: 0,
+            topic_count: 0,
+            open_topic_count: 0,
+            import_hint: None,
             sessions: vec![SessionInfo {
                 session_id: 1,
                 client_pid: 2,

@@ -34,6 +34,7 @@ pub async fn send(paths: &RoomPaths, name: &str, to: &str, text: &str) -> anyhow
         text.to_owned()
     };
     let request = Request::SendMessage {
+        topic_id: String::new(),
         name: name.to_owned(),
         content,
         to: to.to_owned(),
@@ -147,6 +148,7 @@ async fn catch_up(
 ) -> anyhow::Result<Connection> {
     client
         .request(Request::Subscribe {
+            topic_id: String::new(),
             participant: participant.unwrap_or("").to_owned(),
         })
         .await?;
@@ -370,6 +372,7 @@ mod tests {
                 last_seen: hostile.into(),
             }],
             messages: vec![Message {
+                topic_id: None,
                 id: 1,
                 ts: hostile.into(),
                 from: hostile.into(),
@@ -378,6 +381,7 @@ mod tests {
                 human: false,
             }],
             summaries: vec![Summary {
+                topic_id: None,
                 id: 1,
                 ts: hostile.into(),
                 from: hostile.into(),

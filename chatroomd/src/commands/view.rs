@@ -188,6 +188,7 @@ mod tests {
 
     fn message(to: &str, human: bool, content: &str) -> Message {
         Message {
+            topic_id: None,
             id: 3,
             ts: "2026-11-24T09:15:10Z".into(),
             from: "ana".into(),
@@ -249,6 +250,7 @@ mod tests {
             "#3 \\u{7} a\\u{1b}n (person) → b\\u{202e}o [direct]: one\\u{1b}[2J\n    two\\u{d}three\n    \\u{9b}four"
         );
         let summary = Summary {
+            topic_id: None,
             id: 2,
             ts: "2026-11-24T09:15:10Z".into(),
             from: "ana".into(),

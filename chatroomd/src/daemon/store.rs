@@ -995,6 +995,7 @@ mod tests {
 
     fn send(content: &str) -> protocol::Request {
         protocol::Request::SendMessage {
+            topic_id: String::new(),
             name: "alice".into(),
             content: content.into(),
             to: "all".into(),

@@ -118,6 +118,7 @@ async fn cut_frames_and_server_frames_cost_only_their_connection() {
     // Frames a daemon sends, sent to it by a client: each decodes as garbage or with bytes to
     // spare, never as a request.
     let message = Message {
+        topic_id: None,
         id: 1,
         ts: "2026-01-02T03:04:05Z".into(),
         from: "mallory".into(),
@@ -175,6 +176,7 @@ async fn cut_frames_and_server_frames_cost_only_their_connection() {
             &ClientMessage::Call {
                 id: 1,
                 request: Request::SendMessage {
+                    topic_id: String::new(),
                     name: "alice".into(),
                     content: "never complete".into(),
                     to: "all".into(),
@@ -275,6 +277,7 @@ async fn a_subscriber_that_never_reads_is_dropped_and_costs_nothing() {
         &ClientMessage::Call {
             id: 1,
             request: Request::Subscribe {
+                topic_id: String::new(),
                 participant: String::new(),
             },
         },

@@ -362,6 +362,7 @@ fn a_keyed_write_repeated_on_a_raw_connection_is_carried_out_once() {
     };
     let send = |stream: &mut Stream, id: u64| -> ServerMessage {
         let request = Request::SendMessage {
+            topic_id: String::new(),
             name: "ann".into(),
             content: "once".into(),
             to: "all".into(),

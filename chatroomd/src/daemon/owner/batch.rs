@@ -604,7 +604,9 @@ impl Core {
         match request {
             Request::DaemonStatus => unchanged(Ok(Response::DaemonStatus(self.status(now)))),
             Request::Shutdown => unchanged(Ok(Response::ShuttingDown)),
-            Request::Subscribe { participant } => unchanged(self.subscribe(session, &participant)),
+            Request::Subscribe { participant, .. } => {
+                unchanged(self.subscribe(session, &participant))
+            }
             Request::Join { .. } if kind != Some(ClientKind::Agent) => {
                 unchanged(Err(Refusal::not_allowed(
                     "only agent sessions can join the room; a person posts with `chatroomd send --as NAME`",
@@ -662,6 +664,9 @@ impl Core {
             message_count: self.room.message_count() as u64,
             summary_count: self.room.summary_count() as u64,
             last_activity_ts: self.room.last_activity_ts(),
+            topic_count: 0,
+            open_topic_count: 0,
+            import_hint: None,
         }
     }
 

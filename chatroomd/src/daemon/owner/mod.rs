@@ -454,6 +454,7 @@ mod tests {
         // A client whose outbox is full does not read: that is trouble, and it is dropped.
         let (full, _inbox) = mpsc::channel(1);
         full.try_send(ServerMessage::Event(Event::Summary(protocol::Summary {
+            topic_id: None,
             id: 1,
             ts: String::new(),
             from: "a".into(),

@@ -68,6 +68,7 @@ impl Room {
     pub(super) fn get_cursor(&self, name: &str) -> Handled {
         let name = name_param("name", name)?;
         let cursor = Cursor {
+            topic_id: None,
             name: name.to_owned(),
             last_read_id: self.cursors.get(name),
         };
@@ -96,6 +97,7 @@ impl Room {
             ..Changes::default()
         };
         let cursor = Cursor {
+            topic_id: None,
             name: name.to_owned(),
             last_read_id: self.cursors.get(name),
         };
@@ -129,6 +131,7 @@ impl Room {
         // Someone else peeking is no sign of life from the holder.
         changes.last_seen = held_elsewhere.is_ok() && self.presence.touch(name, now);
         let unread = Unread {
+            topic_id: None,
             name: name.to_owned(),
             last_read_id: self.cursors.get(name),
             messages,
@@ -151,6 +154,7 @@ mod tests {
         let check = |room: &mut Room, message_id: i64, expected: u64, moved: bool| {
             let (reply, changes) = accept(room, BOB, set_cursor("bob", message_id));
             let cursor = Cursor {
+                topic_id: None,
                 name: "bob".into(),
                 last_read_id: expected,
             };

@@ -64,6 +64,7 @@ mod tests {
         let (reply, changes) = accept_at(&mut room, ALICE, leave("alice"), T0 + 5);
         assert_eq!(reply, Response::Left(true));
         let expected = Message {
+            topic_id: None,
             id: 6,
             ts: format_ts(T0 + 5),
             from: "system".into(),

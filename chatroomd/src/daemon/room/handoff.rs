@@ -35,6 +35,7 @@ impl Room {
             None => self.messages.newest(recent_limit),
         };
         let handoff = Handoff {
+            topic: None,
             participants: self.presence.participants(),
             latest_message_id: self.messages.last_id(),
             cursor,
@@ -67,6 +68,7 @@ mod tests {
 
         let empty = handoff_of(&mut Room::new(), handoff("", 10));
         let expected = Handoff {
+            topic: None,
             participants: vec![],
             latest_message_id: 0,
             cursor: None,

@@ -39,6 +39,7 @@ impl Messages {
         now: u64,
     ) -> Message {
         let message = Message {
+            topic_id: None,
             id: self.last_id() + 1,
             ts: format_ts(now),
             from: from.to_owned(),
@@ -181,6 +182,7 @@ mod tests {
         let (reply, changes) = accept_at(&mut room, ALICE, send("alice", "one", "all"), T0 + 7);
         assert_eq!(reply, Response::Id(1));
         let expected = Message {
+            topic_id: None,
             id: 1,
             ts: format_ts(T0 + 7),
             from: "alice".into(),

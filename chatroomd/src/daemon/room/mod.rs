@@ -125,42 +125,54 @@ impl Room {
         let handled = match request {
             Request::Join { name, role } => self.join(session, &name, &role, now),
             Request::Leave { name } => self.leave(session, &name, now),
-            Request::SendMessage { name, content, to } => {
-                self.send_message(session, &name, &content, &to, human, now)
-            }
+            Request::SendMessage {
+                name, content, to, ..
+            } => self.send_message(session, &name, &content, &to, human, now),
             Request::ReadSummaries { since_id, limit } => self.read_summaries(since_id, limit),
             Request::ReadMessages {
                 since_id,
                 limit,
                 participant,
+                ..
             } => self.read_messages(since_id, limit, &participant),
             Request::ListParticipants => Ok((
                 Response::Participants(self.participants()),
                 Changes::default(),
             )),
             Request::GetStatus => Ok((Response::Status(self.status()), Changes::default())),
-            Request::GetCursor { name } => self.get_cursor(&name),
-            Request::SetCursor { name, message_id } => {
-                self.set_cursor(session, &name, message_id, now)
-            }
+            Request::GetCursor { name, .. } => self.get_cursor(&name),
+            Request::SetCursor {
+                name, message_id, ..
+            } => self.set_cursor(session, &name, message_id, now),
             Request::ReadUnread {
                 name,
                 limit,
                 mark_read,
+                ..
             } => self.read_unread(session, &name, limit, mark_read, now),
             Request::WriteSummary {
                 name,
                 content,
                 scope,
+                ..
             } => self.write_summary(session, &name, &content, &scope, now),
-            Request::ReadLatestSummary { scope } => self.read_latest_summary(&scope),
-            Request::GetHandoff { name, recent_limit } => self.get_handoff(&name, recent_limit),
+            Request::ReadLatestSummary { scope, .. } => self.read_latest_summary(&scope),
+            Request::GetHandoff {
+                name, recent_limit, ..
+            } => self.get_handoff(&name, recent_limit),
             Request::DaemonStatus => {
                 Err(Refusal::not_allowed("daemon_status is not a room request"))
             }
             Request::Shutdown => Err(Refusal::not_allowed("shutdown is not a room request")),
             Request::Subscribe { .. } => {
                 Err(Refusal::not_allowed("subscribe is not a room request"))
+            }
+            Request::Import { .. } => Err(Refusal::not_allowed("import is not a room request")),
+            Request::OpenTopic { .. }
+            | Request::CloseTopic { .. }
+            | Request::ListTopics { .. }
+            | Request::SearchMessages { .. } => {
+                Err(Refusal::not_allowed("topics are not served yet"))
             }
         };
         match handled {
@@ -264,6 +276,7 @@ impl Room {
 
     fn status(&self) -> RoomStatus {
         RoomStatus {
+            topics: None,
             participant_count: self.presence.len() as u64,
             message_count: self.messages.len() as u64,
             last_activity_ts: self.last_activity_ts(),
@@ -323,6 +336,7 @@ mod tests {
     fn get_status_and_list_participants() {
         let mut room = Room::new();
         let empty = RoomStatus {
+            topics: None,
             participant_count: 0,
             message_count: 0,
             last_activity_ts: None,
@@ -334,6 +348,7 @@ mod tests {
         let mut room = populated_room();
         accept_at(&mut room, OTHER, send("carol", "late", "all"), T0 + 42);
         let status = RoomStatus {
+            topics: None,
             participant_count: 2,
             message_count: 6,
             last_activity_ts: Some(format_ts(T0 + 42)),

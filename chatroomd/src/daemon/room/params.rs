@@ -323,6 +323,7 @@ mod tests {
         assert_eq!(reply, Response::Participants(vec![expected]));
         let (_, changes) = accept(&mut room, BOB, send(" bob ", "\n hi there \n", "  alice  "));
         let message = Message {
+            topic_id: None,
             id: 1,
             ts: TS0.into(),
             from: "bob".into(),

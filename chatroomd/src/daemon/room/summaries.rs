@@ -31,6 +31,7 @@ impl Summaries {
     /// Appends a new summary from `from` with the next id.
     fn append(&mut self, from: &str, scope: &str, content: &str, now: u64) -> Summary {
         let summary = Summary {
+            topic_id: None,
             id: self.last_id() + 1,
             ts: format_ts(now),
             from: from.to_owned(),
@@ -161,6 +162,7 @@ mod tests {
             "summary ids do not follow message ids"
         );
         let expected = Summary {
+            topic_id: None,
             id: 3,
             ts: format_ts(T0 + 3),
             from: "carol".into(),

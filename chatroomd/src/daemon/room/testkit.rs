@@ -24,6 +24,7 @@ pub(super) fn leave(name: &str) -> Request {
 }
 pub(super) fn send(name: &str, content: &str, to: &str) -> Request {
     Request::SendMessage {
+        topic_id: String::new(),
         name: name.into(),
         content: content.into(),
         to: to.into(),
@@ -31,22 +32,28 @@ pub(super) fn send(name: &str, content: &str, to: &str) -> Request {
 }
 pub(super) fn read(since_id: i64, limit: i64, participant: &str) -> Request {
     Request::ReadMessages {
+        topic_id: String::new(),
         since_id,
         limit,
         participant: participant.into(),
     }
 }
 pub(super) fn get_cursor(name: &str) -> Request {
-    Request::GetCursor { name: name.into() }
+    Request::GetCursor {
+        topic_id: String::new(),
+        name: name.into(),
+    }
 }
 pub(super) fn set_cursor(name: &str, message_id: i64) -> Request {
     Request::SetCursor {
+        topic_id: String::new(),
         name: name.into(),
         message_id,
     }
 }
 pub(super) fn unread(name: &str, limit: i64, mark_read: bool) -> Request {
     Request::ReadUnread {
+        topic_id: String::new(),
         name: name.into(),
         limit,
         mark_read,
@@ -54,6 +61,7 @@ pub(super) fn unread(name: &str, limit: i64, mark_read: bool) -> Request {
 }
 pub(super) fn summarize(name: &str, content: &str, scope: &str) -> Request {
     Request::WriteSummary {
+        topic_id: String::new(),
         name: name.into(),
         content: content.into(),
         scope: scope.into(),
@@ -61,11 +69,13 @@ pub(super) fn summarize(name: &str, content: &str, scope: &str) -> Request {
 }
 pub(super) fn latest_summary(scope: &str) -> Request {
     Request::ReadLatestSummary {
+        topic_id: String::new(),
         scope: scope.into(),
     }
 }
 pub(super) fn handoff(name: &str, recent_limit: i64) -> Request {
     Request::GetHandoff {
+        topic_id: String::new(),
         name: name.into(),
         recent_limit,
     }
@@ -180,6 +190,7 @@ pub(super) fn participant(name: &str) -> Participant {
 
 pub(super) fn message(id: u64, to: &str) -> Message {
     Message {
+        topic_id: None,
         id,
         ts: "2020-01-01T00:00:00Z".into(),
         from: "old".into(),
@@ -191,6 +202,7 @@ pub(super) fn message(id: u64, to: &str) -> Message {
 
 pub(super) fn summary(id: u64, scope: &str) -> Summary {
     Summary {
+        topic_id: None,
         id,
         ts: "2020-01-01T00:00:00Z".into(),
         from: "old".into(),

@@ -156,16 +156,19 @@ pub(crate) async fn tool_latency(options: &Options, report: &mut Report) -> anyh
     let mut raw = RawClient::connect(&room.paths().socket, ClientKind::Agent).await?;
     let raw_requests = [
         Request::SendMessage {
+            topic_id: String::new(),
             name: "raw".into(),
             content: CONTENT.into(),
             to: "all".into(),
         },
         Request::ReadUnread {
+            topic_id: String::new(),
             name: "bench".into(),
             limit: 50,
             mark_read: false,
         },
         Request::GetHandoff {
+            topic_id: String::new(),
             name: "bench".into(),
             recent_limit: 10,
         },

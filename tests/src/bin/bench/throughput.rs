@@ -168,6 +168,7 @@ pub(crate) async fn throughput(options: &Options, report: &mut Report) -> anyhow
         let barrier = barrier.clone();
         tasks.push(tokio::spawn(async move {
             let request = Request::SendMessage {
+                topic_id: String::new(),
                 name: format!("raw-{index}"),
                 content: CONTENT.into(),
                 to: "all".into(),

@@ -91,12 +91,14 @@ impl Core {
                 let messages = self.room.visible_between(&name, after, through);
                 // The cursor move may not have reached the disk before a crash: make sure of it.
                 let request = Request::SetCursor {
+                    topic_id: String::new(),
                     name: name.clone(),
                     message_id: through as i64,
                 };
                 let changes = self.room.handle(session, request, now.unix).changes;
                 let last_read_id = self.room.cursor(&name);
                 let unread = protocol::Unread {
+                    topic_id: None,
                     name,
                     last_read_id,
                     messages,

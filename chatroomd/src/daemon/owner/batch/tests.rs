@@ -188,6 +188,7 @@ fn leave(name: &str) -> Request {
 
 fn send(name: &str, to: &str, content: &str) -> Request {
     Request::SendMessage {
+        topic_id: String::new(),
         name: name.into(),
         content: content.into(),
         to: to.into(),
@@ -196,6 +197,7 @@ fn send(name: &str, to: &str, content: &str) -> Request {
 
 fn summary(name: &str, content: &str) -> Request {
     Request::WriteSummary {
+        topic_id: String::new(),
         name: name.into(),
         content: content.into(),
         scope: "all".into(),
@@ -204,6 +206,7 @@ fn summary(name: &str, content: &str) -> Request {
 
 fn unread(name: &str) -> Request {
     Request::ReadUnread {
+        topic_id: String::new(),
         name: name.into(),
         limit: 100,
         mark_read: true,
@@ -212,6 +215,7 @@ fn unread(name: &str) -> Request {
 
 fn read_messages() -> Request {
     Request::ReadMessages {
+        topic_id: String::new(),
         since_id: 0,
         limit: 100,
         participant: String::new(),
@@ -220,6 +224,7 @@ fn read_messages() -> Request {
 
 fn subscribe(participant: &str) -> Request {
     Request::Subscribe {
+        topic_id: String::new(),
         participant: participant.into(),
     }
 }
@@ -238,6 +243,7 @@ fn events(seen: &Seen) -> Vec<(SessionId, String)> {
         Event::Message(message) => message.content.clone(),
         Event::Summary(summary) => format!("summary: {}", summary.content),
         Event::Presence { .. } => "presence".to_owned(),
+        Event::Topic(topic) => format!("topic: {}", topic.id),
     };
     let events = seen.events.iter();
     events
@@ -269,6 +275,7 @@ fn a_batch_the_disk_refuses_is_refused_whole_and_the_room_is_back_where_it_began
             call(
                 1,
                 Request::SetCursor {
+                    topic_id: String::new(),
                     name: "alice".into(),
                     message_id: 1,
                 },
@@ -391,6 +398,7 @@ fn a_repeated_keyed_read_unread_returns_what_the_first_returned_and_nothing_newe
 #[test]
 fn a_keyed_read_unread_repeated_after_a_crash_moves_the_cursor_the_disk_lost() {
     let message = |id: u64| protocol::Message {
+        topic_id: None,
         id,
         ts: "2024-02-29T12:34:56Z".into(),
         from: "bob".into(),
