@@ -6,6 +6,7 @@
 
 pub mod dedupe;
 pub mod fault;
+pub mod import;
 pub mod journal;
 pub mod lock;
 pub mod owner;
