@@ -47,6 +47,14 @@ pub enum Command {
     /// Print the whole room (participants, messages, summaries) as JSON or as a Markdown
     /// transcript. Never starts a daemon.
     Export(ExportArgs),
+    /// Bring a Python server's state into this room: DIR is a `.chatroom_v2/` (topics), a v1
+    /// `.chatroom/`, or a repository holding one. Messages and summaries come in order with
+    /// their timestamps, authors, recipients and topics; topics with their status; cursors per
+    /// participant and topic. Ids are kept in an empty room and renumbered after this room's
+    /// own otherwise. A source imported before, a topic this room already has, or a corrupt
+    /// source (named by file and line) is refused and nothing changes. Starts the daemon if
+    /// none runs.
+    Import(crate::commands::import::ImportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -198,6 +206,9 @@ async fn surface(command: Command) -> anyhow::Result<()> {
             transcript::tail(&paths, start, participant.as_deref(), args.follow, format).await
         }
         Command::Export(args) => transcript::export(&room_paths(&args.root)?, args.markdown).await,
+        Command::Import(args) => {
+            crate::commands::import::import(&room_paths(&args.root)?, &args.dir, args.dry_run).await
+        }
         Command::Serve(_) | Command::Stop(_) => unreachable!("handled by run"),
     }
 }
