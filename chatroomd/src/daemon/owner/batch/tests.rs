@@ -378,6 +378,7 @@ fn a_repeated_keyed_read_unread_returns_what_the_first_returned_and_nothing_newe
     check.batch(setup, Disk::Takes);
     let first = check.batch(vec![keyed(1, 9, unread("alice"))], Disk::Takes);
     let after = Recorded::Unread {
+        topic_id: None,
         name: "alice".into(),
         after: 0,
         through: 2,
@@ -392,7 +393,7 @@ fn a_repeated_keyed_read_unread_returns_what_the_first_returned_and_nothing_newe
     );
     assert_eq!(repeat.replies[1], first.replies[0]);
     assert!(repeat.keys.is_empty());
-    assert_eq!(check.core.room().cursor("alice"), 2);
+    assert_eq!(check.core.room().cursor(None, "alice"), 2);
 }
 
 #[test]
@@ -415,6 +416,7 @@ fn a_keyed_read_unread_repeated_after_a_crash_moves_the_cursor_the_disk_lost() {
     .unwrap();
     let mut dedupe = Dedupe::default();
     let through_2 = Recorded::Unread {
+        topic_id: None,
         name: "alice".into(),
         after: 0,
         through: 2,
@@ -427,7 +429,7 @@ fn a_keyed_read_unread_repeated_after_a_crash_moves_the_cursor_the_disk_lost() {
     };
     assert_eq!((answer.last_read_id, answer.messages.len()), (2, 2));
     assert!(seen.changes.cursors, "the cursor move is stored again");
-    assert_eq!(check.core.room().cursor("alice"), 2);
+    assert_eq!(check.core.room().cursor(None, "alice"), 2);
 }
 
 #[test]
