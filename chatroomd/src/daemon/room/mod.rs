@@ -18,6 +18,7 @@ mod changes;
 mod cursors;
 mod departures;
 mod handoff;
+mod import;
 mod imports;
 mod index;
 mod messages;
