@@ -108,6 +108,15 @@ async fn a_v2_state_comes_into_an_empty_room_as_it_was() {
     );
     assert!(room.log().contains(&command), "{}", room.log());
 
+    // The repository's root names it too: its `.chatroom/` is this live room, not a source.
+    let text = succeeds(&room, &["import", ".", "--dry-run"]);
+    assert!(
+        text.starts_with(&format!(
+            "would import {}/.chatroom_v2 (v2 format): 6 messages",
+            room.root.display()
+        )),
+        "{text}"
+    );
     let text = succeeds(&room, &["import", ".chatroom_v2"]);
     assert_eq!(
         text,

@@ -130,6 +130,11 @@ pub fn locate(dir: &Path) -> Result<(PathBuf, Format), SourceError> {
     ) {
         (true, false) => Ok((v2, Format::V2)),
         (false, true) => Ok((v1, Format::V1)),
+        // A repository where this project's daemon ran has its `.chatroom/` beside the Python
+        // server's `.chatroom_v2/`: that one is a live room (its own daemon serves it), so the
+        // repository's importable history is the v2 one. Two histories of the Python servers'
+        // are for the person to choose between.
+        (true, true) if is_ours(&v1) => Ok((v2, Format::V2)),
         (true, true) => Err(SourceError::of(
             &dir,
             format!("holds both {V2_DIR}/ and {V1_DIR}/; name the one to import"),
@@ -141,6 +146,13 @@ pub fn locate(dir: &Path) -> Result<(PathBuf, Format), SourceError> {
             ),
         )),
     }
+}
+
+/// Whether a `.chatroom/` is a room of this project's: its daemon leaves a lock and a log there.
+fn is_ours(state_dir: &Path) -> bool {
+    ["chatroomd.lock", "chatroomd.log", JOURNAL_FILE]
+        .iter()
+        .any(|name| state_dir.join(name).exists())
 }
 
 /// A state directory's format: by its name when it is one of the servers' names, else by what
@@ -1011,6 +1023,9 @@ mod tests {
             "{error}"
         );
         assert_eq!(locate(&v1).unwrap().1, Format::V1);
+        // Once this project's daemon has run there, its `.chatroom/` is a live room, not a source.
+        std::fs::write(v1.join("chatroomd.log"), "").unwrap();
+        assert_eq!(locate(root.path()).unwrap().1, Format::V2);
         // A copy under another name: a topics.json without topic_cursors.json is the v2 server's.
         let copy = root.path().join("copy");
         std::fs::create_dir(&copy).unwrap();
