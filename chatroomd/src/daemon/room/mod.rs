@@ -245,7 +245,7 @@ impl Room {
                 topic_id,
                 title,
                 name,
-            } => self.open_topic(&topic_id, &title, &name, now),
+            } => self.open_topic(session, &topic_id, &title, &name, now),
             Request::CloseTopic { topic_id } => self.close_topic(&topic_id, now),
             Request::ListTopics { name, status } => self.list_topics(&name, &status),
             Request::SearchMessages { .. } => Err(Refusal::not_allowed("search is not served yet")),

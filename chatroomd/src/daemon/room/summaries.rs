@@ -124,6 +124,9 @@ impl Undoable for Summaries {
                 Some(topic) => {
                     if let Some(positions) = self.by_topic.get_mut(topic) {
                         positions.pop(&summary.scope, position);
+                        if positions.is_empty() {
+                            self.by_topic.remove(topic);
+                        }
                     }
                 }
             }
