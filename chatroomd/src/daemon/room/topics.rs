@@ -666,7 +666,7 @@ mod tests {
         assert_eq!(closed.status, TopicStatus::Closed);
         assert_eq!(closed.closed_at, Some(format_ts(T0 + 50)));
         assert_eq!(closed.last_activity_ts, format_ts(T0 + 50));
-        assert_eq!(changes.topic_records, [closed.clone()]);
+        assert_eq!(changes.topic_records, std::slice::from_ref(&closed));
         let (again, changes) = accept_at(&mut room, OTHER, close_topic("auth"), T0 + 60);
         assert_eq!(
             (again, changes),
