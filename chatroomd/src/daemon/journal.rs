@@ -436,6 +436,62 @@ mod tests {
     }
 
     #[test]
+    fn topic_objects_round_trip_and_a_record_from_before_topics_still_decodes() {
+        let with_topics = Record {
+            messages: MESSAGE_1.as_bytes().to_vec(),
+            topics: Some(b"{\"t\": {}}".to_vec()),
+            topic_cursors: Some(Vec::new()),
+            imports: Some(b"{}".to_vec()),
+            ..Record::default()
+        };
+        let bytes = journal_of(std::slice::from_ref(&with_topics));
+        assert_eq!(decode(&bytes), (vec![with_topics], bytes.len()));
+        // A record as a daemon from before topics framed it: five sections, nothing after.
+        let old = &two_records()[0];
+        let mut payload = Vec::new();
+        for section in [&old.keys, &old.messages, &old.summaries] {
+            put_section(&mut payload, Some(section));
+        }
+        put_section(&mut payload, old.participants.as_ref());
+        put_section(&mut payload, old.cursors.as_ref());
+        let mut framed = (payload.len() as u32).to_le_bytes().to_vec();
+        framed.extend_from_slice(&crc32(&payload).to_le_bytes());
+        framed.extend_from_slice(&payload);
+        assert_eq!(decode(&framed), (vec![old.clone()], framed.len()));
+        // A payload with a partial trailing section is malformed, not a shorter record.
+        let mut torn = payload.clone();
+        torn.extend_from_slice(&[1, 0]);
+        let mut framed = (torn.len() as u32).to_le_bytes().to_vec();
+        framed.extend_from_slice(&crc32(&torn).to_le_bytes());
+        framed.extend_from_slice(&torn);
+        assert_eq!(decode(&framed).0, Vec::<Record>::new());
+    }
+
+    #[test]
+    fn recovery_rewrites_the_topic_objects_and_loads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = Record {
+            topics: Some(
+                br#"{"auth": {"id": "auth", "title": "Auth", "status": "open", "created_by": "system", "created_at": "2026-01-01T00:00:00Z", "closed_at": null, "last_activity_ts": "2026-01-01T00:00:00Z"}}"#
+                    .to_vec(),
+            ),
+            topic_cursors: Some(br#"{"ann": {"auth": 3}}"#.to_vec()),
+            ..Record::default()
+        };
+        std::fs::write(dir.path().join(JOURNAL_FILE), journal_of(&[record])).unwrap();
+        let (recovered, loaded) = start(dir.path());
+        assert_eq!(recovered.objects_rewritten, 2);
+        assert_eq!(loaded.topics.len(), 1);
+        assert_eq!(loaded.topics[0].id, "auth");
+        assert_eq!(
+            loaded.topic_cursors,
+            [("ann".to_owned(), "auth".to_owned(), 3)]
+        );
+        assert!(read(dir.path(), store::TOPICS_FILE).contains("\"auth\""));
+        assert!(!dir.path().join(store::IMPORTS_FILE).exists());
+    }
+
+    #[test]
     fn a_torn_or_corrupt_tail_record_ends_the_journal() {
         let records = two_records();
         let bytes = journal_of(&records);

@@ -466,7 +466,7 @@ impl Store {
     /// lines are appended to the JSONL files and the JSON objects whose durable content changed
     /// are replaced, all unsynced (a checkpoint syncs them; until then the journal holds the
     /// batch). Returns only once the journal record is on disk. `last_seen`-only changes are
-    /// left to [`Store::write_participants`]. A crash before the compatible files are written
+    /// left to [`Store::write_lazy`]. A crash before the compatible files are written
     /// is repaired at the next start, keys included, so a record on disk always has its key.
     ///
     /// All or nothing: on an error the appends of this call are cut off again, the journal
@@ -665,11 +665,16 @@ impl Store {
         self.key_lines
     }
 
-    /// Replaces `participants.json` with the room's current participants.
-    /// Like a batch, it goes through the journal, so it costs one sync.
-    pub fn write_participants(&mut self, room: &Room) -> Result<(), PersistError> {
+    /// Replaces `participants.json` with the room's current participants, and `topics.json`
+    /// with its topics when it has any: the lazily written state (`last_seen`, a topic's
+    /// `last_activity_ts`). Like a batch, it goes through the journal, so it costs one sync.
+    pub fn write_lazy(&mut self, room: &Room) -> Result<(), PersistError> {
         let record = Record {
             participants: Some(pretty_json(PARTICIPANTS_FILE, &participants_object(room))?),
+            topics: room
+                .has_topics()
+                .then(|| pretty_json(TOPICS_FILE, &topics_object(room)))
+                .transpose()?,
             ..Record::default()
         };
         self.store(&record)
@@ -1116,6 +1121,100 @@ mod tests {
             content: content.into(),
             to: "all".into(),
         }
+    }
+
+    fn files_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_v1_room_keeps_the_v1_files_and_a_topic_adds_the_v2_objects() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let mut room = Room::new();
+        let changes = one_change(&mut room, send("one"));
+        store.persist(&[], &changes, &room).unwrap();
+        store.checkpoint().unwrap();
+        let v1 = [
+            "cursors.json",
+            "idempotency.jsonl",
+            "journal",
+            "messages.jsonl",
+            "participants.json",
+            "summaries.jsonl",
+        ];
+        assert_eq!(files_in(dir.path()), v1);
+
+        let open = protocol::Request::OpenTopic {
+            topic_id: "auth".into(),
+            title: "Auth".into(),
+            name: String::new(),
+        };
+        let changes = one_change(&mut room, open);
+        store.persist(&[], &changes, &room).unwrap();
+        let mut changes = one_change(
+            &mut room,
+            protocol::Request::SendMessage {
+                topic_id: "auth".into(),
+                name: "alice".into(),
+                content: "in auth".into(),
+                to: "all".into(),
+            },
+        );
+        changes.merge(one_change(
+            &mut room,
+            protocol::Request::ReadUnread {
+                topic_id: "auth".into(),
+                name: "bob".into(),
+                limit: 10,
+                mark_read: true,
+            },
+        ));
+        store.persist(&[], &changes, &room).unwrap();
+        let topics: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join(TOPICS_FILE)).unwrap())
+                .unwrap();
+        assert_eq!(topics["auth"]["title"], "Auth");
+        assert_eq!(topics["auth"]["status"], "open");
+        assert_eq!(topics["auth"]["closed_at"], serde_json::Value::Null);
+        let cursors: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join(TOPIC_CURSORS_FILE)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(cursors, serde_json::json!({"bob": {"auth": 2}}));
+        let lines = std::fs::read_to_string(dir.path().join(MESSAGES_FILE)).unwrap();
+        let lines: Vec<&str> = lines.lines().collect();
+        assert!(lines[0].starts_with(r#"{"id":1,"ts":"#) && !lines[0].contains("topic_id"));
+        assert!(
+            lines[1].contains(r#","topic_id":"auth","from":"alice""#),
+            "{}",
+            lines[1]
+        );
+        assert!(!dir.path().join(IMPORTS_FILE).exists());
+        // And it all loads back.
+        let loaded = load(dir.path(), Mode::ReadOnly).unwrap();
+        assert_eq!(loaded.topics, room.topics());
+        assert_eq!(loaded.topic_cursors, room.topic_cursors());
+        assert_eq!(loaded.messages[1].topic_id.as_deref(), Some("auth"));
+    }
+
+    #[test]
+    fn a_corrupt_topic_object_is_set_aside_and_read_as_empty() {
+        let dir = dir_with(&[(TOPICS_FILE, "{not json"), (TOPIC_CURSORS_FILE, "[1]")]);
+        let loaded = load(dir.path(), Mode::Repair).unwrap();
+        assert!(loaded.topics.is_empty() && loaded.topic_cursors.is_empty());
+        assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);
+        assert!(
+            loaded.warnings[0].contains("topics.json:1:2"),
+            "{:?}",
+            loaded.warnings
+        );
+        assert!(!dir.path().join(TOPICS_FILE).exists(), "set aside");
     }
 
     #[test]

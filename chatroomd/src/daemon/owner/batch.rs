@@ -391,7 +391,7 @@ impl Core {
                         "writes are stored again"
                     );
                 }
-                if changes.last_seen {
+                if changes.last_seen || changes.topic_activity {
                     self.mark_last_seen(now.at);
                 }
                 Settled {
@@ -554,7 +554,7 @@ impl Core {
             } else {
                 self.room.commit();
                 reply.outcome = outcome;
-                if changes.last_seen {
+                if changes.last_seen || changes.topic_activity {
                     self.mark_last_seen(now.at);
                 }
             }

@@ -124,6 +124,9 @@ impl Undoable for Summaries {
                 Some(topic) => {
                     if let Some(positions) = self.by_topic.get_mut(topic) {
                         positions.pop(&summary.scope, position);
+                        if positions.is_empty() {
+                            self.by_topic.remove(topic);
+                        }
                     }
                 }
             }
@@ -150,7 +153,7 @@ impl Room {
         let id = summary.id;
         let changes = Changes {
             last_seen: self.presence.touch(name, now),
-            topics: self.touch_scope(room_scope, &summary.ts),
+            topic_activity: self.touch_scope(room_scope, &summary.ts),
             summaries: vec![summary],
             ..Changes::default()
         };
