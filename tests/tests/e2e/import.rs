@@ -200,6 +200,31 @@ async fn a_v2_state_comes_into_an_empty_room_as_it_was() {
     );
     let imports: Value = serde_json::from_str(&room.read_state("imports.json")).unwrap();
     assert_eq!(imports.as_object().map(|map| map.len()), Some(1));
+
+    // A daemon started afresh has all of it, and remembers the source.
+    drop(session);
+    agent.close().await;
+    room.stop_daemon();
+    let error = fails(&room, &["import", ".chatroom_v2"]);
+    assert!(
+        error.starts_with("chatroomd: this source was imported before"),
+        "{error}"
+    );
+    let status = room.status();
+    assert_eq!(
+        (
+            &status["daemon"]["message_count"],
+            &status["daemon"]["topic_count"],
+            &status["daemon"]["open_topic_count"],
+            &status["daemon"]["import_hint"]
+        ),
+        (&json!(6), &json!(2), &json!(1), &Value::Null)
+    );
+    let session = connect(&room, ClientKind::Agent).await;
+    assert_eq!(
+        unread(&session, "codex", "parser-refactor").await,
+        (3, vec![4, 6])
+    );
     room.finish();
 }
 
