@@ -201,13 +201,30 @@ async fn a_v2_state_comes_into_an_empty_room_as_it_was() {
     let imports: Value = serde_json::from_str(&room.read_state("imports.json")).unwrap();
     assert_eq!(imports.as_object().map(|map| map.len()), Some(1));
 
+    // The Python server went on meanwhile: the grown source is recognised by its topics.
+    let mut grown = std::fs::OpenOptions::new()
+        .append(true)
+        .open(room.root.join(".chatroom_v2/messages.jsonl"))
+        .unwrap();
+    std::io::Write::write_all(
+        &mut grown,
+        br#"{"id": 7, "ts": "2026-04-11T12:06:00Z", "topic_id": "parser-refactor", "from": "claude", "to": "all", "content": "Parser next"}
+"#,
+    )
+    .unwrap();
+    let error = fails(&room, &["import", ".chatroom_v2"]);
+    assert_eq!(
+        error,
+        "chatroomd: topics 'parser-refactor', 'release-notes' already exist in this room as the source has them: the source was imported before (it may have grown since); nothing was imported\n"
+    );
+
     // A daemon started afresh has all of it, and remembers the source.
     drop(session);
     agent.close().await;
     room.stop_daemon();
     let error = fails(&room, &["import", ".chatroom_v2"]);
     assert!(
-        error.starts_with("chatroomd: this source was imported before"),
+        error.starts_with("chatroomd: topics 'parser-refactor', 'release-notes' already exist"),
         "{error}"
     );
     let status = room.status();
@@ -317,6 +334,26 @@ async fn a_v1_room_comes_after_this_rooms_messages_renumbered_and_only_once() {
             "{error}"
         );
     }
+    assert_eq!(ids(&main_room(&agent).await), [1, 2, 3, 4, 5, 6, 7]);
+
+    // The source's room went on: its beginning is still the source imported.
+    let mut grown = std::fs::OpenOptions::new()
+        .append(true)
+        .open(source.join("messages.jsonl"))
+        .unwrap();
+    std::io::Write::write_all(
+        &mut grown,
+        br#"{"id":6,"ts":"2026-03-01T09:06:00Z","from":"ana","to":"all","content":"Later"}
+"#,
+    )
+    .unwrap();
+    let error = fails(&room, &["import", &source_arg]);
+    assert!(
+        error.trim_end().ends_with(
+            "has grown since by 1 message and 0 summaries; importing it again would duplicate what was imported"
+        ),
+        "{error}"
+    );
     assert_eq!(ids(&main_room(&agent).await), [1, 2, 3, 4, 5, 6, 7]);
     room.finish();
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 pub mod plan;
 pub mod source;
 
-pub use plan::{Plan, PlanError, PlannedCursor, Target, plan};
+pub use plan::{EarlierImport, Plan, PlanError, PlannedCursor, Target, plan};
 pub use source::{Format, Source, SourceCursor, SourceError, read};
 
 /// The command that would import the Python v2 server's state in the repository at `root`,

@@ -6,29 +6,42 @@
 //! source's order, so a remapped history reads exactly as it did. A cursor is mapped to the new
 //! id of the newest source message at or below it in its own scope (a cursor between ids, or
 //! above the scope's last message, keeps meaning "read up to there"). Two things are refused:
-//! a source already imported (by its fingerprint), and a topic the room already has — merging
-//! two histories under one id would splice two conversations that merely chose the same slug,
-//! with two statuses and two sets of cursors, into one that neither room had.
+//! a source already imported — by its fingerprint, or, for a source that has grown since, by the
+//! fingerprint of its beginning — and a topic the room already has: merging two histories under
+//! one id would splice two conversations that merely chose the same slug, with two statuses and
+//! two sets of cursors, into one that neither room had.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use protocol::{ImportReport, Message, Summary, Topic};
 
-use super::source::Source;
+use super::source::{Source, fingerprint};
 
 /// What the plan needs to know about the room it imports into.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Target {
     pub last_message_id: u64,
     pub last_summary_id: u64,
-    /// The ids of the topics the room has.
-    pub topics: BTreeSet<String>,
+    /// The room's records of the topics the source has too.
+    pub topics: BTreeMap<String, Topic>,
     /// The newest message id of each scope the room has messages in (`None`: the main room).
     pub scope_last: BTreeMap<Option<String>, u64>,
     /// Every stored cursor, by (name, scope).
     pub cursors: BTreeMap<(String, Option<String>), u64>,
     /// The fingerprints of the sources imported before.
     pub imported: BTreeSet<String>,
+    /// The sources imported before that had no topics, by what they held: a source that has
+    /// grown since is recognised by the fingerprint of its first records. (One with topics is
+    /// recognised by them: they are here already.)
+    pub earlier: Vec<EarlierImport>,
+}
+
+/// A source without topics imported before: its fingerprint and how many records it held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EarlierImport {
+    pub fingerprint: String,
+    pub messages: usize,
+    pub summaries: usize,
 }
 
 /// A cursor to store: `name` has read up to `last_read_id` in one scope.
@@ -64,21 +77,43 @@ pub enum PlanError {
         "this source was imported before (fingerprint {fingerprint}); importing it again would duplicate its history"
     )]
     AlreadyImported { fingerprint: String },
-    #[error("{}", topics_exist(.0))]
-    TopicsExist(Vec<String>),
+    #[error(
+        "this source was imported before (fingerprint {fingerprint}) and has grown since by {} and {}; importing it again would duplicate what was imported",
+        count(*messages, "message", "messages"),
+        count(*summaries, "summary", "summaries")
+    )]
+    Grown {
+        fingerprint: String,
+        messages: usize,
+        summaries: usize,
+    },
+    #[error("{}", topics_exist(ids, *as_imported))]
+    TopicsExist {
+        ids: Vec<String>,
+        /// Every one of them is here with the source's title, creator and creation time: the
+        /// source (an earlier state of it) was imported before.
+        as_imported: bool,
+    },
     /// Every empty source has the same fingerprint, and importing one changes nothing.
     #[error("the source holds no messages, summaries or topics; there is nothing to import")]
     Empty,
 }
 
-fn topics_exist(ids: &[String]) -> String {
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn topics_exist(ids: &[String], as_imported: bool) -> String {
     let quoted: Vec<String> = ids.iter().map(|id| format!("'{id}'")).collect();
-    match quoted.as_slice() {
-        [one] => format!("topic {one} already exists in this room; nothing was imported"),
-        _ => format!(
-            "topics {} already exist in this room; nothing was imported",
-            quoted.join(", ")
+    let (topics, exist) = match quoted.as_slice() {
+        [one] => (format!("topic {one}"), "exists"),
+        _ => (format!("topics {}", quoted.join(", ")), "exist"),
+    };
+    match as_imported {
+        true => format!(
+            "{topics} already {exist} in this room as the source has them: the source was imported before (it may have grown since); nothing was imported"
         ),
+        false => format!("{topics} already {exist} in this room; nothing was imported"),
     }
 }
 
@@ -92,14 +127,26 @@ pub fn plan(source: &Source, target: &Target) -> Result<Plan, PlanError> {
             fingerprint: source.fingerprint.clone(),
         });
     }
-    let clashing: Vec<String> = source
+    if source.topics.is_empty()
+        && let Some(grown) = grown_from(source, &target.earlier)
+    {
+        return Err(grown);
+    }
+    let clashing: Vec<&Topic> = source
         .topics
         .iter()
-        .filter(|topic| target.topics.contains(&topic.id))
-        .map(|topic| topic.id.clone())
+        .filter(|topic| target.topics.contains_key(&topic.id))
         .collect();
     if !clashing.is_empty() {
-        return Err(PlanError::TopicsExist(clashing));
+        let same = |topic: &Topic| {
+            let ours = &target.topics[&topic.id];
+            (&ours.title, &ours.created_by, &ours.created_at)
+                == (&topic.title, &topic.created_by, &topic.created_at)
+        };
+        return Err(PlanError::TopicsExist {
+            as_imported: clashing.iter().all(|topic| same(topic)),
+            ids: clashing.iter().map(|topic| topic.id.clone()).collect(),
+        });
     }
 
     let keep_message_ids = source
@@ -174,6 +221,27 @@ pub fn plan(source: &Source, target: &Target) -> Result<Plan, PlanError> {
         cursors_kept,
         remapped: !(keep_message_ids && keep_summary_ids),
         fingerprint: source.fingerprint.clone(),
+    })
+}
+
+/// The earlier import `source` is a grown copy of: one whose fingerprint is that of the
+/// source's first records.
+fn grown_from(source: &Source, earlier: &[EarlierImport]) -> Option<PlanError> {
+    earlier.iter().find_map(|import| {
+        let fits =
+            import.messages <= source.messages.len() && import.summaries <= source.summaries.len();
+        let beginning = fits.then(|| {
+            fingerprint(
+                &[],
+                &source.messages[..import.messages],
+                &source.summaries[..import.summaries],
+            )
+        })?;
+        (beginning == import.fingerprint).then(|| PlanError::Grown {
+            fingerprint: import.fingerprint.clone(),
+            messages: source.messages.len() - import.messages,
+            summaries: source.summaries.len() - import.summaries,
+        })
     })
 }
 
@@ -416,8 +484,12 @@ mod tests {
                 source.fingerprint
             )
         );
+        let ours = |id: &str| Topic {
+            title: "Ours".into(),
+            ..topic(id)
+        };
         let target = Target {
-            topics: ["t".to_owned(), "u".to_owned()].into(),
+            topics: [("t".to_owned(), ours("t")), ("u".to_owned(), ours("u"))].into(),
             ..Target::default()
         };
         assert_eq!(
@@ -429,6 +501,23 @@ mod tests {
         assert_eq!(
             plan(&two, &target).unwrap_err().to_string(),
             "topics 't', 'u' already exist in this room; nothing was imported"
+        );
+        // Here as the source has them (the status may differ): imported before, and grown.
+        let target = Target {
+            topics: [(
+                "t".to_owned(),
+                Topic {
+                    status: protocol::TopicStatus::Open,
+                    closed_at: None,
+                    ..topic("t")
+                },
+            )]
+            .into(),
+            ..Target::default()
+        };
+        assert_eq!(
+            plan(&source, &target).unwrap_err().to_string(),
+            "topic 't' already exists in this room as the source has them: the source was imported before (it may have grown since); nothing was imported"
         );
     }
 
@@ -452,5 +541,51 @@ mod tests {
             ),
             (1, 0, 0)
         );
+    }
+
+    #[test]
+    fn a_source_without_topics_that_grew_since_its_import_is_refused() {
+        let mut before = source(vec![]);
+        before.topics.clear();
+        before.messages.retain(|message| message.topic_id.is_none());
+        before.messages.truncate(2);
+        before.summaries.truncate(1);
+        before.fingerprint = fingerprint(&[], &before.messages, &before.summaries);
+        let mut grown = source(vec![]);
+        grown.topics.clear();
+        grown.messages.retain(|message| message.topic_id.is_none());
+        grown.fingerprint = fingerprint(&[], &grown.messages, &grown.summaries);
+        let earlier = EarlierImport {
+            fingerprint: before.fingerprint.clone(),
+            messages: before.messages.len(),
+            summaries: before.summaries.len(),
+        };
+        let target = Target {
+            last_message_id: 4,
+            earlier: vec![earlier.clone()],
+            ..Target::default()
+        };
+        assert_eq!(
+            plan(&grown, &target).unwrap_err(),
+            PlanError::Grown {
+                fingerprint: before.fingerprint.clone(),
+                messages: 1,
+                summaries: 1
+            }
+        );
+        // A source that only begins alike is another source.
+        let mut other = grown.clone();
+        other.messages[0].content = "changed".into();
+        other.fingerprint = fingerprint(&[], &other.messages, &other.summaries);
+        assert!(plan(&other, &target).is_ok());
+        // And a shorter one is no grown copy.
+        let shorter = Target {
+            earlier: vec![EarlierImport {
+                messages: 9,
+                ..earlier
+            }],
+            ..target
+        };
+        assert!(plan(&grown, &shorter).is_ok());
     }
 }

@@ -7,7 +7,7 @@
 use protocol::{ImportReport, Refusal};
 
 use super::{Changes, ImportRecord, Room};
-use crate::daemon::import::{self, PlanError, Source, Target};
+use crate::daemon::import::{self, EarlierImport, PlanError, Source, Target};
 use crate::shared::time::format_ts;
 
 impl Room {
@@ -25,8 +25,18 @@ impl Room {
             topics: source
                 .topics
                 .iter()
-                .filter(|topic| self.topics.get(&topic.id).is_some())
-                .map(|topic| topic.id.clone())
+                .filter_map(|topic| self.topics.get(&topic.id))
+                .map(|topic| (topic.id.clone(), topic.clone()))
+                .collect(),
+            earlier: self
+                .imports()
+                .into_iter()
+                .filter(|record| record.topics == 0)
+                .map(|record| EarlierImport {
+                    fingerprint: record.fingerprint,
+                    messages: record.messages as usize,
+                    summaries: record.summaries as usize,
+                })
                 .collect(),
             ..Target::default()
         };
@@ -60,9 +70,9 @@ impl Room {
         now: u64,
     ) -> Result<(ImportReport, Changes), Refusal> {
         let plan = import::plan(source, &self.import_target(source)).map_err(|err| match err {
-            PlanError::AlreadyImported { .. } | PlanError::TopicsExist(_) => {
-                Refusal::conflict(err.to_string())
-            }
+            PlanError::AlreadyImported { .. }
+            | PlanError::Grown { .. }
+            | PlanError::TopicsExist { .. } => Refusal::conflict(err.to_string()),
             PlanError::Empty => Refusal::invalid(err.to_string()),
         })?;
         let report = plan.report(source, dry_run);
