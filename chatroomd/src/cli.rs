@@ -47,13 +47,15 @@ pub enum Command {
     /// Print the whole room (participants, messages, summaries) as JSON or as a Markdown
     /// transcript. Never starts a daemon.
     Export(ExportArgs),
-    /// Bring a Python server's state into this room: DIR is a `.chatroom_v2/` (topics), a v1
-    /// `.chatroom/`, or a repository holding one. Messages and summaries come in order with
-    /// their timestamps, authors, recipients and topics; topics with their status; cursors per
-    /// participant and topic. Ids are kept in an empty room and renumbered after this room's
-    /// own otherwise. A source imported before, a topic this room already has, or a corrupt
-    /// source (named by file and line) is refused and nothing changes. Starts the daemon if
-    /// none runs.
+    /// Bring a Python server's history (a `.chatroom_v2/` or a v1 `.chatroom/`) into this room.
+    /// Starts the daemon if none runs.
+    ///
+    /// DIR is the state directory, or a repository holding one. Messages and summaries come in
+    /// order with their timestamps, authors, recipients and topics; topics with their status;
+    /// cursors per participant and topic. Ids are kept in an empty room and renumbered after
+    /// this room's own otherwise. A source imported before (grown since or not), a topic this
+    /// room already has, or a corrupt source (named by file and line) is refused, and nothing
+    /// changes. Participants are not imported: presence is a live connection here.
     Import(crate::commands::import::ImportArgs),
 }
 
