@@ -1,15 +1,17 @@
 //! `chatroomd status`: whether a daemon serves the room, what it holds (sessions, participants,
-//! counts), and where everything lives; with no daemon, what the files hold. Never starts one.
+//! counts, topics once there are any), and where everything lives; with no daemon, what the
+//! files hold. Never starts one.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use protocol::paths::RoomPaths;
-use protocol::{ClientKind, DaemonStatus, Participant, Request, Response};
+use protocol::{ClientKind, DaemonStatus, Participant, Request, Response, Topic, TopicStatus};
 use serde::Serialize;
 
 use chatroom_client::{Connection, Incompatible, Reach};
 
-use crate::commands::source::load_from_disk;
+use crate::commands::source::{JsonObjectFile, TOPICS_FILE, load_from_disk};
 use crate::commands::transcript::write_stdout;
 use crate::commands::view;
 use crate::shared::time::unix_now;
@@ -40,6 +42,16 @@ pub struct DiskStatus {
     /// drops them when it starts.
     pub participants: Vec<Participant>,
     pub last_activity_ts: Option<String>,
+    /// The topics in `topics.json` and how many are open; absent in a room that has none, so a
+    /// room used the v1 way reports what it always did.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub topic_count: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub open_topic_count: u64,
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
 }
 
 /// Prints the status as text, or as JSON with `json`.
@@ -56,11 +68,17 @@ pub async fn status(paths: &RoomPaths, json: bool) -> anyhow::Result<()> {
         Some(_) => None,
         None => {
             let loaded = load_from_disk(&paths.state_dir)?;
+            let topics = read_topics(&paths.state_dir)?;
             Some(DiskStatus {
                 message_count: loaded.messages.len() as u64,
                 summary_count: loaded.summaries.len() as u64,
                 last_activity_ts: loaded.messages.last().map(|message| message.ts.clone()),
                 participants: loaded.participants,
+                topic_count: topics.len() as u64,
+                open_topic_count: topics
+                    .values()
+                    .filter(|topic| topic.status == TopicStatus::Open)
+                    .count() as u64,
             })
         }
     };
@@ -162,7 +180,8 @@ pub fn render(report: &StatusReport, now: u64) -> String {
             counts(
                 daemon.message_count,
                 daemon.summary_count,
-                &daemon.last_activity_ts
+                &daemon.last_activity_ts,
+                (daemon.topic_count, daemon.open_topic_count)
             )
         );
     }
@@ -174,7 +193,8 @@ pub fn render(report: &StatusReport, now: u64) -> String {
             counts(
                 disk.message_count,
                 disk.summary_count,
-                &disk.last_activity_ts
+                &disk.last_activity_ts,
+                (disk.topic_count, disk.open_topic_count)
             )
         );
         if !disk.participants.is_empty() {
@@ -188,12 +208,30 @@ pub fn render(report: &StatusReport, now: u64) -> String {
     out
 }
 
-/// `messages: N  summaries: N  last activity: TS`, for the running daemon and for the files.
-fn counts(messages: u64, summaries: u64, last_activity: &Option<String>) -> String {
+/// `messages: N  summaries: N  last activity: TS`, for the running daemon and for the files,
+/// then `  topics: N open of M` in a room that has topics.
+fn counts(
+    messages: u64,
+    summaries: u64,
+    last_activity: &Option<String>,
+    (topics, open_topics): (u64, u64),
+) -> String {
+    let topics = if topics > 0 {
+        format!("  topics: {open_topics} open of {topics}")
+    } else {
+        String::new()
+    };
     format!(
-        "messages: {messages}  summaries: {summaries}  last activity: {}",
+        "messages: {messages}  summaries: {summaries}  last activity: {}{topics}",
         view::inline(last_activity.as_deref().unwrap_or("never"))
     )
+}
+
+/// The topics in the files, by id; none when `topics.json` is absent (a room used the v1 way).
+fn read_topics(state_dir: &std::path::Path) -> anyhow::Result<BTreeMap<String, Topic>> {
+    Ok(JsonObjectFile::new(state_dir.join(TOPICS_FILE))
+        .read_if_changed()?
+        .unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -248,6 +286,8 @@ mod tests {
             summary_count: 0,
             participants: vec![participant],
             last_activity_ts: Some(hostile.into()),
+            topic_count: 0,
+            open_topic_count: 0,
         };
         for report in [report(Some(daemon), None), report(None, Some(disk))] {
             let text = render(&report, 0);
