@@ -1052,6 +1052,245 @@ mod tests {
         assert!(notice.contains("messages.jsonl:2: "), "{notice}");
     }
 
+    fn options(participant: Option<&str>, topic: Option<&str>) -> Options {
+        Options {
+            limit: 3,
+            participant: participant.map(str::to_owned),
+            interval: Duration::from_secs(2),
+            once: false,
+            topic: topic.map(str::to_owned),
+        }
+    }
+
+    fn topic_json(id: &str, status: &str, last_activity: &str) -> String {
+        let closed_at = if status == "closed" {
+            format!("\"{last_activity}\"")
+        } else {
+            "null".to_owned()
+        };
+        format!(
+            "\"{id}\":{{\"id\":\"{id}\",\"title\":\"about {id}\",\"status\":\"{status}\",\"created_by\":\"ana\",\"created_at\":\"2026-11-24T09:00:00Z\",\"closed_at\":{closed_at},\"last_activity_ts\":\"{last_activity}\"}}"
+        )
+    }
+
+    fn in_topic(id: u64, topic: &str, to: &str) -> String {
+        format!(
+            "{{\"id\":{id},\"ts\":\"2026-11-24T09:15:{:02}Z\",\"topic_id\":\"{topic}\",\"from\":\"bo\",\"to\":\"{to}\",\"content\":\"m{id}\"}}\n",
+            id % 60
+        )
+    }
+
+    #[test]
+    fn with_no_daemon_the_topics_come_from_their_files_beside_the_main_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let messages = dir.path().join(store::MESSAGES_FILE);
+        append(&messages, &message_line_json(1, "all"));
+        append(&messages, &in_topic(2, "auth", "all"));
+        append(&messages, &in_topic(3, "auth", "cy"));
+        append(&messages, &in_topic(4, "auth", "ana"));
+        append(&messages, &message_line_json(5, "all"));
+        append(&messages, &in_topic(6, "db", "all"));
+        append(
+            &dir.path().join(store::SUMMARIES_FILE),
+            "{\"id\":1,\"ts\":\"t\",\"topic_id\":\"auth\",\"from\":\"bo\",\"scope\":\"all\",\"content\":\"auth: half done\\nmore\"}\n\
+             {\"id\":2,\"ts\":\"t\",\"from\":\"bo\",\"scope\":\"all\",\"content\":\"main summary\"}\n\
+             {\"id\":3,\"ts\":\"t\",\"topic_id\":\"auth\",\"from\":\"bo\",\"scope\":\"cy\",\"content\":\"for cy\"}\n",
+        );
+        let topics = format!(
+            "{{{},{},{}}}",
+            topic_json("auth", "open", "2026-11-24T09:15:04Z"),
+            topic_json("db", "open", "2026-11-24T09:15:06Z"),
+            topic_json("old", "closed", "2026-11-24T09:15:00Z")
+        );
+        std::fs::write(dir.path().join(source::TOPICS_FILE), topics).unwrap();
+        std::fs::write(
+            dir.path().join(source::TOPIC_CURSORS_FILE),
+            r#"{"ana":{"auth":2}}"#,
+        )
+        .unwrap();
+
+        // The main room, what ana sees: main messages only; the overview in list_topics' order
+        // with her unread counts (auth: 4 is unread, 3 is not hers; db: 6) and the summaries
+        // she reads.
+        let ana = options(Some("ana"), None);
+        let mut disk = DiskRoom::new("/repo".into(), dir.path());
+        let frame = disk.frame(&ana);
+        let ids = |frame: &Frame| frame.messages.iter().map(|m| m.id).collect::<Vec<_>>();
+        assert_eq!(ids(&frame), [1, 5]);
+        assert_eq!(frame.message_count, 6, "the whole room's count");
+        assert_eq!(
+            frame.latest_summary.as_ref().unwrap().content,
+            "main summary"
+        );
+        assert_eq!(frame.topic_counts, Some((3, 2)));
+        let rows = frame.topics.clone().unwrap();
+        let overview: Vec<(&str, Option<u64>, Option<&str>)> = rows
+            .iter()
+            .map(|row| {
+                (
+                    row.topic.id.as_str(),
+                    row.unread,
+                    row.latest_summary.as_ref().map(|s| s.content.as_str()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            overview,
+            [
+                ("db", Some(1), None),
+                ("auth", Some(1), Some("auth: half done\nmore"))
+            ]
+        );
+        let text = render(
+            &frame,
+            &ana,
+            parse_ts("2026-11-24T09:15:10Z").unwrap(),
+            false,
+        );
+        for expected in [
+            "messages: 6  summaries: 3  sessions: 0  last activity: 4s ago  topics: 2 open of 3",
+            "open topics (2)\n  ID    LAST ACTIVITY  UNREAD  TITLE       LATEST SUMMARY\n  db    4s ago         1       about db    -\n  auth  6s ago         1       about auth  bo: auth: half done…\n",
+            "latest messages in the main room (2 shown)",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+        }
+
+        // Her cursor moves: the count follows, reading only the cursors file again.
+        std::fs::write(
+            dir.path().join(source::TOPIC_CURSORS_FILE),
+            r#"{"ana":{"auth":4,"db":6}}"#,
+        )
+        .unwrap();
+        let frame = disk.frame(&ana);
+        let unread: Vec<_> = frame.topics.unwrap().iter().map(|row| row.unread).collect();
+        assert_eq!(unread, [Some(0), Some(0)]);
+
+        // Without a participant: no unread counts, every message of the scope.
+        let everyone = options(None, None);
+        let frame = DiskRoom::new("/repo".into(), dir.path()).frame(&everyone);
+        assert!(frame.topics.unwrap().iter().all(|row| row.unread.is_none()));
+
+        // One topic: its record, its messages, its latest summary for cy, cy's unread count.
+        let cy = options(Some("cy"), Some("auth"));
+        let frame = DiskRoom::new("/repo".into(), dir.path()).frame(&cy);
+        assert_eq!(ids(&frame), [2, 3]);
+        assert_eq!(frame.topic.as_ref().unwrap().title, "about auth");
+        assert_eq!(frame.latest_summary.as_ref().unwrap().content, "for cy");
+        assert_eq!(frame.unread, Some(2));
+        assert!(frame.topics.is_none());
+        let text = render(
+            &frame,
+            &cy,
+            parse_ts("2026-11-24T09:15:10Z").unwrap(),
+            false,
+        );
+        for expected in [
+            "topic: auth — about auth (open, opened by ana at 2026-11-24T09:00:00Z), last activity 6s ago",
+            "view: what cy sees (2 unread here)",
+            "latest messages in topic auth (2 shown)",
+            "  #3 [auth] 2026-11-24T09:15:03Z bo → cy [direct]: m3",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+        }
+        let unknown = DiskRoom::new("/repo".into(), dir.path()).frame(&options(None, Some("x")));
+        assert!(unknown.topic.is_none());
+    }
+
+    #[test]
+    fn a_room_without_topics_shows_no_trace_of_them() {
+        let dir = tempfile::tempdir().unwrap();
+        append(
+            &dir.path().join(store::MESSAGES_FILE),
+            &message_line_json(1, "all"),
+        );
+        let everyone = options(None, None);
+        let frame = DiskRoom::new("/repo".into(), dir.path()).frame(&everyone);
+        assert_eq!((frame.topic_counts, frame.topics.is_none()), (None, true));
+        let text = render(&frame, &everyone, 0, false);
+        assert!(!text.contains("topic"), "{text}");
+        assert!(text.contains("\nlatest messages (1 shown)\n"), "{text}");
+    }
+
+    fn event_message(id: u64, topic: Option<&str>) -> Event {
+        Event::Message(Message {
+            topic_id: topic.map(str::to_owned),
+            id,
+            ts: "2026-11-24T09:15:00Z".into(),
+            from: "bo".into(),
+            to: "all".into(),
+            content: format!("m{id}"),
+            human: false,
+        })
+    }
+
+    fn event_summary(id: u64, topic: Option<&str>, scope: &str) -> Event {
+        Event::Summary(Summary {
+            topic_id: topic.map(str::to_owned),
+            id,
+            ts: "2026-11-24T09:15:00Z".into(),
+            from: "bo".into(),
+            scope: scope.into(),
+            content: format!("s{id}"),
+        })
+    }
+
+    fn topic_record(id: &str, status: TopicStatus) -> Topic {
+        Topic {
+            id: id.into(),
+            title: "t".into(),
+            status,
+            created_by: "system".into(),
+            created_at: "2026-11-24T09:00:00Z".into(),
+            closed_at: None,
+            last_activity_ts: "2026-11-24T09:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn live_events_keep_the_main_room_apart_from_the_topics_beside_it() {
+        let ana = options(Some("ana"), None);
+        let mut followed = Followed::default();
+        followed.apply(event_message(1, None), &ana);
+        followed.apply(event_message(2, Some("auth")), &ana);
+        let ids: Vec<u64> = followed.frame.messages.iter().map(|m| m.id).collect();
+        assert_eq!(ids, [1], "a topic's message is not the main room's");
+        assert_eq!(followed.frame.message_count, 2);
+        assert!(followed.topics_stale, "the overview asks again");
+
+        followed.topics_stale = false;
+        followed.apply(event_summary(1, Some("auth"), "all"), &ana);
+        followed.apply(event_summary(2, Some("auth"), "cy"), &ana);
+        followed.apply(event_summary(3, None, "ana"), &ana);
+        assert_eq!(followed.topic_summaries["auth"].id, 1, "not cy's summary");
+        assert_eq!(followed.frame.latest_summary.as_ref().unwrap().id, 3);
+        assert!(followed.topics_stale);
+
+        followed.apply(Event::Topic(topic_record("db", TopicStatus::Open)), &ana);
+        assert_eq!(followed.frame.topic_counts, Some((1, 1)));
+
+        // One topic's view: only its records, and its record as events bring it.
+        let auth = options(None, Some("auth"));
+        let mut followed = Followed::default();
+        followed.apply(event_message(4, Some("auth")), &auth);
+        followed.apply(event_message(5, None), &auth);
+        followed.apply(event_summary(4, Some("auth"), "all"), &auth);
+        followed.apply(event_summary(5, Some("db"), "all"), &auth);
+        let ids: Vec<u64> = followed.frame.messages.iter().map(|m| m.id).collect();
+        assert_eq!(ids, [4]);
+        assert_eq!(followed.frame.latest_summary.as_ref().unwrap().id, 4);
+        followed.apply(Event::Topic(topic_record("db", TopicStatus::Closed)), &auth);
+        assert_eq!(followed.frame.topic, None, "another topic's record");
+        followed.apply(
+            Event::Topic(topic_record("auth", TopicStatus::Closed)),
+            &auth,
+        );
+        assert_eq!(
+            followed.frame.topic.as_ref().map(|topic| topic.status),
+            Some(TopicStatus::Closed)
+        );
+        assert!(!followed.topics_stale, "no overview in a topic's view");
+    }
+
     #[test]
     fn the_interval_is_a_bounded_number_of_seconds() {
         assert_eq!(interval(0.1).unwrap(), Duration::from_millis(100));

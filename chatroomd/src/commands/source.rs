@@ -596,6 +596,106 @@ mod tests {
         (appended.restarted, ids)
     }
 
+    fn message(id: u64, topic: Option<&str>) -> Message {
+        Message {
+            id,
+            ts: "2026-11-24T09:15:10Z".into(),
+            topic_id: topic.map(str::to_owned),
+            from: "ana".into(),
+            to: "all".into(),
+            content: format!("m{id}"),
+            human: false,
+        }
+    }
+
+    #[test]
+    fn topic_names_a_scope_by_the_contracts_rule() {
+        assert_eq!(Scope::from_arg(None), Ok(Scope::Main));
+        assert_eq!(Scope::from_arg(Some("  ")), Ok(Scope::Main));
+        assert_eq!(Scope::from_arg(Some(" * ")), Ok(Scope::Every));
+        assert_eq!(
+            Scope::from_arg(Some(" auth-fix.2_b ")),
+            Ok(Scope::Topic("auth-fix.2_b".into()))
+        );
+        let longest = format!("a{}", "b".repeat(63));
+        assert_eq!(topic_id(&longest), Ok(longest.as_str()));
+        let refusal = "topic_id must match ^[a-z0-9][a-z0-9._-]{0,63}$";
+        for bad in [
+            "Auth",
+            "-auth",
+            ".a",
+            "a b",
+            "a/b",
+            "é",
+            "a\u{1b}",
+            "**",
+            &format!("a{}", "b".repeat(64)),
+        ] {
+            assert_eq!(
+                Scope::from_arg(Some(bad)).unwrap_err().message,
+                refusal,
+                "{bad:?}"
+            );
+        }
+        assert_eq!(Scope::Main.wire(), "");
+        assert_eq!(Scope::Every.wire(), "*");
+        assert_eq!(Scope::Topic("db".into()).wire(), "db");
+        assert!(Scope::Main.holds(None) && !Scope::Main.holds(Some("db")));
+        let db = Scope::Topic("db".into());
+        assert!(db.holds(Some("db")) && !db.holds(Some("dbx")) && !db.holds(None));
+        assert!(Scope::Every.holds(None) && Scope::Every.holds(Some("db")));
+    }
+
+    #[test]
+    fn scopes_merge_into_one_stream_in_id_order() {
+        let ids = |messages: &[Message]| messages.iter().map(|m| m.id).collect::<Vec<_>>();
+        let main = vec![message(1, None), message(4, None), message(5, None)];
+        let topic = vec![
+            message(2, Some("a")),
+            message(3, Some("a")),
+            message(9, Some("a")),
+        ];
+        assert_eq!(ids(&merge_by_id(main.clone(), topic)), [1, 2, 3, 4, 5, 9]);
+        assert_eq!(ids(&merge_by_id(Vec::new(), main.clone())), [1, 4, 5]);
+        assert_eq!(ids(&merge_by_id(main, Vec::new())), [1, 4, 5]);
+    }
+
+    #[test]
+    fn a_write_to_a_topic_is_judged_from_the_files_only_when_they_can_tell() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            topics_on_disk(dir.path()).unwrap(),
+            Some(BTreeMap::new()),
+            "a v1 room has no topics.json"
+        );
+        std::fs::write(
+            dir.path().join(TOPICS_FILE),
+            r#"{"db":{"id":"db","title":"Schema","status":"closed","created_by":"system","created_at":"2026-11-24T09:00:00Z","closed_at":"2026-11-24T09:10:00Z","last_activity_ts":"2026-11-24T09:10:00Z"},
+                "ui":{"id":"ui","title":"Look","status":"open","created_by":"ana","created_at":"2026-11-24T09:00:00Z","closed_at":null,"last_activity_ts":"2026-11-24T09:00:00Z"}}"#,
+        )
+        .unwrap();
+        let topics = topics_on_disk(dir.path()).unwrap().unwrap();
+        assert_eq!(refusal_for_write(&topics, "ui"), None);
+        assert_eq!(
+            refusal_for_write(&topics, "db").as_deref(),
+            Some("topic 'db' is closed")
+        );
+        assert_eq!(
+            refusal_for_write(&topics, "api").as_deref(),
+            Some("unknown topic_id: api")
+        );
+        std::fs::write(dir.path().join(JOURNAL_FILE), b"x").unwrap();
+        assert_eq!(
+            topics_on_disk(dir.path()).unwrap(),
+            None,
+            "a journal a start would replay may hold the topic"
+        );
+        std::fs::write(dir.path().join(JOURNAL_FILE), b"").unwrap();
+        std::fs::write(dir.path().join(TOPICS_FILE), "{").unwrap();
+        let err = topics_on_disk(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("topics.json:1:1"), "{err}");
+    }
+
     #[test]
     fn a_tail_reads_only_what_was_appended() {
         let dir = tempfile::tempdir().unwrap();

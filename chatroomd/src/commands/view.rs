@@ -290,6 +290,68 @@ mod tests {
     }
 
     #[test]
+    fn a_record_of_a_topic_says_which_and_one_of_the_main_room_looks_as_before() {
+        let mut in_topic = message("bo", false, "one\ntwo");
+        in_topic.topic_id = Some("auth-fix".into());
+        assert_eq!(
+            message_line(&in_topic),
+            "#3 [auth-fix] 2026-11-24T09:15:10Z ana → bo [direct]: one\n    two"
+        );
+        in_topic.topic_id = Some("a\x1b[2J".into());
+        assert_eq!(
+            message_line(&in_topic),
+            "#3 [a\\u{1b}[2J] 2026-11-24T09:15:10Z ana → bo [direct]: one\n    two"
+        );
+        let summary = Summary {
+            topic_id: Some("db".into()),
+            id: 2,
+            ts: "2026-11-24T09:15:10Z".into(),
+            from: "ana".into(),
+            scope: "all".into(),
+            content: "done".into(),
+        };
+        assert_eq!(
+            summary_text(&summary),
+            "#2 [db] by ana (scope all) at 2026-11-24T09:15:10Z:\n    done"
+        );
+        assert_eq!(topic_tag(None), "");
+    }
+
+    #[test]
+    fn a_snippet_is_the_first_line_marked_when_anything_is_cut() {
+        assert_eq!(snippet("short", 10), "short");
+        assert_eq!(snippet("  \n  first line  \nsecond", 20), "first line…");
+        assert_eq!(snippet("abcdefghij", 4), "abcd…");
+        assert_eq!(snippet("ééééé", 5), "ééééé");
+        assert_eq!(snippet("a\x1b[2Jb", 20), "a\\u{1b}[2Jb");
+        assert_eq!(snippet("", 5), "");
+    }
+
+    #[test]
+    fn a_topic_heading_names_its_state() {
+        let mut topic = Topic {
+            id: "auth-fix".into(),
+            title: "Fix the login flow".into(),
+            status: protocol::TopicStatus::Open,
+            created_by: "claude".into(),
+            created_at: "2026-11-24T09:00:00Z".into(),
+            closed_at: None,
+            last_activity_ts: "2026-11-24T09:15:00Z".into(),
+        };
+        assert_eq!(
+            topic_heading(&topic),
+            "auth-fix — Fix the login flow (open, opened by claude at 2026-11-24T09:00:00Z)"
+        );
+        topic.status = protocol::TopicStatus::Closed;
+        topic.closed_at = Some("2026-11-24T10:00:00Z".into());
+        topic.title = "\u{202e}x".into();
+        assert_eq!(
+            topic_heading(&topic),
+            "auth-fix — \\u{202e}x (closed, opened by claude at 2026-11-24T09:00:00Z, closed at 2026-11-24T10:00:00Z)"
+        );
+    }
+
+    #[test]
     fn inline_shows_what_would_act_on_a_terminal_as_code_points() {
         for (raw, shown) in [
             ("plain — ünïcode ✓", "plain — ünïcode ✓"),
