@@ -22,7 +22,7 @@ use chatroom_client::Connection;
 
 use crate::commands::control;
 use crate::daemon::journal::JOURNAL_FILE;
-use crate::daemon::room::Room;
+use crate::daemon::room::{EVERY_SCOPE, Room};
 use crate::daemon::store::{self, LoadError, Loaded};
 use crate::shared::time::unix_now;
 use serde::de::DeserializeOwned;
@@ -30,12 +30,8 @@ use serde::de::DeserializeOwned;
 /// Records per request when paging through a room (the contract's largest `limit`).
 const PAGE: i64 = 100;
 
-/// The `topic_id` of a subscription or a search that spans every scope.
-const EVERY_SCOPE: &str = "*";
-
 /// The contract's files for topics, beside the v1 files ("On disk"): absent in a v1 room.
-pub const TOPICS_FILE: &str = "topics.json";
-pub const TOPIC_CURSORS_FILE: &str = "topic_cursors.json";
+pub use store::{TOPIC_CURSORS_FILE, TOPICS_FILE};
 
 /// Which part of the room a command looks at, as its `--topic` says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,8 +83,10 @@ impl Scope {
 }
 
 /// The contract's rule for a non-blank `topic_id` (`^[a-z0-9][a-z0-9._-]{0,63}$`), with its
-/// refusal text, for the commands to refuse a bad `--topic` before they reach for a daemon. The
-/// daemon applies the same rule to everything they send.
+/// refusal text, for the commands to refuse a bad `--topic` before they reach for a daemon (a
+/// read from the files would refuse it too, but a daemon started for `tail --follow` would not
+/// know better). The daemon applies the room's own rule to everything they send; a test holds
+/// the two equal.
 pub fn topic_id(value: &str) -> Result<&str, Refusal> {
     let value = value.trim();
     let mut characters = value.chars();
@@ -324,13 +322,17 @@ pub fn load_from_disk(state_dir: &Path) -> anyhow::Result<Loaded> {
 /// the participants nobody holds, which a person reading the files still wants to see).
 pub fn room_from_disk(state_dir: &Path) -> anyhow::Result<Room> {
     let loaded = load_from_disk(state_dir)?;
-    Room::restore(
+    let mut room = Room::restore(
         loaded.messages,
         loaded.summaries,
         loaded.participants,
         loaded.cursors,
     )
-    .map_err(|cause| anyhow::anyhow!("cannot read the room in {}: {cause}", state_dir.display()))
+    .map_err(|cause| anyhow::anyhow!("cannot read the room in {}: {cause}", state_dir.display()))?;
+    // The repairs it reports (a topic its records name but topics.json lacks) are the daemon's
+    // to log when it starts; a reader sees the room as the daemon would serve it.
+    let _repairs = room.restore_topics(loaded.topics, loaded.topic_cursors, loaded.imports);
+    Ok(room)
 }
 
 /// What a write to a topic would meet, read from the files of a room no daemon serves, so
@@ -644,6 +646,33 @@ mod tests {
         let db = Scope::Topic("db".into());
         assert!(db.holds(Some("db")) && !db.holds(Some("dbx")) && !db.holds(None));
         assert!(Scope::Every.holds(None) && Scope::Every.holds(Some("db")));
+    }
+
+    #[test]
+    fn the_topic_rule_is_the_rooms() {
+        let longest = format!("a{}", "b".repeat(63));
+        let too_long = format!("a{}", "b".repeat(64));
+        for value in [
+            "a", "0", "a.b_c-d", " ab ", "A", "-a", "_a", ".a", "a b", "a*", "*", "é", "a\u{1b}",
+            &longest, &too_long,
+        ] {
+            let request = Request::ReadMessages {
+                since_id: 0,
+                limit: 1,
+                participant: String::new(),
+                topic_id: value.to_owned(),
+            };
+            let room = Room::new().handle(0, request, 0).reply;
+            let rooms = match room {
+                Err(refusal) if refusal.message.starts_with("unknown topic_id: ") => Ok(()),
+                Err(refusal) => Err(refusal.message),
+                Ok(reply) => panic!("{value:?} answered {reply:?}"),
+            };
+            let ours = topic_id(value)
+                .map(|_| ())
+                .map_err(|refusal| refusal.message);
+            assert_eq!(ours, rooms, "{value:?}");
+        }
     }
 
     #[test]

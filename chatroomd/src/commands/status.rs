@@ -2,16 +2,15 @@
 //! counts, topics once there are any), and where everything lives; with no daemon, what the
 //! files hold. Never starts one.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use protocol::paths::RoomPaths;
-use protocol::{ClientKind, DaemonStatus, Participant, Request, Response, Topic, TopicStatus};
+use protocol::{ClientKind, DaemonStatus, Participant, Request, Response, TopicStatus};
 use serde::Serialize;
 
 use chatroom_client::{Connection, Incompatible, Reach};
 
-use crate::commands::source::{JsonObjectFile, TOPICS_FILE, load_from_disk};
+use crate::commands::source::load_from_disk;
 use crate::commands::transcript::write_stdout;
 use crate::commands::view;
 use crate::shared::time::unix_now;
@@ -42,7 +41,7 @@ pub struct DiskStatus {
     /// drops them when it starts.
     pub participants: Vec<Participant>,
     pub last_activity_ts: Option<String>,
-    /// The topics in `topics.json` and how many are open; absent in a room that has none, so a
+    /// The topics the files hold and how many are open; absent in a room that has none, so a
     /// room used the v1 way reports what it always did.
     #[serde(skip_serializing_if = "is_zero")]
     pub topic_count: u64,
@@ -68,15 +67,15 @@ pub async fn status(paths: &RoomPaths, json: bool) -> anyhow::Result<()> {
         Some(_) => None,
         None => {
             let loaded = load_from_disk(&paths.state_dir)?;
-            let topics = read_topics(&paths.state_dir)?;
             Some(DiskStatus {
                 message_count: loaded.messages.len() as u64,
                 summary_count: loaded.summaries.len() as u64,
                 last_activity_ts: loaded.messages.last().map(|message| message.ts.clone()),
                 participants: loaded.participants,
-                topic_count: topics.len() as u64,
-                open_topic_count: topics
-                    .values()
+                topic_count: loaded.topics.len() as u64,
+                open_topic_count: loaded
+                    .topics
+                    .iter()
                     .filter(|topic| topic.status == TopicStatus::Open)
                     .count() as u64,
             })
@@ -225,13 +224,6 @@ fn counts(
         "messages: {messages}  summaries: {summaries}  last activity: {}{topics}",
         view::inline(last_activity.as_deref().unwrap_or("never"))
     )
-}
-
-/// The topics in the files, by id; none when `topics.json` is absent (a room used the v1 way).
-fn read_topics(state_dir: &std::path::Path) -> anyhow::Result<BTreeMap<String, Topic>> {
-    Ok(JsonObjectFile::new(state_dir.join(TOPICS_FILE))
-        .read_if_changed()?
-        .unwrap_or_default())
 }
 
 #[cfg(test)]
