@@ -1409,5 +1409,38 @@ mod tests {
             );
             assert!(text.contains("chatroom · /re\\u{d}po"), "{text}");
         }
+
+        // The topics a file or an agent named: the overview, and one topic's view.
+        let topic = Topic {
+            id: format!("t{hostile}"),
+            title: format!("{hostile}\n{hostile}"),
+            status: TopicStatus::Open,
+            created_by: hostile.into(),
+            created_at: hostile.into(),
+            closed_at: Some(hostile.into()),
+            last_activity_ts: hostile.into(),
+        };
+        let mut in_topic = frame.clone();
+        in_topic.topics = Some(vec![TopicRow {
+            topic: topic.clone(),
+            unread: Some(1),
+            latest_summary: frame.latest_summary.clone(),
+        }]);
+        let mut one_topic = frame.clone();
+        one_topic.topic = Some(topic);
+        for (frame, topic) in [(in_topic, None), (one_topic, Some(format!("t{hostile}")))] {
+            let options = Options {
+                topic,
+                ..options.clone()
+            };
+            let text = render(&frame, &options, 0, false);
+            assert!(
+                !text
+                    .chars()
+                    .any(|c| c.is_control() && c != '\n' || c == '\u{202e}'),
+                "{text}"
+            );
+            assert!(text.contains("t\\u{1b}]52;c;aGk="), "{text}");
+        }
     }
 }

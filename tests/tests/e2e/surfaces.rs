@@ -901,3 +901,34 @@ async fn status_counts_topics_and_a_room_without_any_shows_none() {
     );
     v1.finish();
 }
+
+#[test]
+fn the_topic_commands_explain_themselves() {
+    let room = TestRoom::new();
+    for (command, options) in [
+        (
+            &["topics", "--help"][..],
+            &[
+                "--status",
+                "--participant",
+                "--json",
+                "--root",
+                "list_topics",
+            ][..],
+        ),
+        (&["topic", "--help"], &["open", "close"]),
+        (
+            &["topic", "open", "--help"],
+            &["--as", "ID", "TITLE", "--root"],
+        ),
+        (&["topic", "close", "--help"], &["ID", "--root"]),
+        (&["--help"], &["topics", "topic"]),
+    ] {
+        let help = room.chatroomd_command(command).output().unwrap();
+        assert!(help.status.success(), "{command:?}");
+        let text = String::from_utf8_lossy(&help.stdout);
+        for option in options {
+            assert!(text.contains(option), "{command:?} lacks {option}:\n{text}");
+        }
+    }
+}
