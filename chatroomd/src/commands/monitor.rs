@@ -505,6 +505,8 @@ struct LatestMessages {
     /// clones a frame makes, and copied only when a clone adds to it (a record lacking its
     /// newline, in a topic): a look costs what it reads, not what the room holds.
     visible_in_topics: Arc<BTreeMap<String, Vec<u64>>>,
+    /// Per topic, the newest message's timestamp (see [`DiskRoom::with_activity`]).
+    newest_in_topics: BTreeMap<String, String>,
 }
 
 impl LatestMessages {
@@ -513,6 +515,9 @@ impl LatestMessages {
         self.last_activity_ts = Some(message.ts.clone());
         let participant = options.participant.as_deref();
         let visible = participant.is_none_or(|name| is_visible_to(&message, name));
+        if let Some(topic) = &message.topic_id {
+            newest(&mut self.newest_in_topics, topic, &message.ts);
+        }
         if let (Some(topic), Some(_), true) = (&message.topic_id, participant, visible) {
             Arc::make_mut(&mut self.visible_in_topics)
                 .entry(topic.clone())
@@ -543,11 +548,16 @@ struct LatestSummary {
     latest: Option<Summary>,
     /// The same per topic, for the overview beside the main room.
     in_topics: BTreeMap<String, Summary>,
+    /// Per topic, the newest summary's timestamp, whoever it is for.
+    newest_in_topics: BTreeMap<String, String>,
 }
 
 impl LatestSummary {
     fn add(&mut self, summary: Summary, options: &Options) {
         self.count += 1;
+        if let Some(topic) = &summary.topic_id {
+            newest(&mut self.newest_in_topics, topic, &summary.ts);
+        }
         if !options.reads_summary(&summary.scope) {
             return;
         }
@@ -556,6 +566,18 @@ impl LatestSummary {
         }
         if options.shows(summary.topic_id.as_deref()) {
             self.latest = Some(summary);
+        }
+    }
+}
+
+/// Keeps `ts` as the newest timestamp of `topic` unless a later one is kept. Timestamps of the
+/// contract's one format compare as text.
+fn newest(newest: &mut BTreeMap<String, String>, topic: &str, ts: &str) {
+    match newest.get_mut(topic) {
+        Some(kept) if kept.as_str() >= ts => {}
+        Some(kept) => ts.clone_into(kept),
+        None => {
+            newest.insert(topic.to_owned(), ts.to_owned());
         }
     }
 }
@@ -686,12 +708,16 @@ impl DiskRoom {
                 .as_ref()
                 .map(|_| messages.unread_in(topic, cursor(topic)))
         };
-        let open = self
+        let records: Vec<Topic> = self
             .topics
             .values()
+            .map(|topic| with_activity(topic, &messages, &summaries))
+            .collect();
+        let open = records
+            .iter()
             .filter(|topic| topic.status == TopicStatus::Open);
-        let topic_counts = (!self.topics.is_empty())
-            .then(|| (self.topics.len() as u64, open.clone().count() as u64));
+        let topic_counts =
+            (!records.is_empty()).then(|| (records.len() as u64, open.clone().count() as u64));
         let topics = match (&options.topic, topic_counts) {
             (None, Some(_)) => {
                 let mut rows: Vec<TopicRow> = open
@@ -709,7 +735,7 @@ impl DiskRoom {
         let topic = options
             .topic
             .as_ref()
-            .and_then(|id| self.topics.get(id).cloned());
+            .and_then(|id| records.iter().find(|topic| &topic.id == id).cloned());
         Frame {
             root: self.root.clone(),
             daemon: None,
@@ -728,6 +754,25 @@ impl DiskRoom {
                 .then(|| format!("cannot read the room: {}", problems.join("; "))),
         }
     }
+}
+
+/// `topic` with its last activity brought up to its newest record: the daemon writes a topic's
+/// activity to `topics.json` lazily (within a second, and at a clean stop), and derives it from
+/// the records when it starts, so the files' records are what it would answer.
+fn with_activity(topic: &Topic, messages: &LatestMessages, summaries: &LatestSummary) -> Topic {
+    let mut topic = topic.clone();
+    for newest in [
+        messages.newest_in_topics.get(&topic.id),
+        summaries.newest_in_topics.get(&topic.id),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if newest > &topic.last_activity_ts {
+            topic.last_activity_ts.clone_from(newest);
+        }
+    }
+    topic
 }
 
 /// `list_topics`' order: the most recently active first, ties by id descending (the v2
@@ -1092,14 +1137,15 @@ mod tests {
         append(&messages, &in_topic(6, "db", "all"));
         append(
             &dir.path().join(store::SUMMARIES_FILE),
-            "{\"id\":1,\"ts\":\"t\",\"topic_id\":\"auth\",\"from\":\"bo\",\"scope\":\"all\",\"content\":\"auth: half done\\nmore\"}\n\
-             {\"id\":2,\"ts\":\"t\",\"from\":\"bo\",\"scope\":\"all\",\"content\":\"main summary\"}\n\
-             {\"id\":3,\"ts\":\"t\",\"topic_id\":\"auth\",\"from\":\"bo\",\"scope\":\"cy\",\"content\":\"for cy\"}\n",
+            "{\"id\":1,\"ts\":\"2026-11-24T09:15:08Z\",\"topic_id\":\"auth\",\"from\":\"bo\",\"scope\":\"all\",\"content\":\"auth: half done\\nmore\"}\n\
+             {\"id\":2,\"ts\":\"2026-11-24T09:15:07Z\",\"from\":\"bo\",\"scope\":\"all\",\"content\":\"main summary\"}\n\
+             {\"id\":3,\"ts\":\"2026-11-24T09:15:08Z\",\"topic_id\":\"auth\",\"from\":\"bo\",\"scope\":\"cy\",\"content\":\"for cy\"}\n",
         );
+        // The daemon writes a topic's activity lazily: the files' records say more.
         let topics = format!(
             "{{{},{},{}}}",
-            topic_json("auth", "open", "2026-11-24T09:15:04Z"),
-            topic_json("db", "open", "2026-11-24T09:15:06Z"),
+            topic_json("auth", "open", "2026-11-24T09:00:00Z"),
+            topic_json("db", "open", "2026-11-24T09:00:00Z"),
             topic_json("old", "closed", "2026-11-24T09:15:00Z")
         );
         std::fs::write(dir.path().join(source::TOPICS_FILE), topics).unwrap();
@@ -1137,8 +1183,8 @@ mod tests {
         assert_eq!(
             overview,
             [
+                ("auth", Some(1), Some("auth: half done\nmore")),
                 ("db", Some(1), None),
-                ("auth", Some(1), Some("auth: half done\nmore"))
             ]
         );
         let text = render(
@@ -1149,7 +1195,7 @@ mod tests {
         );
         for expected in [
             "messages: 6  summaries: 3  sessions: 0  last activity: 4s ago  topics: 2 open of 3",
-            "open topics (2)\n  ID    LAST ACTIVITY  UNREAD  TITLE       LATEST SUMMARY\n  db    4s ago         1       about db    -\n  auth  6s ago         1       about auth  bo: auth: half done…\n",
+            "open topics (2)\n  ID    LAST ACTIVITY  UNREAD  TITLE       LATEST SUMMARY\n  auth  2s ago         1       about auth  bo: auth: half done…\n  db    4s ago         1       about db    -\n",
             "latest messages in the main room (2 shown)",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in\n{text}");
@@ -1185,7 +1231,7 @@ mod tests {
             false,
         );
         for expected in [
-            "topic: auth — about auth (open, opened by ana at 2026-11-24T09:00:00Z), last activity 6s ago",
+            "topic: auth — about auth (open, opened by ana at 2026-11-24T09:00:00Z), last activity 2s ago",
             "view: what cy sees (2 unread here)",
             "latest messages in topic auth (2 shown)",
             "  #3 [auth] 2026-11-24T09:15:03Z bo → cy [direct]: m3",

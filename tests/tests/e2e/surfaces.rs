@@ -932,3 +932,40 @@ fn the_topic_commands_explain_themselves() {
         }
     }
 }
+
+#[tokio::test]
+async fn after_a_crash_the_files_list_the_topics_as_the_daemon_did() {
+    // The daemon writes a topic's activity to topics.json lazily, and a SIGKILL may leave the
+    // journal unreplayed: a reader of the files must still answer what the daemon answered
+    // (the monitor's unit tests hold the activity derived from records older files lack).
+    let (room, claude) = room_with_topics().await;
+    stdout(&room.chatroomd(&["topic", "open", "ui", "The settings page"]));
+    claude
+        .send("claude", "all", "auth", "the newest word")
+        .await;
+    let live = claude.list_topics("", "all").await;
+    // The open topics in list_topics' order (within one second, ties go by id).
+    let open: Vec<String> = serde_json::from_str::<Value>(&live)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|topic| topic["status"] == "open")
+        .map(|topic| topic["id"].as_str().unwrap().to_owned())
+        .collect();
+    drop(claude);
+    room.kill_daemon();
+    let from_disk = stdout(&room.chatroomd(&["topics", "--json", "--status", "all"]));
+    assert_eq!(from_disk, live + "\n");
+    let monitor = stdout(&room.chatroomd(&["monitor", "--once"]));
+    let first_row = monitor
+        .split("open topics (2)\n")
+        .nth(1)
+        .and_then(|rest| rest.lines().nth(1))
+        .unwrap_or_default();
+    assert!(
+        first_row.starts_with(&format!("  {}  ", open[0])),
+        "{monitor}"
+    );
+    room.finish();
+}
