@@ -23,4 +23,5 @@ mod python_sdk;
 mod replay;
 mod shim;
 mod skew;
+mod surfaces;
 mod tools;
