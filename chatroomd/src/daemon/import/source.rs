@@ -18,6 +18,7 @@ use protocol::{Message, Summary, Topic, TopicStatus};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::daemon::room::{TOPIC_ID_RULE, topic_id_param};
 use crate::shared::time::parse_ts;
 
 pub const MESSAGES_FILE: &str = "messages.jsonl";
@@ -37,7 +38,6 @@ pub const V1_DIR: &str = ".chatroom";
 const MAX_NAME_CHARS: usize = 64;
 const MAX_TITLE_CHARS: usize = 256;
 const MAX_CONTENT_BYTES: usize = 64 * 1024;
-const MAX_TOPIC_ID_CHARS: usize = 64;
 
 /// Which layout a source has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -634,19 +634,12 @@ fn check_ts(field: &str, ts: &str) -> Result<(), String> {
     }
 }
 
-/// The contract's topic id pattern, `^[a-z0-9][a-z0-9._-]{0,63}$`.
+/// The contract's topic id rule, the room's own ([`topic_id_param`]); a stored id must already be
+/// in its canonical (trimmed) form.
 fn check_topic_id(topic_id: &str) -> Result<(), String> {
-    let mut chars = topic_id.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|first| first.is_ascii_lowercase() || first.is_ascii_digit());
-    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || ".-_".contains(c));
-    if first_ok && rest_ok && topic_id.len() <= MAX_TOPIC_ID_CHARS {
-        Ok(())
-    } else {
-        Err(format!(
-            "topic_id '{topic_id}' does not match ^[a-z0-9][a-z0-9._-]{{0,63}}$"
-        ))
+    match topic_id_param(topic_id) {
+        Ok(Some(valid)) if valid == topic_id => Ok(()),
+        _ => Err(format!("{TOPIC_ID_RULE}, not '{topic_id}'")),
     }
 }
 
@@ -838,7 +831,7 @@ mod tests {
         );
         check(
             r#"{"id": 4, "ts": "2026-04-11T12:00:03Z", "topic_id": "Alpha", "from": "a", "to": "all", "content": "x"}"#,
-            "topic_id 'Alpha' does not match ^[a-z0-9][a-z0-9._-]{0,63}$",
+            "topic_id must match ^[a-z0-9][a-z0-9._-]{0,63}$, not 'Alpha'",
         );
         check(
             r#"{"id": 4, "ts": "2026-04-11T12:00:03Z", "topic_id": "gamma", "from": "a", "to": "all", "content": "x"}"#,
