@@ -670,7 +670,9 @@ pub fn check_records_among(text: &str, shapes: &[&[&str]]) -> Result<(), String>
                     }
                     Some(_) => {}
                 }
-                entries.iter().try_for_each(|(_, value)| walk(value, shapes))
+                entries
+                    .iter()
+                    .try_for_each(|(_, value)| walk(value, shapes))
             }
             Ordered::Array(items) => items.iter().try_for_each(|item| walk(item, shapes)),
             Ordered::Scalar => Ok(()),
@@ -1040,7 +1042,10 @@ mod tests {
     #[test]
     fn topic_records_are_admitted_only_where_asked_for() {
         let in_topic = r#"[{"id":1,"ts":"t","topic_id":"a","from":"a","to":"all","content":"c"}]"#;
-        assert!(check_records(in_topic).is_err(), "v1 shapes only by default");
+        assert!(
+            check_records(in_topic).is_err(),
+            "v1 shapes only by default"
+        );
         assert_eq!(check_records_among(in_topic, TOPIC_RECORD_KEYS), Ok(()));
         let misplaced = r#"[{"id":1,"topic_id":"a","ts":"t","from":"a","to":"all","content":"c"}]"#;
         assert!(check_records_among(misplaced, TOPIC_RECORD_KEYS).is_err());

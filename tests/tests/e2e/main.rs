@@ -23,3 +23,4 @@ mod replay;
 mod shim;
 mod skew;
 mod tools;
+mod topics;
