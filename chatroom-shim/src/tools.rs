@@ -41,15 +41,15 @@ for a direct message that only that participant receives.
 progress, what is left.
 6. At the end, call leave(name). Your presence also ends automatically when your agent exits.
 
-Topics: stay in the main room (the default) for what everyone needs: who does what, announcements, \
+Topics: the main room (the default) is for what everyone needs: who does what, announcements, \
 questions to all, handoffs. When one workstream would otherwise fill everyone's unread (a feature, \
-an investigation, a review), open_topic(topic_id, title) and pass the same topic_id to \
-send_message, read_unread, get_handoff, write_summary and the other reads: a topic has its own \
-messages, cursors and summaries, unseen from the main room and from other topics. topic_id is \
-optional everywhere; without it a call works in the main room, as it always did. \
-list_topics(name=your name) shows the open topics with your unread_count in each; close_topic \
-when the work is done. search_messages(query) finds messages containing every word of the query \
-(a \"quoted phrase\" as a phrase), newest first, in the main room, one topic, or all (\"*\").
+an investigation, a review), call open_topic(topic_id, title) and pass that topic_id to \
+send_message, read_unread, get_handoff, write_summary and the reads: a topic has its own \
+messages, cursors and summaries, unseen from the main room. topic_id is optional; without it \
+every call works in the main room as before. list_topics(name) shows the open topics with your \
+unread_count in each; close_topic when the work is done. search_messages(query) finds messages \
+containing every word (a \"quoted phrase\" as a phrase), newest first; topic_id=\"*\" searches \
+the main room and every topic.
 
 Failed calls return an error result with a one-line reason; fix the argument it names, or \
 retry if it says so.";
