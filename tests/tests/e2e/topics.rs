@@ -480,7 +480,6 @@ async fn every_topic_scoped_tool_refuses_malformed_and_unknown_topics_alike() {
         ("write_summary", json!({"name": "ann", "content": "done"})),
         ("read_latest_summary", json!({})),
         ("get_handoff", json!({"name": "ann"})),
-        ("search_messages", json!({"query": "hi"})),
     ];
     for (tool, args) in &tools {
         for (topic_id, refusal) in [
@@ -921,6 +920,11 @@ async fn search_messages_matches_every_word_newest_first_within_its_filters() {
             "unknown topic_id: nope",
         ),
         (json!({"query": "fsync", "topic_id": "Perf"}), PATTERN),
+        (json!({"query": "fsync", "topic_id": "_perf"}), PATTERN),
+        (
+            json!({"query": "fsync", "topic_id": "  nope\t"}),
+            "unknown topic_id: nope",
+        ),
     ] {
         assert_eq!(
             agent.err("search_messages", args.clone()).await,
