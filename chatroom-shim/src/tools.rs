@@ -48,7 +48,7 @@ send_message, read_unread, get_handoff, write_summary and the reads: a topic has
 messages, cursors and summaries, unseen from the main room. topic_id is optional; without it \
 every call works in the main room as before. list_topics(name) shows the open topics with your \
 unread_count in each; close_topic when the work is done. search_messages(query) finds messages \
-containing every word (a \"quoted phrase\" as a phrase), newest first; topic_id=\"*\" searches \
+containing every word, whole (a \"quoted phrase\" as a phrase), newest first; topic_id=\"*\" searches \
 the main room and every topic.
 
 Failed calls return an error result with a one-line reason; fix the argument it names, or \
@@ -244,7 +244,8 @@ pub struct ListTopicsParams {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct SearchMessagesParams {
-    /// The words to find, all of them, case-insensitive; a "quoted phrase" matches as a phrase.
+    /// The words to find: all of them, as whole words, case-insensitive; a "quoted phrase"
+    /// matches as a phrase.
     pub query: String,
     /// Where to search: empty for the main room, a topic's id, or "*" for the main room and
     /// every topic.
@@ -640,7 +641,7 @@ impl Chatroom {
     }
 
     #[tool(
-        description = "Find messages whose content contains every word of `query` (case-insensitive; a \"quoted phrase\" matches only as a phrase), newest first, at most `limit` (1-100, default 20). `topic_id`: empty for the main room, a topic's id, or \"*\" for the main room and every topic. `participant`: only messages visible to it; `from`: only messages it sent. Marks nothing read. Returns a list of messages (with topic_id after ts for those in a topic).",
+        description = "Find messages whose content contains every word of `query` (whole words, case-insensitive: \"socket\" matches \"Socket,\" but not \"sockets\"; a \"quoted phrase\" matches only as a phrase), newest first, at most `limit` (1-100, default 20). `topic_id`: empty for the main room, a topic's id, or \"*\" for the main room and every topic. `participant`: only messages visible to it; `from`: only messages it sent. Marks nothing read. Returns a list of messages (with topic_id after ts for those in a topic).",
         title = "Search the messages",
         annotations(
             title = "Search the messages",

@@ -856,6 +856,10 @@ async fn search_messages_matches_every_word_newest_first_within_its_filters() {
         search(json!({"query": "fsync elephant"})).await.0,
         Vec::<u64>::new()
     );
+    // Whole words: "sync" is not in "fsync", nor "call" in "calls".
+    assert_eq!(search(json!({"query": "sync"})).await.0, Vec::<u64>::new());
+    assert_eq!(search(json!({"query": "call"})).await.0, Vec::<u64>::new());
+    assert_eq!(search(json!({"query": "calls"})).await.0, [group]);
     // Scopes: one topic, or "*" for all of them and the main room.
     let (found, records) = search(json!({"query": "fsync", "topic_id": " perf "})).await;
     assert_eq!(found, [in_topic]);
