@@ -22,5 +22,6 @@ mod python_sdk;
 mod replay;
 mod shim;
 mod skew;
+mod surfaces;
 mod tools;
 mod topics;

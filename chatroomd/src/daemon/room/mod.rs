@@ -43,7 +43,7 @@ pub use params::subscription_filter;
 use presence::Presence;
 use summaries::Summaries;
 use topics::Topics;
-pub use topics::{EVERY_SCOPE, Scope, Subscription};
+pub use topics::{EVERY_SCOPE, Scope, Subscription, TOPIC_ID_RULE, topic_id_param};
 
 /// The daemon's id for one connection; presence belongs to sessions.
 pub type SessionId = u64;

@@ -22,7 +22,7 @@ pub type Scope<'a> = Option<&'a str>;
 const MAX_TOPIC_ID_CHARS: usize = 64;
 const MAX_TITLE_CHARS: usize = 256;
 /// What every bad `topic_id` is told: the contract's pattern.
-const TOPIC_ID_RULE: &str = "topic_id must match ^[a-z0-9][a-z0-9._-]{0,63}$";
+pub const TOPIC_ID_RULE: &str = "topic_id must match ^[a-z0-9][a-z0-9._-]{0,63}$";
 
 /// Every topic record, by id.
 #[derive(Default)]
@@ -95,7 +95,7 @@ impl Undoable for Topics {
 
 /// A `topic_id` as the contract wants it: trimmed, then matching `^[a-z0-9][a-z0-9._-]{0,63}$`.
 /// `None` when blank.
-pub(super) fn topic_id_param(value: &str) -> Result<Option<&str>, Refusal> {
+pub fn topic_id_param(value: &str) -> Result<Option<&str>, Refusal> {
     let value = value.trim();
     if value.is_empty() {
         return Ok(None);
