@@ -7,6 +7,7 @@ use protocol::{Message, Response};
 use super::index::{VisibilityIndex, Visible};
 use super::params::optional_name_param;
 use super::params::{content_param, holder_name, limit_param, name_param, non_negative};
+use super::search::{Filter, Query, SearchIndex};
 use super::undo::Undoable;
 use super::{Changes, Handled, Room, SessionId};
 use crate::shared::time::format_ts;
@@ -18,6 +19,8 @@ use crate::shared::time::format_ts;
 pub(super) struct Messages {
     list: Vec<Message>,
     index: VisibilityIndex,
+    /// Which words each message holds, for `search_messages`.
+    search: SearchIndex,
     /// While recording: how many messages there were when it began.
     recorded_from: Option<usize>,
 }
@@ -26,6 +29,7 @@ impl Messages {
     /// Adds `message`, whose id must be above every id so far.
     pub(super) fn push(&mut self, message: Message) {
         self.index.push(&message, self.list.len());
+        self.search.push(&message, self.list.len());
         self.list.push(message);
     }
 
@@ -100,6 +104,16 @@ impl Messages {
             .collect()
     }
 
+    /// The messages matching `query` that pass `filter`, newest first, at most `limit`.
+    pub(super) fn search(&self, query: &Query, filter: &Filter<'_>, limit: usize) -> Vec<Message> {
+        self.collect(self.search.search(&self.list, query, filter, limit))
+    }
+
+    /// The heap the search index holds, in bytes.
+    pub(super) fn search_index_bytes(&self) -> usize {
+        self.search.heap_bytes()
+    }
+
     /// The position of the first message whose id is above `id`.
     fn first_position_after(&self, id: u64) -> usize {
         self.list.partition_point(|message| message.id <= id)
@@ -125,6 +139,7 @@ impl Undoable for Messages {
                 break;
             };
             self.index.pop(&message, self.list.len());
+            self.search.pop(&message, self.list.len());
         }
     }
 }

@@ -21,6 +21,7 @@ mod index;
 mod messages;
 mod params;
 mod presence;
+mod search;
 mod summaries;
 #[cfg(test)]
 mod testkit;
@@ -168,10 +169,14 @@ impl Room {
                 Err(Refusal::not_allowed("subscribe is not a room request"))
             }
             Request::Import { .. } => Err(Refusal::not_allowed("import is not a room request")),
-            Request::OpenTopic { .. }
-            | Request::CloseTopic { .. }
-            | Request::ListTopics { .. }
-            | Request::SearchMessages { .. } => {
+            Request::SearchMessages {
+                query,
+                topic_id,
+                participant,
+                from,
+                limit,
+            } => self.search_messages(&query, &topic_id, &participant, &from, limit),
+            Request::OpenTopic { .. } | Request::CloseTopic { .. } | Request::ListTopics { .. } => {
                 Err(Refusal::not_allowed("topics are not served yet"))
             }
         };
