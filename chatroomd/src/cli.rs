@@ -47,6 +47,9 @@ pub enum Command {
     /// Print the whole room (participants, messages, summaries) as JSON or as a Markdown
     /// transcript. Never starts a daemon.
     Export(ExportArgs),
+    /// Find messages by their words, newest first, in the main room, a topic or every scope
+    /// (`search_messages` for a person). Never starts a daemon.
+    Search(crate::commands::search::SearchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -198,6 +201,9 @@ async fn surface(command: Command) -> anyhow::Result<()> {
             transcript::tail(&paths, start, participant.as_deref(), args.follow, format).await
         }
         Command::Export(args) => transcript::export(&room_paths(&args.root)?, args.markdown).await,
+        Command::Search(args) => {
+            crate::commands::search::search(&room_paths(&args.root)?, args).await
+        }
         Command::Serve(_) | Command::Stop(_) => unreachable!("handled by run"),
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod control;
 pub mod monitor;
+pub mod search;
 pub mod source;
 pub mod status;
 pub mod transcript;
