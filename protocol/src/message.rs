@@ -30,6 +30,9 @@ pub enum ClientMessage {
 }
 
 /// What the daemon sends.
+// A reply is built once, encoded into its frame and dropped; boxing its larger records would
+// only add an allocation to every one of them.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ServerMessage {
     /// The answer to [`Hello`]; the first frame the daemon sends.

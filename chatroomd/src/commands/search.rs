@@ -67,6 +67,9 @@ pub async fn search(paths: &RoomPaths, args: SearchArgs) -> anyhow::Result<()> {
                 loaded.cursors,
             )
             .map_err(|cause| anyhow::anyhow!("cannot read the room: {cause}"))?;
+            for repair in room.restore_topics(loaded.topics, loaded.topic_cursors, loaded.imports) {
+                tracing::warn!("{repair}");
+            }
             let caller = Caller {
                 session: 0,
                 human: true,

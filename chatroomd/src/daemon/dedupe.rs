@@ -49,9 +49,16 @@ pub enum Recorded {
         name: String,
         after: u64,
         through: u64,
+        /// The topic read, absent for the main room (and in records written before topics).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic_id: Option<String>,
     },
     /// `leave` released the name.
     Left,
+    /// `open_topic` opened this topic.
+    Opened { topic_id: String },
+    /// `close_topic` closed an open topic.
+    Closed,
 }
 
 /// What the first call did, in words, for the log.
@@ -64,11 +71,20 @@ impl std::fmt::Display for Recorded {
                 name,
                 after,
                 through,
-            } => write!(
-                f,
-                "read {name}'s unread messages after {after} through {through}"
-            ),
+                topic_id,
+            } => {
+                write!(
+                    f,
+                    "read {name}'s unread messages after {after} through {through}"
+                )?;
+                match topic_id {
+                    Some(topic) => write!(f, " in topic {topic}"),
+                    None => Ok(()),
+                }
+            }
             Self::Left => write!(f, "left"),
+            Self::Opened { topic_id } => write!(f, "opened topic {topic_id}"),
+            Self::Closed => write!(f, "closed a topic"),
         }
     }
 }
@@ -147,7 +163,7 @@ impl Dedupe {
                     Recorded::Message { id } => id <= last_message_id,
                     Recorded::Summary { id } => id <= last_summary_id,
                     Recorded::Unread { through, .. } => through <= last_message_id,
-                    Recorded::Left => true,
+                    Recorded::Left | Recorded::Opened { .. } | Recorded::Closed => true,
                 };
             if !stored {
                 dedupe.unstored += 1;
@@ -274,6 +290,7 @@ mod tests {
                     4,
                     now,
                     Recorded::Unread {
+                        topic_id: None,
                         name: "a".into(),
                         after: 1,
                         through: 6,

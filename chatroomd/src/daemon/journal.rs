@@ -11,9 +11,10 @@
 //! twice, or after a crash in the middle of replaying, changes nothing more.
 //!
 //! On disk a record is `[payload length: u32 LE][CRC-32 of the payload: u32 LE][payload]`, and
-//! the payload is five sections in a fixed order (keys, messages, summaries, participants,
-//! cursors), each `[length: u32 LE][bytes]`, with the length `u32::MAX` for an object the batch
-//! left alone. A record cut short by a crash, or whose checksum fails, ends the journal: it was
+//! the payload is sections in a fixed order (keys, messages, summaries, then the objects
+//! participants, cursors, topics, topic cursors, imports), each `[length: u32 LE][bytes]`, with
+//! the length `u32::MAX` for an object the batch left alone. A record may end after the cursors
+//! (the journal of a daemon from before topics): the objects it lacks were left alone. A record cut short by a crash, or whose checksum fails, ends the journal: it was
 //! never synced, so no reply counted on it.
 
 use std::collections::HashSet;
@@ -23,7 +24,8 @@ use std::path::Path;
 
 use crate::daemon::dedupe::KeyRecord;
 use crate::daemon::store::{
-    self, CURSORS_FILE, KEYS_FILE, Loaded, MESSAGES_FILE, Mode, PARTICIPANTS_FILE, SUMMARIES_FILE,
+    self, CURSORS_FILE, KEYS_FILE, Loaded, MESSAGES_FILE, Mode, OBJECT_FILES, PARTICIPANTS_FILE,
+    SUMMARIES_FILE,
 };
 
 pub const JOURNAL_FILE: &str = "journal";
@@ -46,6 +48,12 @@ pub struct Record {
     pub participants: Option<Vec<u8>>,
     /// The new `cursors.json`, if the batch changed it.
     pub cursors: Option<Vec<u8>>,
+    /// The new `topics.json`, if the batch changed it.
+    pub topics: Option<Vec<u8>>,
+    /// The new `topic_cursors.json`, if the batch changed it.
+    pub topic_cursors: Option<Vec<u8>>,
+    /// The new `imports.json`, if the batch changed it.
+    pub imports: Option<Vec<u8>>,
 }
 
 impl Record {
@@ -56,8 +64,9 @@ impl Record {
         for section in [&self.keys, &self.messages, &self.summaries] {
             put_section(out, Some(section));
         }
-        put_section(out, self.participants.as_ref());
-        put_section(out, self.cursors.as_ref());
+        for object in self.objects() {
+            put_section(out, object);
+        }
         let payload = &out[start + HEADER..];
         let length = u32::try_from(payload.len()).unwrap_or(u32::MAX);
         let checksum = crc32(payload);
@@ -71,13 +80,35 @@ impl Record {
         let summaries = take_section(&mut payload)??;
         let participants = take_section(&mut payload)?;
         let cursors = take_section(&mut payload)?;
+        // Absent in a record written before topics: nothing to take, the objects untouched.
+        let mut optional = || match payload.is_empty() {
+            true => Some(None),
+            false => take_section(&mut payload),
+        };
+        let topics = optional()?;
+        let topic_cursors = optional()?;
+        let imports = optional()?;
         payload.is_empty().then_some(Self {
             keys,
             messages,
             summaries,
             participants,
             cursors,
+            topics,
+            topic_cursors,
+            imports,
         })
+    }
+
+    /// The objects in [`OBJECT_FILES`]' order, each `None` when the batch left it alone.
+    pub fn objects(&self) -> [Option<&Vec<u8>>; 5] {
+        [
+            self.participants.as_ref(),
+            self.cursors.as_ref(),
+            self.topics.as_ref(),
+            self.topic_cursors.as_ref(),
+            self.imports.as_ref(),
+        ]
     }
 }
 
@@ -194,7 +225,8 @@ pub fn recover(state_dir: &Path, loaded: &mut Loaded) -> Result<Recovered, store
         (MESSAGES_FILE, Vec::new()),
         (SUMMARIES_FILE, Vec::new()),
     ];
-    let (mut participants, mut cursors) = (None, None);
+    // The newest content of each object in the journal, in OBJECT_FILES' order.
+    let mut objects: [Option<Vec<u8>>; 5] = Default::default();
     let corrupt = |name: &str, cause: serde_json::Error| store::LoadError::Corrupt {
         path: path.clone(),
         line: 0,
@@ -254,11 +286,10 @@ pub fn recover(state_dir: &Path, loaded: &mut Loaded) -> Result<Recovered, store
                 new_keys.push(key);
             }
         }
-        if record.participants.is_some() {
-            participants.clone_from(&record.participants);
-        }
-        if record.cursors.is_some() {
-            cursors.clone_from(&record.cursors);
+        for (newest, object) in objects.iter_mut().zip(record.objects()) {
+            if let Some(bytes) = object {
+                *newest = Some(bytes.clone());
+            }
         }
     }
     for (line, message) in messages {
@@ -291,7 +322,7 @@ pub fn recover(state_dir: &Path, loaded: &mut Loaded) -> Result<Recovered, store
             .map_err(io_err(&file_path))?;
         crate::daemon::fault::crash_at(crate::daemon::fault::Step::Recovery);
     }
-    for (name, object) in [(PARTICIPANTS_FILE, &participants), (CURSORS_FILE, &cursors)] {
+    for (name, object) in OBJECT_FILES.into_iter().zip(&objects) {
         if let Some(object) = object {
             recovered.objects_rewritten += 1;
             store::write_bytes_atomically(state_dir, name, object)
@@ -313,14 +344,20 @@ pub fn recover(state_dir: &Path, loaded: &mut Loaded) -> Result<Recovered, store
     loaded.summaries.extend(new_summaries);
     // Each object is read from the bytes just written as a load reads its file (a corrupt one
     // would be reported and set aside), after the journal is emptied as that load used to be.
-    if let Some(object) = &participants {
-        let file_path = state_dir.join(PARTICIPANTS_FILE);
-        loaded.participants =
-            store::participants_of(&file_path, object, Mode::Repair, &mut loaded.warnings)?;
-    }
-    if let Some(object) = &cursors {
-        let file_path = state_dir.join(CURSORS_FILE);
-        loaded.cursors = store::cursors_of(&file_path, object, Mode::Repair, &mut loaded.warnings)?;
+    for (name, object) in OBJECT_FILES.into_iter().zip(&objects) {
+        let Some(object) = object else { continue };
+        let file_path = state_dir.join(name);
+        match name {
+            PARTICIPANTS_FILE => {
+                loaded.participants =
+                    store::participants_of(&file_path, object, Mode::Repair, &mut loaded.warnings)?;
+            }
+            CURSORS_FILE => {
+                loaded.cursors =
+                    store::cursors_of(&file_path, object, Mode::Repair, &mut loaded.warnings)?;
+            }
+            _ => store::object_of(name, &file_path, object, Mode::Repair, loaded)?,
+        }
     }
     Ok(recovered)
 }
@@ -396,6 +433,62 @@ mod tests {
         assert_eq!(decode(&bytes), (records, bytes.len()));
         // The check value of CRC-32/ISO-HDLC, as zlib computes it.
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn topic_objects_round_trip_and_a_record_from_before_topics_still_decodes() {
+        let with_topics = Record {
+            messages: MESSAGE_1.as_bytes().to_vec(),
+            topics: Some(b"{\"t\": {}}".to_vec()),
+            topic_cursors: Some(Vec::new()),
+            imports: Some(b"{}".to_vec()),
+            ..Record::default()
+        };
+        let bytes = journal_of(std::slice::from_ref(&with_topics));
+        assert_eq!(decode(&bytes), (vec![with_topics], bytes.len()));
+        // A record as a daemon from before topics framed it: five sections, nothing after.
+        let old = &two_records()[0];
+        let mut payload = Vec::new();
+        for section in [&old.keys, &old.messages, &old.summaries] {
+            put_section(&mut payload, Some(section));
+        }
+        put_section(&mut payload, old.participants.as_ref());
+        put_section(&mut payload, old.cursors.as_ref());
+        let mut framed = (payload.len() as u32).to_le_bytes().to_vec();
+        framed.extend_from_slice(&crc32(&payload).to_le_bytes());
+        framed.extend_from_slice(&payload);
+        assert_eq!(decode(&framed), (vec![old.clone()], framed.len()));
+        // A payload with a partial trailing section is malformed, not a shorter record.
+        let mut torn = payload.clone();
+        torn.extend_from_slice(&[1, 0]);
+        let mut framed = (torn.len() as u32).to_le_bytes().to_vec();
+        framed.extend_from_slice(&crc32(&torn).to_le_bytes());
+        framed.extend_from_slice(&torn);
+        assert_eq!(decode(&framed).0, Vec::<Record>::new());
+    }
+
+    #[test]
+    fn recovery_rewrites_the_topic_objects_and_loads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = Record {
+            topics: Some(
+                br#"{"auth": {"id": "auth", "title": "Auth", "status": "open", "created_by": "system", "created_at": "2026-01-01T00:00:00Z", "closed_at": null, "last_activity_ts": "2026-01-01T00:00:00Z"}}"#
+                    .to_vec(),
+            ),
+            topic_cursors: Some(br#"{"ann": {"auth": 3}}"#.to_vec()),
+            ..Record::default()
+        };
+        std::fs::write(dir.path().join(JOURNAL_FILE), journal_of(&[record])).unwrap();
+        let (recovered, loaded) = start(dir.path());
+        assert_eq!(recovered.objects_rewritten, 2);
+        assert_eq!(loaded.topics.len(), 1);
+        assert_eq!(loaded.topics[0].id, "auth");
+        assert_eq!(
+            loaded.topic_cursors,
+            [("ann".to_owned(), "auth".to_owned(), 3)]
+        );
+        assert!(read(dir.path(), store::TOPICS_FILE).contains("\"auth\""));
+        assert!(!dir.path().join(store::IMPORTS_FILE).exists());
     }
 
     #[test]

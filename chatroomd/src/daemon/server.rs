@@ -121,6 +121,9 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
         loaded.cursors,
     )
     .map_err(|cause| anyhow::anyhow!("cannot load the room: {cause}"))?;
+    for repair in room.restore_topics(loaded.topics, loaded.topic_cursors, loaded.imports) {
+        warn!("{repair}");
+    }
     let mut store = store::Store::open(&paths.state_dir)
         .with_context(|| format!("cannot open the files in {}", paths.state_dir.display()))?;
     let dedupe = Dedupe::restore(

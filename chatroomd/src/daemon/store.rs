@@ -9,6 +9,11 @@
 //! and at a clean stop, syncs them and empties the journal; a start replays what a crash left
 //! in it.
 //!
+//! Topics add three objects beside the v1 files, each written only once the room has something
+//! to put in it, so a room used the v1 way keeps exactly the v1 files: `topics.json` (v2's
+//! `id → topic`), `topic_cursors.json` (v2's `name → {topic_id → id}`) and `imports.json`
+//! (`fingerprint → import`, see `chatroomd import`).
+//!
 //! A batch is stored whole or not at all: if any file cannot be written (a full disk, a file-size
 //! limit, a read-only directory) the appends already made are cut off again and the JSON objects
 //! are left as they were, so the owner can roll the room back and refuse the batch. Damage found
@@ -22,18 +27,29 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use protocol::{Message, Participant, Summary};
+use protocol::{Message, Participant, Summary, Topic};
 use serde::de::DeserializeOwned;
 
 use crate::daemon::dedupe::KeyRecord;
 use crate::daemon::fault;
 use crate::daemon::journal::{JOURNAL_FILE, Record};
-use crate::daemon::room::{Changes, Room};
+use crate::daemon::room::{Changes, ImportRecord, Room};
 
 pub const MESSAGES_FILE: &str = "messages.jsonl";
 pub const SUMMARIES_FILE: &str = "summaries.jsonl";
 pub const PARTICIPANTS_FILE: &str = "participants.json";
 pub const CURSORS_FILE: &str = "cursors.json";
+pub const TOPICS_FILE: &str = "topics.json";
+pub const TOPIC_CURSORS_FILE: &str = "topic_cursors.json";
+pub const IMPORTS_FILE: &str = "imports.json";
+/// Every JSON object the store replaces whole, in the order a batch writes them.
+pub const OBJECT_FILES: [&str; 5] = [
+    PARTICIPANTS_FILE,
+    CURSORS_FILE,
+    TOPICS_FILE,
+    TOPIC_CURSORS_FILE,
+    IMPORTS_FILE,
+];
 /// Ours, not the Python server's: the idempotency keys of recent writes (see `dedupe`).
 pub const KEYS_FILE: &str = "idempotency.jsonl";
 
@@ -57,6 +73,12 @@ pub struct Loaded {
     pub summaries: Vec<Summary>,
     pub participants: Vec<Participant>,
     pub cursors: Vec<(String, u64)>,
+    /// `topics.json`, by id.
+    pub topics: Vec<Topic>,
+    /// `topic_cursors.json` as `(name, topic, id)`, by name, then topic.
+    pub topic_cursors: Vec<(String, String, u64)>,
+    /// `imports.json`, by fingerprint.
+    pub imports: Vec<ImportRecord>,
     /// The idempotency keys of recent writes, oldest first.
     pub keys: Vec<KeyRecord>,
     /// Human-readable notes about repairs (a dropped torn line), for the log.
@@ -85,6 +107,11 @@ pub fn load(state_dir: &Path, mode: Mode) -> Result<Loaded, LoadError> {
     let path = state_dir.join(CURSORS_FILE);
     let bytes = read_object(&path)?;
     loaded.cursors = cursors_of(&path, &bytes, mode, &mut loaded.warnings)?;
+    for name in [TOPICS_FILE, TOPIC_CURSORS_FILE, IMPORTS_FILE] {
+        let path = state_dir.join(name);
+        let bytes = read_object(&path)?;
+        object_of(name, &path, &bytes, mode, &mut loaded)?;
+    }
     loaded.keys = load_jsonl(&state_dir.join(KEYS_FILE), mode, &mut loaded.warnings)?;
     Ok(loaded)
 }
@@ -118,6 +145,60 @@ pub(crate) fn cursors_of(
         warnings,
     )?;
     Ok(cursors.into_iter().collect())
+}
+
+/// Reads one of the topic-era objects (`name`, one of [`TOPICS_FILE`], [`TOPIC_CURSORS_FILE`],
+/// [`IMPORTS_FILE`]) from `bytes` into `loaded`; a corrupt file is handled as
+/// [`parse_json_object`] says.
+pub(crate) fn object_of(
+    name: &str,
+    path: &Path,
+    bytes: &[u8],
+    mode: Mode,
+    loaded: &mut Loaded,
+) -> Result<(), LoadError> {
+    let warnings = &mut loaded.warnings;
+    match name {
+        TOPICS_FILE => {
+            let topics: BTreeMap<String, Topic> = parse_json_object(
+                path,
+                bytes,
+                mode,
+                "topics named by messages are listed again, open and titled by their ids",
+                warnings,
+            )?;
+            loaded.topics = topics.into_values().collect();
+        }
+        TOPIC_CURSORS_FILE => {
+            let cursors: BTreeMap<String, BTreeMap<String, u64>> = parse_json_object(
+                path,
+                bytes,
+                mode,
+                "every topic cursor is reset to 0, so unread messages are read again",
+                warnings,
+            )?;
+            loaded.topic_cursors = cursors
+                .into_iter()
+                .flat_map(|(name, topics)| {
+                    topics
+                        .into_iter()
+                        .map(move |(topic, id)| (name.clone(), topic, id))
+                })
+                .collect();
+        }
+        IMPORTS_FILE => {
+            let imports: BTreeMap<String, ImportRecord> = parse_json_object(
+                path,
+                bytes,
+                mode,
+                "the room no longer knows which sources it imported",
+                warnings,
+            )?;
+            loaded.imports = imports.into_values().collect();
+        }
+        other => unreachable!("not a topic-era object: {other}"),
+    }
+    Ok(())
 }
 
 fn load_jsonl<T: DeserializeOwned>(
@@ -319,8 +400,8 @@ pub struct Store {
     keys: Log,
     /// Lines in the keys file, live and forgotten, for deciding when to compact it.
     key_lines: usize,
-    /// A failed batch may have replaced `participants.json` or `cursors.json` with what the room
-    /// then rolled back: the next batch rewrites both from the room.
+    /// A failed batch may have replaced an object (`participants.json`, `cursors.json`, a topic
+    /// file) with what the room then rolled back: the next batch rewrites them from the room.
     objects_stale: bool,
     /// An object was replaced since the last checkpoint and is not synced yet.
     objects_unsynced: bool,
@@ -344,7 +425,7 @@ impl Store {
         ]
         .iter()
         .all(|name| !state_dir.join(name).exists());
-        for name in [PARTICIPANTS_FILE, CURSORS_FILE, KEYS_FILE] {
+        for name in OBJECT_FILES.into_iter().chain([KEYS_FILE]) {
             match std::fs::remove_file(state_dir.join(temp_name(name))) {
                 Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err),
                 _ => {}
@@ -398,18 +479,31 @@ impl Store {
         changes: &Changes,
         room: &Room,
     ) -> Result<(), PersistError> {
+        let stale = self.objects_stale;
+        // A topic-era object is rewritten after a failed batch only if the room has one to
+        // write: a v1 room must not grow topic files.
+        let topics_stale = stale && room.has_topics();
         let record = Record {
             keys: encode_lines(keys)?,
             messages: encode_lines(&changes.messages)?,
             summaries: encode_lines(&changes.summaries)?,
-            participants: (changes.membership || self.objects_stale)
+            participants: (changes.membership || stale)
                 .then(|| pretty_json(PARTICIPANTS_FILE, &participants_object(room)))
                 .transpose()?,
-            cursors: (changes.cursors || self.objects_stale)
+            cursors: (changes.cursors || stale)
                 .then(|| {
                     let cursors: BTreeMap<String, u64> = room.cursors().into_iter().collect();
                     pretty_json(CURSORS_FILE, &cursors)
                 })
+                .transpose()?,
+            topics: (changes.topics || topics_stale)
+                .then(|| pretty_json(TOPICS_FILE, &topics_object(room)))
+                .transpose()?,
+            topic_cursors: (changes.topic_cursors || topics_stale)
+                .then(|| pretty_json(TOPIC_CURSORS_FILE, &topic_cursors_object(room)))
+                .transpose()?,
+            imports: (changes.imports || (stale && !room.imports().is_empty()))
+                .then(|| pretty_json(IMPORTS_FILE, &imports_object(room)))
                 .transpose()?,
         };
         self.store(&record)?;
@@ -459,10 +553,7 @@ impl Store {
         record: &Record,
         staged: &mut Vec<&'static str>,
     ) -> Result<(), PersistError> {
-        for (name, object) in [
-            (PARTICIPANTS_FILE, &record.participants),
-            (CURSORS_FILE, &record.cursors),
-        ] {
+        for (name, object) in OBJECT_FILES.into_iter().zip(record.objects()) {
             if let Some(bytes) = object {
                 stage_bytes(&self.dir, name, bytes, Durability::Later)?;
                 staged.push(name);
@@ -518,7 +609,7 @@ impl Store {
             log.sync()?;
         }
         if self.objects_unsynced {
-            for name in [PARTICIPANTS_FILE, CURSORS_FILE] {
+            for name in OBJECT_FILES {
                 match File::open(self.dir.join(name)) {
                     Ok(file) => file.sync_all().map_err(PersistError::new(name))?,
                     Err(err) if err.kind() == io::ErrorKind::NotFound => {}
@@ -583,6 +674,31 @@ impl Store {
         };
         self.store(&record)
     }
+}
+
+/// `topics.json`: v2's `id → topic`.
+fn topics_object(room: &Room) -> BTreeMap<String, Topic> {
+    room.topics()
+        .into_iter()
+        .map(|topic| (topic.id.clone(), topic))
+        .collect()
+}
+
+/// `topic_cursors.json`: v2's `name → {topic_id → id}`.
+fn topic_cursors_object(room: &Room) -> BTreeMap<String, BTreeMap<String, u64>> {
+    let mut object: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for (name, topic, id) in room.topic_cursors() {
+        object.entry(name).or_default().insert(topic, id);
+    }
+    object
+}
+
+/// `imports.json`: `fingerprint → import`.
+fn imports_object(room: &Room) -> BTreeMap<String, ImportRecord> {
+    room.imports()
+        .into_iter()
+        .map(|record| (record.fingerprint.clone(), record))
+        .collect()
 }
 
 fn participants_object(room: &Room) -> BTreeMap<String, Participant> {
@@ -1000,6 +1116,100 @@ mod tests {
             content: content.into(),
             to: "all".into(),
         }
+    }
+
+    fn files_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_v1_room_keeps_the_v1_files_and_a_topic_adds_the_v2_objects() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let mut room = Room::new();
+        let changes = one_change(&mut room, send("one"));
+        store.persist(&[], &changes, &room).unwrap();
+        store.checkpoint().unwrap();
+        let v1 = [
+            "cursors.json",
+            "idempotency.jsonl",
+            "journal",
+            "messages.jsonl",
+            "participants.json",
+            "summaries.jsonl",
+        ];
+        assert_eq!(files_in(dir.path()), v1);
+
+        let open = protocol::Request::OpenTopic {
+            topic_id: "auth".into(),
+            title: "Auth".into(),
+            name: String::new(),
+        };
+        let changes = one_change(&mut room, open);
+        store.persist(&[], &changes, &room).unwrap();
+        let mut changes = one_change(
+            &mut room,
+            protocol::Request::SendMessage {
+                topic_id: "auth".into(),
+                name: "alice".into(),
+                content: "in auth".into(),
+                to: "all".into(),
+            },
+        );
+        changes.merge(one_change(
+            &mut room,
+            protocol::Request::ReadUnread {
+                topic_id: "auth".into(),
+                name: "bob".into(),
+                limit: 10,
+                mark_read: true,
+            },
+        ));
+        store.persist(&[], &changes, &room).unwrap();
+        let topics: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join(TOPICS_FILE)).unwrap())
+                .unwrap();
+        assert_eq!(topics["auth"]["title"], "Auth");
+        assert_eq!(topics["auth"]["status"], "open");
+        assert_eq!(topics["auth"]["closed_at"], serde_json::Value::Null);
+        let cursors: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join(TOPIC_CURSORS_FILE)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(cursors, serde_json::json!({"bob": {"auth": 2}}));
+        let lines = std::fs::read_to_string(dir.path().join(MESSAGES_FILE)).unwrap();
+        let lines: Vec<&str> = lines.lines().collect();
+        assert!(lines[0].starts_with(r#"{"id":1,"ts":"#) && !lines[0].contains("topic_id"));
+        assert!(
+            lines[1].contains(r#","topic_id":"auth","from":"alice""#),
+            "{}",
+            lines[1]
+        );
+        assert!(!dir.path().join(IMPORTS_FILE).exists());
+        // And it all loads back.
+        let loaded = load(dir.path(), Mode::ReadOnly).unwrap();
+        assert_eq!(loaded.topics, room.topics());
+        assert_eq!(loaded.topic_cursors, room.topic_cursors());
+        assert_eq!(loaded.messages[1].topic_id.as_deref(), Some("auth"));
+    }
+
+    #[test]
+    fn a_corrupt_topic_object_is_set_aside_and_read_as_empty() {
+        let dir = dir_with(&[(TOPICS_FILE, "{not json"), (TOPIC_CURSORS_FILE, "[1]")]);
+        let loaded = load(dir.path(), Mode::Repair).unwrap();
+        assert!(loaded.topics.is_empty() && loaded.topic_cursors.is_empty());
+        assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);
+        assert!(
+            loaded.warnings[0].contains("topics.json:1:2"),
+            "{:?}",
+            loaded.warnings
+        );
+        assert!(!dir.path().join(TOPICS_FILE).exists(), "set aside");
     }
 
     #[test]

@@ -34,7 +34,7 @@ use tracing::{debug, error, info, warn};
 
 use super::DaemonFacts;
 use crate::daemon::dedupe::{Dedupe, Key, KeyRecord};
-use crate::daemon::room::{self, Caller, Changes, Room, SessionId};
+use crate::daemon::room::{Caller, Changes, Room, SessionId, Subscription};
 use crate::daemon::store::PersistError;
 
 /// How long `last_seen`-only changes may stay in memory before `participants.json` is rewritten.
@@ -109,9 +109,8 @@ pub(super) struct Core {
 struct Session {
     kind: ClientKind,
     client_pid: u32,
-    /// `Some` once the session subscribed: `Some(None)` for every message, `Some(Some(name))`
-    /// for the messages visible to `name`.
-    subscription: Option<Option<String>>,
+    /// `Some` once the session subscribed: what it is sent.
+    subscription: Option<Subscription>,
 }
 
 /// Batches in a row that could not be stored.
@@ -565,17 +564,26 @@ impl Core {
         });
         let mut slow = Vec::new();
         for (session, entry) in &self.sessions {
-            let Some(filter) = &entry.subscription else {
+            let Some(subscription) = &entry.subscription else {
                 continue;
             };
-            let visible = changes.messages.iter().filter(|message| match filter {
-                Some(participant) => room::is_visible_to(message, participant),
-                None => true,
-            });
-            let events = visible
+            let messages = changes
+                .messages
+                .iter()
+                .filter(|message| subscription.wants_message(message));
+            let summaries = changes
+                .summaries
+                .iter()
+                .filter(|summary| subscription.wants_summary(summary));
+            let topics = changes
+                .topic_records
+                .iter()
+                .filter(|topic| subscription.wants_topic(topic));
+            let events = messages
                 .cloned()
                 .map(Event::Message)
-                .chain(changes.summaries.iter().cloned().map(Event::Summary))
+                .chain(summaries.cloned().map(Event::Summary))
+                .chain(topics.cloned().map(Event::Topic))
                 .chain(presence.clone());
             for event in events {
                 match deliver(*session, ServerMessage::Event(event)) {
@@ -604,9 +612,10 @@ impl Core {
         match request {
             Request::DaemonStatus => unchanged(Ok(Response::DaemonStatus(self.status(now)))),
             Request::Shutdown => unchanged(Ok(Response::ShuttingDown)),
-            Request::Subscribe { participant, .. } => {
-                unchanged(self.subscribe(session, &participant))
-            }
+            Request::Subscribe {
+                participant,
+                topic_id,
+            } => unchanged(self.subscribe(session, &participant, &topic_id)),
             Request::Join { .. } if kind != Some(ClientKind::Agent) => {
                 unchanged(Err(Refusal::not_allowed(
                     "only agent sessions can join the room; a person posts with `chatroomd send --as NAME`",
@@ -623,8 +632,13 @@ impl Core {
         }
     }
 
-    fn subscribe(&mut self, session: SessionId, participant: &str) -> Result<Response, Refusal> {
-        let filter = room::subscription_filter(participant)?;
+    fn subscribe(
+        &mut self,
+        session: SessionId,
+        participant: &str,
+        topic_id: &str,
+    ) -> Result<Response, Refusal> {
+        let filter = self.room.subscription(participant, topic_id)?;
         let entry = self
             .sessions
             .get_mut(&session)
@@ -664,8 +678,8 @@ impl Core {
             message_count: self.room.message_count() as u64,
             summary_count: self.room.summary_count() as u64,
             last_activity_ts: self.room.last_activity_ts(),
-            topic_count: 0,
-            open_topic_count: 0,
+            topic_count: self.room.topic_counts().0 as u64,
+            open_topic_count: self.room.topic_counts().1 as u64,
             import_hint: None,
         }
     }

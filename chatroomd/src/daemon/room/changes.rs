@@ -1,7 +1,7 @@
 //! What a handled request changed ([`Changes`]): what the store persists before the reply leaves,
 //! and whether it must be durable first.
 
-use protocol::{Message, Summary};
+use protocol::{Message, Summary, Topic};
 
 /// What a handled request changed, for the store to persist before the reply leaves.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -15,8 +15,17 @@ pub struct Changes {
     pub membership: bool,
     /// Only `last_seen` timestamps changed: participants.json may be rewritten lazily.
     pub last_seen: bool,
-    /// A cursor moved: cursors.json must be durably rewritten.
+    /// A main-room cursor moved: cursors.json must be durably rewritten.
     pub cursors: bool,
+    /// A topic was opened or closed, or its `last_activity_ts` moved: topics.json must be
+    /// durably rewritten.
+    pub topics: bool,
+    /// The topics opened or closed, as they now are, for the subscribers.
+    pub topic_records: Vec<Topic>,
+    /// A topic cursor moved: topic_cursors.json must be durably rewritten.
+    pub topic_cursors: bool,
+    /// A source was imported: imports.json must be durably rewritten.
+    pub imports: bool,
 }
 
 impl Changes {
@@ -26,6 +35,10 @@ impl Changes {
             && !self.membership
             && !self.last_seen
             && !self.cursors
+            && !self.topics
+            && self.topic_records.is_empty()
+            && !self.topic_cursors
+            && !self.imports
     }
 
     /// Adds `other`, which happened after `self`.
@@ -35,11 +48,21 @@ impl Changes {
         self.membership |= other.membership;
         self.last_seen |= other.last_seen;
         self.cursors |= other.cursors;
+        self.topics |= other.topics;
+        self.topic_records.extend(other.topic_records);
+        self.topic_cursors |= other.topic_cursors;
+        self.imports |= other.imports;
     }
 
     /// Whether anything must be durable before the reply leaves (everything but `last_seen`).
     pub fn needs_sync(&self) -> bool {
-        !self.messages.is_empty() || !self.summaries.is_empty() || self.membership || self.cursors
+        !self.messages.is_empty()
+            || !self.summaries.is_empty()
+            || self.membership
+            || self.cursors
+            || self.topics
+            || self.topic_cursors
+            || self.imports
     }
 }
 
@@ -74,6 +97,18 @@ mod tests {
                 cursors: true,
                 ..Changes::default()
             },
+            Changes {
+                topics: true,
+                ..Changes::default()
+            },
+            Changes {
+                topic_cursors: true,
+                ..Changes::default()
+            },
+            Changes {
+                imports: true,
+                ..Changes::default()
+            },
         ] {
             assert!(!durable.is_empty() && durable.needs_sync(), "{durable:?}");
         }
@@ -94,6 +129,7 @@ mod tests {
             membership: false,
             last_seen: true,
             cursors: true,
+            ..Changes::default()
         };
         assert_eq!(merged, expected);
     }

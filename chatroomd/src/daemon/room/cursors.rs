@@ -1,34 +1,56 @@
-//! The cursors: the last message id each name has read, moved only forward, and the handlers that
-//! read and move them (`get_cursor`, `set_cursor`, `read_unread`). A peek changes nothing, so
-//! anyone may peek; acknowledging moves the holder's cursor, so only the holder may.
+//! The cursors: the last message id each name has read in each scope — the main room's in v1's
+//! `cursors.json`, each topic's in `topic_cursors.json` — moved only forward, and the handlers
+//! that read and move them (`get_cursor`, `set_cursor`, `read_unread`). A peek changes nothing,
+//! so anyone may peek; acknowledging moves the holder's cursor, so only the holder may.
 
 use protocol::{Cursor, Response, Unread};
 
 use super::params::{limit_param, name_param, non_negative};
+use super::topics::Scope;
 use super::undo::{RecordedMap, Undoable};
 use super::{Changes, Handled, Room, SessionId};
 use protocol::Refusal;
 
-/// The last read message id by name; a missing name reads as 0.
+/// The last read message id by name in the main room, and by (name, topic) in the topics; a
+/// missing entry reads as 0.
 #[derive(Default)]
 #[cfg_attr(test, derive(Clone, PartialEq))]
 pub(super) struct Cursors {
     by_name: RecordedMap<String, u64>,
+    by_topic: RecordedMap<(String, String), u64>,
 }
 
 impl Cursors {
     pub(super) fn restore(cursors: Vec<(String, u64)>) -> Self {
         Self {
             by_name: cursors.into_iter().collect(),
+            by_topic: RecordedMap::default(),
         }
     }
 
-    /// The cursor of `name`, 0 when none is stored.
-    pub(super) fn get(&self, name: &str) -> u64 {
-        self.by_name.get(name).copied().unwrap_or(0)
+    /// Adds the topic cursors `(name, topic, id)` restored from disk.
+    pub(super) fn restore_topics(&mut self, cursors: Vec<(String, String, u64)>) {
+        self.by_topic = cursors
+            .into_iter()
+            .map(|(name, topic, id)| ((name, topic), id))
+            .collect();
     }
 
-    /// All stored cursors, sorted by name.
+    /// The cursor of `name` in `scope`, 0 when none is stored.
+    pub(super) fn get(&self, scope: Scope<'_>, name: &str) -> u64 {
+        match scope {
+            None => self.by_name.get(name).copied(),
+            // A lookup by a borrowed pair would need a key type of our own; a cursor read
+            // allocates two short strings, which is nothing beside the reply it serves.
+            Some(topic) => self
+                .by_topic
+                .get(&(name.to_owned(), topic.to_owned()))
+                .copied(),
+        }
+        .unwrap_or(0)
+    }
+
+    /// All stored main-room cursors, sorted by name.
     pub(super) fn all(&self) -> Vec<(String, u64)> {
         self.by_name
             .iter()
@@ -36,16 +58,29 @@ impl Cursors {
             .collect()
     }
 
-    pub(super) fn len(&self) -> usize {
-        self.by_name.len()
+    /// All stored topic cursors `(name, topic, id)`, sorted by name, then topic.
+    pub(super) fn all_topics(&self) -> Vec<(String, String, u64)> {
+        self.by_topic
+            .iter()
+            .map(|((name, topic), id)| (name.clone(), topic.clone(), *id))
+            .collect()
     }
 
-    /// Moves the cursor of `name` up to `message_id`, never back; true if it moved.
-    fn advance(&mut self, name: &str, message_id: u64) -> bool {
-        if message_id <= self.get(name) {
+    pub(super) fn len(&self) -> usize {
+        self.by_name.len() + self.by_topic.len()
+    }
+
+    /// Moves the cursor of `name` in `scope` up to `message_id`, never back; true if it moved.
+    pub(super) fn advance(&mut self, scope: Scope<'_>, name: &str, message_id: u64) -> bool {
+        if message_id <= self.get(scope, name) {
             return false;
         }
-        self.by_name.insert(name.to_owned(), message_id);
+        match scope {
+            None => self.by_name.insert(name.to_owned(), message_id),
+            Some(topic) => self
+                .by_topic
+                .insert((name.to_owned(), topic.to_owned()), message_id),
+        }
         true
     }
 }
@@ -53,24 +88,37 @@ impl Cursors {
 impl Undoable for Cursors {
     fn begin(&mut self) {
         self.by_name.begin();
+        self.by_topic.begin();
     }
 
     fn commit(&mut self) {
         self.by_name.commit();
+        self.by_topic.commit();
     }
 
     fn roll_back(&mut self) {
         self.by_name.roll_back();
+        self.by_topic.roll_back();
+    }
+}
+
+/// The change flags a cursor move in `scope` sets.
+fn moved(scope: Scope<'_>, moved: bool) -> Changes {
+    Changes {
+        cursors: moved && scope.is_none(),
+        topic_cursors: moved && scope.is_some(),
+        ..Changes::default()
     }
 }
 
 impl Room {
-    pub(super) fn get_cursor(&self, name: &str) -> Handled {
+    pub(super) fn get_cursor(&self, name: &str, topic_id: &str) -> Handled {
         let name = name_param("name", name)?;
+        let scope = self.read_scope(topic_id)?;
         let cursor = Cursor {
-            topic_id: None,
             name: name.to_owned(),
-            last_read_id: self.cursors.get(name),
+            topic_id: scope.map(str::to_owned),
+            last_read_id: self.cursors.get(scope, name),
         };
         Ok((Response::Cursor(cursor), Changes::default()))
     }
@@ -80,11 +128,14 @@ impl Room {
         session: SessionId,
         name: &str,
         message_id: i64,
+        topic_id: &str,
         now: u64,
     ) -> Handled {
         let name = name_param("name", name)?;
         let message_id = non_negative("message_id", message_id)?;
-        let latest = self.messages.last_id();
+        let scope = self.read_scope(topic_id)?;
+        // The bound is the scope's own latest id; in a room without topics, v1's.
+        let latest = self.messages.scope_last_id(scope);
         if message_id > latest {
             return Err(Refusal::invalid(format!(
                 "message_id cannot exceed the latest message id ({latest})"
@@ -92,48 +143,50 @@ impl Room {
         }
         self.presence.check_not_held_elsewhere(session, name)?;
         let changes = Changes {
-            cursors: self.cursors.advance(name, message_id),
             last_seen: self.presence.touch(name, now),
-            ..Changes::default()
+            ..moved(scope, self.cursors.advance(scope, name, message_id))
         };
         let cursor = Cursor {
-            topic_id: None,
             name: name.to_owned(),
-            last_read_id: self.cursors.get(name),
+            topic_id: scope.map(str::to_owned),
+            last_read_id: self.cursors.get(scope, name),
         };
         Ok((Response::Cursor(cursor), changes))
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn read_unread(
         &mut self,
         session: SessionId,
         name: &str,
         limit: i64,
         mark_read: bool,
+        topic_id: &str,
         now: u64,
     ) -> Handled {
         let name = name_param("name", name)?;
         let limit = limit_param("limit", limit)?;
+        let scope = self.read_scope(topic_id)?;
         // Acknowledging moves the holder's cursor; a peek changes nothing, so anyone may peek.
         let held_elsewhere = self.presence.check_not_held_elsewhere(session, name);
         if mark_read {
             held_elsewhere.clone()?;
         }
-        let cursor = self.cursors.get(name);
-        let visible = self.messages.visible_after(name, cursor);
+        let cursor = self.cursors.get(scope, name);
+        let visible = self.messages.visible_after(scope, name, cursor);
         let messages = self.messages.collect(visible.oldest(limit));
         let mut changes = Changes::default();
         if let Some(newest) = messages.last()
             && mark_read
         {
-            changes.cursors = self.cursors.advance(name, newest.id);
+            changes = moved(scope, self.cursors.advance(scope, name, newest.id));
         }
         // Someone else peeking is no sign of life from the holder.
         changes.last_seen = held_elsewhere.is_ok() && self.presence.touch(name, now);
         let unread = Unread {
-            topic_id: None,
             name: name.to_owned(),
-            last_read_id: self.cursors.get(name),
+            topic_id: scope.map(str::to_owned),
+            last_read_id: self.cursors.get(scope, name),
             messages,
         };
         Ok((Response::Unread(unread), changes))

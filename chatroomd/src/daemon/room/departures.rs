@@ -41,7 +41,7 @@ impl Room {
         let content = format!("{name} left the chatroom");
         let message = self
             .messages
-            .append(SYSTEM, BROADCAST, &content, false, now);
+            .append(SYSTEM, BROADCAST, &content, false, None, now);
         Changes {
             messages: vec![message],
             membership: true,

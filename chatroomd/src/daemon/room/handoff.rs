@@ -5,39 +5,33 @@
 use protocol::{Handoff, Response};
 
 use super::params::{limit_param, optional_name_param};
-use super::{BROADCAST, Changes, Handled, Room};
+use super::{Changes, Handled, Room};
 
 impl Room {
-    pub(super) fn get_handoff(&self, name: &str, recent_limit: i64) -> Handled {
+    pub(super) fn get_handoff(&self, name: &str, recent_limit: i64, topic_id: &str) -> Handled {
         let name = optional_name_param("name", name)?;
         let recent_limit = limit_param("recent_limit", recent_limit)?;
+        let scope = self.read_scope(topic_id)?;
         let (cursor, unread_count) = match name {
             Some(name) => {
-                let cursor = self.cursors.get(name);
-                let unread = self.messages.visible_after(name, cursor).count();
+                let cursor = self.cursors.get(scope, name);
+                let unread = self.messages.visible_after(scope, name, cursor).count();
                 (Some(cursor), Some(unread as u64))
             }
             None => (None, None),
         };
-        let latest_all = self.summaries.latest(BROADCAST);
-        let latest_own = name.and_then(|name| self.summaries.latest(name));
-        // Ids grow with each summary, so the larger id is the newer one.
-        let latest_summary = latest_all
-            .into_iter()
-            .chain(latest_own)
-            .max_by_key(|summary| summary.id)
-            .cloned();
+        let latest_summary = self.summaries.latest_for(scope, name).cloned();
         let recent_messages = match name {
             Some(name) => {
-                let visible = self.messages.visible_after(name, 0);
+                let visible = self.messages.visible_after(scope, name, 0);
                 self.messages.collect(visible.newest(recent_limit))
             }
-            None => self.messages.newest(recent_limit),
+            None => self.messages.newest(scope, recent_limit),
         };
         let handoff = Handoff {
-            topic: None,
             participants: self.presence.participants(),
-            latest_message_id: self.messages.last_id(),
+            topic: scope.and_then(|id| self.topics.get(id)).cloned(),
+            latest_message_id: self.messages.scope_last_id(scope),
             cursor,
             unread_count,
             latest_summary,
@@ -46,7 +40,6 @@ impl Room {
         Ok((Response::Handoff(handoff), Changes::default()))
     }
 }
-
 #[cfg(test)]
 mod tests {
     use protocol::Handoff;

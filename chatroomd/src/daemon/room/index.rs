@@ -48,6 +48,10 @@ impl Positions {
     }
 
     /// The positions under `key`, ascending.
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub(super) fn get(&self, key: &str) -> &[usize] {
         self.0.get(key).map_or(&[], Vec::as_slice)
     }

@@ -1,6 +1,9 @@
-//! The messages: every one in id order beside its [`VisibilityIndex`], and the handlers that
-//! write and read them (`send_message`, `read_messages`). Reads cost O(log n + result) at any
-//! size: nothing here scans the whole room.
+//! The messages: every one in id order (one id sequence for the whole room), indexed per scope —
+//! the main room and each topic — by who can see them ([`VisibilityIndex`]), and the handlers that
+//! write and read them (`send_message`, `read_messages`). Reads cost O(log n + result) in the
+//! scope they read, whatever the size of the room or of other scopes: nothing here scans.
+
+use std::collections::HashMap;
 
 use protocol::{Message, Response};
 
@@ -8,44 +11,82 @@ use super::index::{VisibilityIndex, Visible};
 use super::params::optional_name_param;
 use super::params::{content_param, holder_name, limit_param, name_param, non_negative};
 use super::search::{Filter, Query, SearchIndex};
+use super::topics::Scope;
 use super::undo::Undoable;
 use super::{Changes, Handled, Room, SessionId};
 use crate::shared::time::format_ts;
 
-/// Every message, in strictly increasing id order (a restored history may have gaps), and who
-/// can see which.
+/// The positions (in the room's list) of one scope's messages, and who can see them.
+#[derive(Default)]
+#[cfg_attr(test, derive(Clone, PartialEq))]
+struct ScopeIndex {
+    /// Every position in the scope, ascending.
+    all: Vec<usize>,
+    visibility: VisibilityIndex,
+}
+
+impl ScopeIndex {
+    fn push(&mut self, message: &Message, position: usize) {
+        self.all.push(position);
+        self.visibility.push(message, position);
+    }
+
+    fn pop(&mut self, message: &Message, position: usize) {
+        let popped = self.all.pop();
+        debug_assert_eq!(popped, Some(position), "scope index out of step");
+        self.visibility.pop(message, position);
+    }
+}
+
+/// Every message in strictly increasing id order, and each scope's index.
 #[derive(Default)]
 #[cfg_attr(test, derive(Clone, PartialEq))]
 pub(super) struct Messages {
     list: Vec<Message>,
-    index: VisibilityIndex,
+    main: ScopeIndex,
+    topics: HashMap<String, ScopeIndex>,
     /// Which words each message holds, for `search_messages`.
     search: SearchIndex,
     /// While recording: how many messages there were when it began.
     recorded_from: Option<usize>,
 }
 
+/// The index of a scope with no messages.
+static EMPTY: std::sync::LazyLock<ScopeIndex> = std::sync::LazyLock::new(ScopeIndex::default);
+
 impl Messages {
-    /// Adds `message`, whose id must be above every id so far.
+    /// Adds `message`, whose id must be above every id so far, to its scope.
     pub(super) fn push(&mut self, message: Message) {
-        self.index.push(&message, self.list.len());
-        self.search.push(&message, self.list.len());
+        let position = self.list.len();
+        match &message.topic_id {
+            None => self.main.push(&message, position),
+            Some(topic) => match self.topics.get_mut(topic) {
+                Some(index) => index.push(&message, position),
+                None => {
+                    let mut index = ScopeIndex::default();
+                    index.push(&message, position);
+                    self.topics.insert(topic.clone(), index);
+                }
+            },
+        }
+        self.search.push(&message, position);
         self.list.push(message);
     }
 
-    /// Appends a new message from `from` with the next id.
+    /// Appends a new message with the next id of the room to `scope`.
     pub(super) fn append(
         &mut self,
         from: &str,
         to: &str,
         content: &str,
         human: bool,
+        scope: Scope<'_>,
         now: u64,
     ) -> Message {
         let message = Message {
-            topic_id: None,
             id: self.last_id() + 1,
             ts: format_ts(now),
+            topic_id: scope.map(str::to_owned),
             from: from.to_owned(),
             to: to.to_owned(),
             content: content.to_owned(),
@@ -55,48 +96,78 @@ impl Messages {
         message
     }
 
+    /// Messages in the whole room.
     pub(super) fn len(&self) -> usize {
         self.list.len()
     }
 
-    /// The newest message's id, or 0 when there is none.
+    /// The newest message id of the whole room, 0 when empty: the id sequence is the room's.
     pub(super) fn last_id(&self) -> u64 {
         self.list.last().map_or(0, |message| message.id)
     }
 
-    /// The newest message's timestamp, or `None` when there is none.
+    /// The newest message's timestamp in the whole room.
     pub(super) fn last_ts(&self) -> Option<String> {
         self.list.last().map(|message| message.ts.clone())
     }
 
-    /// Up to `limit` messages with an id above `since_id`, whoever they are to.
-    pub(super) fn after(&self, since_id: u64, limit: usize) -> Vec<Message> {
+    /// Every message, in id order.
+    pub(super) fn iter(&self) -> std::slice::Iter<'_, Message> {
+        self.list.iter()
+    }
+
+    fn scope(&self, scope: Scope<'_>) -> &ScopeIndex {
+        match scope {
+            None => &self.main,
+            Some(topic) => self.topics.get(topic).unwrap_or(&EMPTY),
+        }
+    }
+
+    /// The newest message id in `scope`, 0 when it has none.
+    pub(super) fn scope_last_id(&self, scope: Scope<'_>) -> u64 {
+        self.scope(scope)
+            .all
+            .last()
+            .map_or(0, |&position| self.list[position].id)
+    }
+
+    /// Up to `limit` messages of `scope` with `id > since_id`, ascending.
+    pub(super) fn after(&self, scope: Scope<'_>, since_id: u64, limit: usize) -> Vec<Message> {
+        let all = &self.scope(scope).all;
         let start = self.first_position_after(since_id);
-        let end = self.list.len().min(start + limit);
-        self.list[start..end].to_vec()
+        let from = all.partition_point(|&position| position < start);
+        self.collect(all[from..].iter().take(limit).copied().collect())
     }
 
-    /// The `limit` newest messages, whoever they are to, ascending.
-    pub(super) fn newest(&self, limit: usize) -> Vec<Message> {
-        let start = self.list.len().saturating_sub(limit);
-        self.list[start..].to_vec()
+    /// The newest `limit` messages of `scope`, ascending.
+    pub(super) fn newest(&self, scope: Scope<'_>, limit: usize) -> Vec<Message> {
+        let all = &self.scope(scope).all;
+        let from = all.len().saturating_sub(limit);
+        self.collect(all[from..].to_vec())
     }
 
-    /// The positions of the messages visible to `name` with an id above `after`.
-    pub(super) fn visible_after(&self, name: &str, after: u64) -> Visible<'_> {
-        self.index
+    /// The messages of `scope` visible to `name` with `id > after`.
+    pub(super) fn visible_after(&self, scope: Scope<'_>, name: &str, after: u64) -> Visible<'_> {
+        self.scope(scope)
+            .visibility
             .visible_from(name, self.first_position_after(after))
     }
 
-    /// The messages visible to `name` with `after < id <= through`, ascending.
-    pub(super) fn visible_between(&self, name: &str, after: u64, through: u64) -> Vec<Message> {
+    /// The messages of `scope` visible to `name` with `after < id <= through`, ascending.
+    pub(super) fn visible_between(
+        &self,
+        scope: Scope<'_>,
+        name: &str,
+        after: u64,
+        through: u64,
+    ) -> Vec<Message> {
         let visible = self
-            .visible_after(name, after)
+            .visible_after(scope, name, after)
             .before(self.first_position_after(through));
         self.collect(visible.oldest(usize::MAX))
     }
 
-    /// The messages at these positions.
+    /// The messages at `positions`, in that order.
     pub(super) fn collect(&self, positions: Vec<usize>) -> Vec<Message> {
         positions
             .into_iter()
@@ -114,7 +185,7 @@ impl Messages {
         self.search.heap_bytes()
     }
 
-    /// The position of the first message whose id is above `id`.
+    /// The position of the first message with an id above `id`.
     fn first_position_after(&self, id: u64) -> usize {
         self.list.partition_point(|message| message.id <= id)
     }
@@ -129,7 +200,7 @@ impl Undoable for Messages {
         self.recorded_from = None;
     }
 
-    /// Drops the messages appended since, and their index entries with them.
+    /// Drops the messages appended since, newest first, and their index entries with them.
     fn roll_back(&mut self) {
         let Some(count) = self.recorded_from.take() else {
             return;
@@ -138,45 +209,67 @@ impl Undoable for Messages {
             let Some(message) = self.list.pop() else {
                 break;
             };
-            self.index.pop(&message, self.list.len());
-            self.search.pop(&message, self.list.len());
+            let position = self.list.len();
+            self.search.pop(&message, position);
+            match &message.topic_id {
+                None => self.main.pop(&message, position),
+                Some(topic) => {
+                    if let Some(index) = self.topics.get_mut(topic) {
+                        index.pop(&message, position);
+                        if index.all.is_empty() {
+                            self.topics.remove(topic);
+                        }
+                    }
+                }
+            }
         }
     }
 }
 
 impl Room {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn send_message(
         &mut self,
         session: SessionId,
         name: &str,
         content: &str,
         to: &str,
+        topic_id: &str,
         human: bool,
         now: u64,
     ) -> Handled {
         let name = holder_name(name)?;
         let content = content_param(content)?;
         let to = name_param("to", to)?;
+        let scope = self.write_scope(topic_id)?;
         self.presence.check_not_held_elsewhere(session, name)?;
-        let message = self.messages.append(name, to, content, human, now);
+        let message = self.messages.append(name, to, content, human, scope, now);
         let changes = Changes {
             last_seen: self.presence.touch(name, now),
+            topics: self.touch_scope(scope, &message.ts),
             messages: vec![message],
             ..Changes::default()
         };
         Ok((Response::Id(changes.messages[0].id), changes))
     }
 
-    pub(super) fn read_messages(&self, since_id: i64, limit: i64, participant: &str) -> Handled {
+    pub(super) fn read_messages(
+        &self,
+        since_id: i64,
+        limit: i64,
+        participant: &str,
+        topic_id: &str,
+    ) -> Handled {
         let since_id = non_negative("since_id", since_id)?;
         let limit = limit_param("limit", limit)?;
         let participant = optional_name_param("participant", participant)?;
+        let scope = self.read_scope(topic_id)?;
         let messages = match participant {
             Some(participant) => {
-                let visible = self.messages.visible_after(participant, since_id);
+                let visible = self.messages.visible_after(scope, participant, since_id);
                 self.messages.collect(visible.oldest(limit))
             }
-            None => self.messages.after(since_id, limit),
+            None => self.messages.after(scope, since_id, limit),
         };
         Ok((Response::Messages(messages), Changes::default()))
     }

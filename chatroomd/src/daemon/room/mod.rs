@@ -9,14 +9,16 @@
 //! the facade the rest of the daemon uses. Each concern is a module beside it: `params` (the
 //! parameters' rules and refusal texts), `presence` (participants, holders, `join`, `last_seen`,
 //! the name guard), `departures` (`leave`, a session's end, orphans), `messages` with `index`
-//! (the messages and who can see them), `cursors`, `summaries`, `handoff`, `undo` (what a batch
-//! changed, to roll it back) and `changes` (what the store must persist). A concern's handlers
+//! (the messages and who can see them, per scope), `cursors`, `summaries`, `handoff`, `topics`
+//! (the topic records and the scope rules), `imports` (the sources imported), `undo` (what a
+//! batch changed, to roll it back) and `changes` (what the store must persist). A concern's handlers
 //! are `impl Room` blocks in its own module; its state is a part of the room with a small API.
 
 mod changes;
 mod cursors;
 mod departures;
 mod handoff;
+mod imports;
 mod index;
 mod messages;
 mod params;
@@ -25,17 +27,24 @@ mod search;
 mod summaries;
 #[cfg(test)]
 mod testkit;
+mod topics;
 mod undo;
 
-use protocol::{Message, Participant, Refusal, Request, Response, RoomStatus, Summary};
+use protocol::{
+    Message, Participant, Refusal, Request, Response, RoomStatus, Summary, Topic, TopicCounts,
+};
 
 pub use changes::Changes;
 use cursors::Cursors;
+pub use imports::ImportRecord;
+use imports::Imports;
 pub use index::is_visible_to;
 use messages::Messages;
 pub use params::subscription_filter;
 use presence::Presence;
 use summaries::Summaries;
+use topics::Topics;
+pub use topics::{EVERY_SCOPE, Scope, Subscription};
 
 /// The daemon's id for one connection; presence belongs to sessions.
 pub type SessionId = u64;
@@ -68,6 +77,8 @@ pub struct Room {
     summaries: Summaries,
     presence: Presence,
     cursors: Cursors,
+    topics: Topics,
+    imports: Imports,
 }
 
 /// A room call's successful result, before it becomes an [`Outcome`].
@@ -105,6 +116,67 @@ impl Room {
         Ok(room)
     }
 
+    /// Adds what the store loaded for topics and imports to a room [`Room::restore`] rebuilt:
+    /// the topic records, the topic cursors `(name, topic, id)` and the imports. A topic that
+    /// messages or summaries name but `topics.json` lacks (a file set aside as corrupt) gets a
+    /// record again — open, titled by its id, created at its first record — so its history stays
+    /// reachable; each such repair is returned as a line for the log.
+    pub fn restore_topics(
+        &mut self,
+        topics: Vec<Topic>,
+        topic_cursors: Vec<(String, String, u64)>,
+        imports: Vec<ImportRecord>,
+    ) -> Vec<String> {
+        self.topics = Topics::restore(topics);
+        self.cursors.restore_topics(topic_cursors);
+        self.imports = Imports::restore(imports);
+        // Missing topic id -> (first ts, last ts) of its records, in the order first named.
+        let mut missing: Vec<(String, String, String)> = Vec::new();
+        let records = self
+            .messages
+            .iter()
+            .map(|message| (&message.topic_id, &message.ts))
+            .chain(
+                self.summaries
+                    .iter()
+                    .map(|summary| (&summary.topic_id, &summary.ts)),
+            );
+        for (topic, ts) in records {
+            let Some(topic) = topic else { continue };
+            if self.topics.get(topic).is_some() {
+                continue;
+            }
+            match missing.iter_mut().find(|entry| &entry.0 == topic) {
+                Some(entry) => {
+                    if *ts < entry.1 {
+                        entry.1.clone_from(ts);
+                    }
+                    if *ts > entry.2 {
+                        entry.2.clone_from(ts);
+                    }
+                }
+                None => missing.push((topic.clone(), ts.clone(), ts.clone())),
+            }
+        }
+        missing
+            .into_iter()
+            .map(|(id, first, last)| {
+                self.topics.insert(Topic {
+                    id: id.clone(),
+                    title: id.clone(),
+                    status: protocol::TopicStatus::Open,
+                    created_by: SYSTEM.to_owned(),
+                    created_at: first,
+                    closed_at: None,
+                    last_activity_ts: last,
+                });
+                format!(
+                    "topic '{id}' has records but no entry in topics.json: it is open again, titled by its id"
+                )
+            })
+            .collect()
+    }
+
     /// Handles one contract request for an agent's `session` at `now` (unix seconds). A refused
     /// request changes nothing. [`Request::DaemonStatus`], [`Request::Shutdown`] and
     /// [`Request::Subscribe`] are the daemon's own, not the room's, and are refused here.
@@ -127,40 +199,63 @@ impl Room {
             Request::Join { name, role } => self.join(session, &name, &role, now),
             Request::Leave { name } => self.leave(session, &name, now),
             Request::SendMessage {
-                name, content, to, ..
-            } => self.send_message(session, &name, &content, &to, human, now),
+                name,
+                content,
+                to,
+                topic_id,
+            } => self.send_message(session, &name, &content, &to, &topic_id, human, now),
             Request::ReadSummaries { since_id, limit } => self.read_summaries(since_id, limit),
             Request::ReadMessages {
                 since_id,
                 limit,
                 participant,
-                ..
-            } => self.read_messages(since_id, limit, &participant),
+                topic_id,
+            } => self.read_messages(since_id, limit, &participant, &topic_id),
             Request::ListParticipants => Ok((
                 Response::Participants(self.participants()),
                 Changes::default(),
             )),
             Request::GetStatus => Ok((Response::Status(self.status()), Changes::default())),
-            Request::GetCursor { name, .. } => self.get_cursor(&name),
+            Request::GetCursor { name, topic_id } => self.get_cursor(&name, &topic_id),
             Request::SetCursor {
-                name, message_id, ..
-            } => self.set_cursor(session, &name, message_id, now),
+                name,
+                message_id,
+                topic_id,
+            } => self.set_cursor(session, &name, message_id, &topic_id, now),
             Request::ReadUnread {
                 name,
                 limit,
                 mark_read,
-                ..
-            } => self.read_unread(session, &name, limit, mark_read, now),
+                topic_id,
+            } => self.read_unread(session, &name, limit, mark_read, &topic_id, now),
             Request::WriteSummary {
                 name,
                 content,
                 scope,
-                ..
-            } => self.write_summary(session, &name, &content, &scope, now),
-            Request::ReadLatestSummary { scope, .. } => self.read_latest_summary(&scope),
+                topic_id,
+            } => self.write_summary(session, &name, &content, &scope, &topic_id, now),
+            Request::ReadLatestSummary { scope, topic_id } => {
+                self.read_latest_summary(&scope, &topic_id)
+            }
             Request::GetHandoff {
-                name, recent_limit, ..
-            } => self.get_handoff(&name, recent_limit),
+                name,
+                recent_limit,
+                topic_id,
+            } => self.get_handoff(&name, recent_limit, &topic_id),
+            Request::OpenTopic {
+                topic_id,
+                title,
+                name,
+            } => self.open_topic(session, &topic_id, &title, &name, now),
+            Request::CloseTopic { topic_id } => self.close_topic(&topic_id, now),
+            Request::ListTopics { name, status } => self.list_topics(&name, &status),
+            Request::SearchMessages {
+                query,
+                topic_id,
+                participant,
+                from,
+                limit,
+            } => self.search_messages(&query, &topic_id, &participant, &from, limit),
             Request::DaemonStatus => {
                 Err(Refusal::not_allowed("daemon_status is not a room request"))
             }
@@ -169,16 +264,6 @@ impl Room {
                 Err(Refusal::not_allowed("subscribe is not a room request"))
             }
             Request::Import { .. } => Err(Refusal::not_allowed("import is not a room request")),
-            Request::SearchMessages {
-                query,
-                topic_id,
-                participant,
-                from,
-                limit,
-            } => self.search_messages(&query, &topic_id, &participant, &from, limit),
-            Request::OpenTopic { .. } | Request::CloseTopic { .. } | Request::ListTopics { .. } => {
-                Err(Refusal::not_allowed("topics are not served yet"))
-            }
         };
         match handled {
             Ok((reply, changes)) => Outcome {
@@ -234,9 +319,14 @@ impl Room {
         self.presence.participants()
     }
 
-    /// All stored cursors, sorted by name.
+    /// All stored main-room cursors, sorted by name.
     pub fn cursors(&self) -> Vec<(String, u64)> {
         self.cursors.all()
+    }
+
+    /// All stored topic cursors `(name, topic, id)`, sorted by name, then topic.
+    pub fn topic_cursors(&self) -> Vec<(String, String, u64)> {
+        self.cursors.all_topics()
     }
 
     /// The names `session` holds, sorted.
@@ -267,24 +357,36 @@ impl Room {
         self.summaries.last_id()
     }
 
-    /// The cursor of `name` (0 when none is stored); `name` as the room stores it (trimmed).
-    pub fn cursor(&self, name: &str) -> u64 {
-        self.cursors.get(name)
+    /// The cursor of `name` in `scope` (0 when none is stored); `name` and the topic as the
+    /// room stores them (trimmed).
+    pub fn cursor(&self, scope: Scope<'_>, name: &str) -> u64 {
+        self.cursors.get(scope, name)
     }
 
-    /// The messages visible to `name` with `after < id <= through`, ascending: what a
-    /// `read_unread` that moved the cursor from `after` to `through` returned, for answering a
-    /// repeat of it the same way.
-    pub fn visible_between(&self, name: &str, after: u64, through: u64) -> Vec<Message> {
-        self.messages.visible_between(name, after, through)
+    /// The messages of `scope` visible to `name` with `after < id <= through`, ascending: what
+    /// a `read_unread` that moved the cursor from `after` to `through` returned, for answering
+    /// a repeat of it the same way.
+    pub fn visible_between(
+        &self,
+        scope: Scope<'_>,
+        name: &str,
+        after: u64,
+        through: u64,
+    ) -> Vec<Message> {
+        self.messages.visible_between(scope, name, after, through)
     }
 
     fn status(&self) -> RoomStatus {
+        let (topic_count, open_topic_count) = self.topic_counts();
         RoomStatus {
-            topics: None,
             participant_count: self.presence.len() as u64,
             message_count: self.messages.len() as u64,
             last_activity_ts: self.last_activity_ts(),
+            topics: self.has_topics().then(|| TopicCounts {
+                topic_count: topic_count as u64,
+                open_topic_count: open_topic_count as u64,
+                summary_count: self.summaries.len() as u64,
+            }),
         }
     }
 }
@@ -297,6 +399,7 @@ impl std::fmt::Debug for Room {
             .field("summaries", &self.summaries.len())
             .field("participants", &self.presence.len())
             .field("cursors", &self.cursors.len())
+            .field("topics", &self.topics.len())
             .finish()
     }
 }

@@ -15,7 +15,7 @@ const MAX_CONTENT_BYTES: usize = 64 * 1024;
 const MAX_LIMIT: usize = 100;
 
 /// A required string, trimmed; refused when blank.
-fn required<'a>(param: &str, value: &'a str) -> Result<&'a str, Refusal> {
+pub(super) fn required<'a>(param: &str, value: &'a str) -> Result<&'a str, Refusal> {
     let value = value.trim();
     if value.is_empty() {
         return Err(Refusal::invalid(format!("{param} must not be blank")));

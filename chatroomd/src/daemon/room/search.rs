@@ -23,7 +23,7 @@ use protocol::{Message, Refusal, Response};
 
 use super::index::is_visible_to;
 use super::params::{limit_param, optional_name_param};
-use super::{Changes, Handled, Room};
+use super::{Changes, EVERY_SCOPE, Handled, Room};
 
 /// The longest query accepted, in characters.
 const MAX_QUERY_CHARS: usize = 1024;
@@ -37,7 +37,7 @@ type Key = u32;
 
 /// Where a search looks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Scope<'a> {
+pub(super) enum SearchScope<'a> {
     /// The main room: messages in no topic.
     Main,
     /// One topic.
@@ -50,7 +50,7 @@ pub(super) enum Scope<'a> {
 /// given) and sent by `from` (when given).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Filter<'a> {
-    pub(super) scope: Scope<'a>,
+    pub(super) scope: SearchScope<'a>,
     pub(super) participant: Option<&'a str>,
     pub(super) from: Option<&'a str>,
 }
@@ -58,9 +58,9 @@ pub(super) struct Filter<'a> {
 impl Filter<'_> {
     fn admits(&self, message: &Message) -> bool {
         let in_scope = match self.scope {
-            Scope::Main => message.topic_id.is_none(),
-            Scope::Topic(topic) => message.topic_id.as_deref() == Some(topic),
-            Scope::Every => true,
+            SearchScope::Main => message.topic_id.is_none(),
+            SearchScope::Topic(topic) => message.topic_id.as_deref() == Some(topic),
+            SearchScope::Every => true,
         };
         in_scope
             && self
@@ -356,9 +356,9 @@ impl SearchIndex {
     ) -> Vec<usize> {
         let mut keys: Vec<Key> = query.words().map(word_key).collect();
         match filter.scope {
-            Scope::Main => keys.push(scope_key(None)),
-            Scope::Topic(topic) => keys.push(scope_key(Some(topic))),
-            Scope::Every => {}
+            SearchScope::Main => keys.push(scope_key(None)),
+            SearchScope::Topic(topic) => keys.push(scope_key(Some(topic))),
+            SearchScope::Every => {}
         }
         if let Some(from) = filter.from {
             keys.push(sender_key(from));
@@ -523,9 +523,6 @@ fn seek_down(list: &[u32], end: usize, target: u32) -> usize {
     }
 }
 
-/// The `topic_id` that makes a search look in every scope.
-const EVERY_SCOPE: &str = "*";
-
 impl Room {
     /// `search_messages`: the messages matching `query`, newest first, at most `limit`, in the
     /// scope `topic_id` names (blank: the main room; `"*"`: every scope), visible to
@@ -559,12 +556,16 @@ impl Room {
         self.messages.search_index_bytes()
     }
 
-    fn search_scope<'a>(&self, topic_id: &'a str) -> Result<Scope<'a>, Refusal> {
-        match topic_id.trim() {
-            "" => Ok(Scope::Main),
-            EVERY_SCOPE => Ok(Scope::Every),
-            _ => Err(Refusal::not_allowed("topics are not served yet")),
+    /// `"*"` is every scope; anything else is a read's scope (blank: the main room; else a
+    /// topic that exists, open or closed).
+    fn search_scope<'a>(&self, topic_id: &'a str) -> Result<SearchScope<'a>, Refusal> {
+        if topic_id.trim() == EVERY_SCOPE {
+            return Ok(SearchScope::Every);
         }
+        Ok(match self.read_scope(topic_id)? {
+            None => SearchScope::Main,
+            Some(topic) => SearchScope::Topic(topic),
+        })
     }
 }
 
@@ -626,14 +627,14 @@ mod tests {
     }
 
     const EVERYWHERE: Filter<'static> = Filter {
-        scope: Scope::Every,
+        scope: SearchScope::Every,
         participant: None,
         from: None,
     };
 
     fn main_room() -> Filter<'static> {
         Filter {
-            scope: Scope::Main,
+            scope: SearchScope::Main,
             ..EVERYWHERE
         }
     }
@@ -783,22 +784,25 @@ mod tests {
     #[test]
     fn the_scope_is_the_main_room_one_topic_or_every_one() {
         let indexed = scoped();
-        let scope = |scope: Scope<'static>| Filter {
+        let scope = |scope: SearchScope<'static>| Filter {
             scope,
             ..EVERYWHERE
         };
         assert_eq!(indexed.ids("deploy", main_room(), 100), [4, 3, 2, 1]);
         assert_eq!(
-            indexed.ids("deploy", scope(Scope::Topic("t1")), 100),
+            indexed.ids("deploy", scope(SearchScope::Topic("t1")), 100),
             [8, 7, 6, 5]
         );
-        assert_eq!(indexed.ids("deploy", scope(Scope::Topic("t2")), 100), [9]);
         assert_eq!(
-            indexed.ids("deploy build", scope(Scope::Topic("t2")), 100),
+            indexed.ids("deploy", scope(SearchScope::Topic("t2")), 100),
+            [9]
+        );
+        assert_eq!(
+            indexed.ids("deploy build", scope(SearchScope::Topic("t2")), 100),
             Vec::<u64>::new()
         );
         assert_eq!(
-            indexed.ids("deploy", scope(Scope::Topic("t3")), 100),
+            indexed.ids("deploy", scope(SearchScope::Topic("t3")), 100),
             Vec::<u64>::new()
         );
         assert_eq!(
@@ -813,7 +817,7 @@ mod tests {
     fn visibility_and_sender_filter_like_read_messages() {
         let indexed = scoped();
         let filter = |participant: Option<&'static str>, from: Option<&'static str>| Filter {
-            scope: Scope::Main,
+            scope: SearchScope::Main,
             participant,
             from,
         };
@@ -1093,6 +1097,58 @@ mod tests {
                     OTHER,
                     search("hi", "", "", "", limit),
                 );
+            }
+        }
+
+        #[test]
+        fn the_scope_is_the_main_room_a_topic_or_every_scope() {
+            // 1..5 in the main room (populated_room); then topics "parser" and "docs".
+            let mut room = populated_room();
+            accept(
+                &mut room,
+                OTHER,
+                open_topic("parser", "The parser", "carol"),
+            );
+            accept(&mut room, OTHER, open_topic("docs", "Docs", ""));
+            accept(
+                &mut room,
+                OTHER,
+                in_topic(send("carol", "hello parser", "all"), "parser"),
+            );
+            accept(
+                &mut room,
+                OTHER,
+                in_topic(send("dave", "hi from docs", "alice"), "docs"),
+            );
+            accept(
+                &mut room,
+                OTHER,
+                in_topic(send("dave", "hello docs", "bob"), "docs"),
+            );
+            accept(&mut room, OTHER, close_topic("docs"));
+            let check =
+                |room: &mut crate::daemon::room::Room, request: Request, expected: &[u64]| {
+                    assert_eq!(found(room, request.clone()), expected, "{request:?}");
+                };
+            check(&mut room, search("hello", "", "", "", 20), &[4, 1]);
+            check(&mut room, search("hello", " parser ", "", "", 20), &[6]);
+            // A closed topic is still searched.
+            check(&mut room, search("hello", "docs", "", "", 20), &[8]);
+            check(&mut room, search("hello", "*", "", "", 20), &[8, 6, 4, 1]);
+            check(&mut room, search("hi", "*", "alice", "", 20), &[7, 2]);
+            check(&mut room, search("hello", "*", "", "dave", 20), &[8]);
+            check(&mut room, search("hello", "*", "", "", 3), &[8, 6, 4]);
+            // The topic's id is not a word of its messages.
+            check(&mut room, search("parser", "*", "", "", 20), &[6]);
+            check(&mut room, search("docs", "parser", "", "", 20), &[]);
+            for (topic_id, expected) in [
+                ("nope", "unknown topic_id: nope"),
+                (" nope ", "unknown topic_id: nope"),
+                ("Parser", "topic_id must match ^[a-z0-9][a-z0-9._-]{0,63}$"),
+                ("**", "topic_id must match ^[a-z0-9][a-z0-9._-]{0,63}$"),
+            ] {
+                let refusal = refuse(&mut room, OTHER, search("hello", topic_id, "", "", 20));
+                assert_eq!(refusal, Refusal::invalid(expected), "{topic_id:?}");
             }
         }
 

@@ -1,13 +1,17 @@
-//! The summaries: every one in id order (ids of their own, not the messages'), indexed by scope
-//! so that a scope's latest is found at once, and the handlers that write and read them
-//! (`write_summary`, `read_summaries`, `read_latest_summary`).
+//! The summaries: every one in id order (ids of their own, not the messages'), indexed by room
+//! scope (the main room or a topic) and summary scope (`"all"` or a name) so that the latest of
+//! either is found at once, and the handlers that write and read them (`write_summary`,
+//! `read_summaries`, `read_latest_summary`).
+
+use std::collections::HashMap;
 
 use protocol::{Response, Summary};
 
 use super::index::Positions;
 use super::params::{content_param, holder_name, limit_param, name_param, non_negative};
+use super::topics::Scope;
 use super::undo::Undoable;
-use super::{Changes, Handled, Room, SessionId};
+use super::{BROADCAST, Changes, Handled, Room, SessionId};
 use crate::shared::time::format_ts;
 
 /// Every summary, in strictly increasing id order, and the positions of each scope's.
@@ -15,8 +19,10 @@ use crate::shared::time::format_ts;
 #[cfg_attr(test, derive(Clone, PartialEq))]
 pub(super) struct Summaries {
     list: Vec<Summary>,
-    /// Positions in `list`, by scope; the last of each is that scope's latest.
+    /// Positions in `list` of the main room's, by summary scope; the last of each is the latest.
     by_scope: Positions,
+    /// The same for each topic.
+    by_topic: HashMap<String, Positions>,
     /// While recording: how many summaries there were when it began.
     recorded_from: Option<usize>,
 }
@@ -24,14 +30,29 @@ pub(super) struct Summaries {
 impl Summaries {
     /// Adds `summary`, whose id must be above every id so far.
     pub(super) fn push(&mut self, summary: Summary) {
-        self.by_scope.push(&summary.scope, self.list.len());
+        let position = self.list.len();
+        match &summary.topic_id {
+            None => self.by_scope.push(&summary.scope, position),
+            Some(topic) => self
+                .by_topic
+                .entry(topic.clone())
+                .or_default()
+                .push(&summary.scope, position),
+        }
         self.list.push(summary);
     }
 
-    /// Appends a new summary from `from` with the next id.
-    fn append(&mut self, from: &str, scope: &str, content: &str, now: u64) -> Summary {
+    /// Appends a new summary from `from` to `room_scope` with the next id.
+    fn append(
+        &mut self,
+        from: &str,
+        scope: &str,
+        content: &str,
+        room_scope: Scope<'_>,
+        now: u64,
+    ) -> Summary {
         let summary = Summary {
-            topic_id: None,
+            topic_id: room_scope.map(str::to_owned),
             id: self.last_id() + 1,
             ts: format_ts(now),
             from: from.to_owned(),
@@ -46,15 +67,36 @@ impl Summaries {
         self.list.len()
     }
 
+    /// Every summary, in id order.
+    pub(super) fn iter(&self) -> std::slice::Iter<'_, Summary> {
+        self.list.iter()
+    }
+
     /// The id of the newest summary, 0 when there is none.
     pub(super) fn last_id(&self) -> u64 {
         self.list.last().map_or(0, |summary| summary.id)
     }
 
-    /// The latest summary of exactly `scope`.
-    pub(super) fn latest(&self, scope: &str) -> Option<&Summary> {
-        let position = self.by_scope.get(scope).last()?;
+    /// The latest summary in `room_scope` of exactly `scope`.
+    pub(super) fn latest(&self, room_scope: Scope<'_>, scope: &str) -> Option<&Summary> {
+        let positions = match room_scope {
+            None => &self.by_scope,
+            Some(topic) => self.by_topic.get(topic)?,
+        };
+        let position = positions.get(scope).last()?;
         Some(&self.list[*position])
+    }
+
+    /// The latest summary in `room_scope` that concerns `name`: of scope `"all"` or `name` (only
+    /// `"all"` without a name).
+    pub(super) fn latest_for(&self, room_scope: Scope<'_>, name: Option<&str>) -> Option<&Summary> {
+        let latest_all = self.latest(room_scope, BROADCAST);
+        let latest_own = name.and_then(|name| self.latest(room_scope, name));
+        // Ids grow with each summary, so the larger id is the newer one.
+        latest_all
+            .into_iter()
+            .chain(latest_own)
+            .max_by_key(|summary| summary.id)
     }
 }
 
@@ -76,7 +118,18 @@ impl Undoable for Summaries {
             let Some(summary) = self.list.pop() else {
                 break;
             };
-            self.by_scope.pop(&summary.scope, self.list.len());
+            let position = self.list.len();
+            match &summary.topic_id {
+                None => self.by_scope.pop(&summary.scope, position),
+                Some(topic) => {
+                    if let Some(positions) = self.by_topic.get_mut(topic) {
+                        positions.pop(&summary.scope, position);
+                        if positions.is_empty() {
+                            self.by_topic.remove(topic);
+                        }
+                    }
+                }
+            }
         }
     }
 }
@@ -88,17 +141,20 @@ impl Room {
         name: &str,
         content: &str,
         scope: &str,
+        topic_id: &str,
         now: u64,
     ) -> Handled {
         let name = holder_name(name)?;
         let content = content_param(content)?;
         let scope = name_param("scope", scope)?;
+        let room_scope = self.write_scope(topic_id)?;
         self.presence.check_not_held_elsewhere(session, name)?;
-        let summary = self.summaries.append(name, scope, content, now);
+        let summary = self.summaries.append(name, scope, content, room_scope, now);
         let id = summary.id;
         let changes = Changes {
-            summaries: vec![summary],
             last_seen: self.presence.touch(name, now),
+            topics: self.touch_scope(room_scope, &summary.ts),
+            summaries: vec![summary],
             ..Changes::default()
         };
         Ok((Response::Id(id), changes))
@@ -116,9 +172,10 @@ impl Room {
         ))
     }
 
-    pub(super) fn read_latest_summary(&self, scope: &str) -> Handled {
+    pub(super) fn read_latest_summary(&self, scope: &str, topic_id: &str) -> Handled {
         let scope = name_param("scope", scope)?;
-        let summary = self.summaries.latest(scope).cloned();
+        let room_scope = self.read_scope(topic_id)?;
+        let summary = self.summaries.latest(room_scope, scope).cloned();
         Ok((Response::Summary(summary), Changes::default()))
     }
 }

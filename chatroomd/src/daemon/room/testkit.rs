@@ -81,6 +81,41 @@ pub(super) fn handoff(name: &str, recent_limit: i64) -> Request {
     }
 }
 
+pub(super) fn open_topic(topic_id: &str, title: &str, name: &str) -> Request {
+    Request::OpenTopic {
+        topic_id: topic_id.into(),
+        title: title.into(),
+        name: name.into(),
+    }
+}
+pub(super) fn close_topic(topic_id: &str) -> Request {
+    Request::CloseTopic {
+        topic_id: topic_id.into(),
+    }
+}
+pub(super) fn list_topics(name: &str, status: &str) -> Request {
+    Request::ListTopics {
+        name: name.into(),
+        status: status.into(),
+    }
+}
+
+/// `request`, a topic-scoped one, in the scope `topic` (`""`: the main room).
+pub(super) fn in_topic(mut request: Request, topic: &str) -> Request {
+    match &mut request {
+        Request::SendMessage { topic_id, .. }
+        | Request::ReadMessages { topic_id, .. }
+        | Request::GetCursor { topic_id, .. }
+        | Request::SetCursor { topic_id, .. }
+        | Request::ReadUnread { topic_id, .. }
+        | Request::WriteSummary { topic_id, .. }
+        | Request::ReadLatestSummary { topic_id, .. }
+        | Request::GetHandoff { topic_id, .. } => *topic_id = topic.into(),
+        other => panic!("not a topic-scoped request: {other:?}"),
+    }
+    request
+}
+
 /// Handles `request` at `now` and expects it to succeed.
 pub(super) fn accept_at(
     room: &mut Room,

@@ -26,12 +26,14 @@ pub(super) trait Undoable {
 
 impl Room {
     /// Every part of the room that changes, for a recording to begin, commit or roll back.
-    pub(super) fn parts(&mut self) -> [&mut dyn Undoable; 4] {
+    pub(super) fn parts(&mut self) -> [&mut dyn Undoable; 6] {
         [
             &mut self.messages,
             &mut self.summaries,
             &mut self.presence,
             &mut self.cursors,
+            &mut self.topics,
+            &mut self.imports,
         ]
     }
 }

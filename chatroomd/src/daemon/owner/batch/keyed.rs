@@ -24,8 +24,12 @@ impl Core {
             debug!(session, key = %format!("{key:032x}"), first = %recorded, "answering a repeated write");
             return self.replay(session, recorded, request, now);
         }
+        // A refused read changes nothing and records nothing, so a bad topic id reads as none.
         let unread_from = match &request {
-            Request::ReadUnread { name, .. } => Some(self.room.cursor(name.trim())),
+            Request::ReadUnread { name, topic_id, .. } => {
+                let topic = Some(topic_id.trim()).filter(|topic| !topic.is_empty());
+                Some(self.room.cursor(topic, name.trim()))
+            }
             _ => None,
         };
         let (outcome, changes) = self.call(session, request, now);
@@ -35,8 +39,13 @@ impl Core {
                     name: unread.name.clone(),
                     after,
                     through: last.id,
+                    topic_id: unread.topic_id.clone(),
                 })
             }
+            (Ok(Response::Topic(topic)), None) => Some(Recorded::Opened {
+                topic_id: topic.id.clone(),
+            }),
+            (Ok(Response::Closed(true)), None) => Some(Recorded::Closed),
             (Ok(Response::Id(id)), None) if !changes.messages.is_empty() => {
                 Some(Recorded::Message { id: *id })
             }
@@ -87,24 +96,35 @@ impl Core {
                 name,
                 after,
                 through,
+                topic_id,
             } => {
-                let messages = self.room.visible_between(&name, after, through);
+                let scope = topic_id.as_deref();
+                let messages = self.room.visible_between(scope, &name, after, through);
                 // The cursor move may not have reached the disk before a crash: make sure of it.
                 let request = Request::SetCursor {
-                    topic_id: String::new(),
                     name: name.clone(),
                     message_id: through as i64,
+                    topic_id: topic_id.clone().unwrap_or_default(),
                 };
                 let changes = self.room.handle(session, request, now.unix).changes;
-                let last_read_id = self.room.cursor(&name);
+                let last_read_id = self.room.cursor(scope, &name);
                 let unread = protocol::Unread {
-                    topic_id: None,
                     name,
+                    topic_id,
                     last_read_id,
                     messages,
                 };
                 (Ok(Response::Unread(unread)), changes)
             }
+            // The topic as it is now: a repeat of the open that created it answers with it.
+            Recorded::Opened { topic_id } => match self.room.topic(&topic_id) {
+                Some(topic) => (Ok(Response::Topic(topic)), Changes::default()),
+                None => (
+                    Err(Refusal::invalid(format!("unknown topic_id: {topic_id}"))),
+                    Changes::default(),
+                ),
+            },
+            Recorded::Closed => (Ok(Response::Closed(true)), Changes::default()),
         }
     }
 }

@@ -378,6 +378,7 @@ fn a_repeated_keyed_read_unread_returns_what_the_first_returned_and_nothing_newe
     check.batch(setup, Disk::Takes);
     let first = check.batch(vec![keyed(1, 9, unread("alice"))], Disk::Takes);
     let after = Recorded::Unread {
+        topic_id: None,
         name: "alice".into(),
         after: 0,
         through: 2,
@@ -392,7 +393,7 @@ fn a_repeated_keyed_read_unread_returns_what_the_first_returned_and_nothing_newe
     );
     assert_eq!(repeat.replies[1], first.replies[0]);
     assert!(repeat.keys.is_empty());
-    assert_eq!(check.core.room().cursor("alice"), 2);
+    assert_eq!(check.core.room().cursor(None, "alice"), 2);
 }
 
 #[test]
@@ -415,6 +416,7 @@ fn a_keyed_read_unread_repeated_after_a_crash_moves_the_cursor_the_disk_lost() {
     .unwrap();
     let mut dedupe = Dedupe::default();
     let through_2 = Recorded::Unread {
+        topic_id: None,
         name: "alice".into(),
         after: 0,
         through: 2,
@@ -427,7 +429,7 @@ fn a_keyed_read_unread_repeated_after_a_crash_moves_the_cursor_the_disk_lost() {
     };
     assert_eq!((answer.last_read_id, answer.messages.len()), (2, 2));
     assert!(seen.changes.cursors, "the cursor move is stored again");
-    assert_eq!(check.core.room().cursor("alice"), 2);
+    assert_eq!(check.core.room().cursor(None, "alice"), 2);
 }
 
 #[test]
@@ -686,4 +688,174 @@ fn the_daemons_own_requests_are_answered_by_the_core() {
     assert_eq!(seen.replies[2].1, Ok(Response::ShuttingDown));
     assert!(seen.shutdown_requested && seen.stop);
     assert_eq!(seen.delivered.live_sessions, Some(1));
+}
+
+fn in_topic(mut request: Request, topic: &str) -> Request {
+    match &mut request {
+        Request::SendMessage { topic_id, .. }
+        | Request::WriteSummary { topic_id, .. }
+        | Request::ReadUnread { topic_id, .. }
+        | Request::Subscribe { topic_id, .. } => *topic_id = topic.into(),
+        other => panic!("not scoped here: {other:?}"),
+    }
+    request
+}
+
+fn open_topic(id: &str) -> Request {
+    Request::OpenTopic {
+        topic_id: id.into(),
+        title: id.to_uppercase(),
+        name: String::new(),
+    }
+}
+
+#[test]
+fn subscribers_get_the_scopes_they_asked_for_and_the_topics_as_they_open_and_close() {
+    let mut check = Check::new();
+    let setup = vec![
+        open(1),
+        open_as(2, ClientKind::Human),
+        open_as(3, ClientKind::Human),
+        open_as(4, ClientKind::Human),
+        call(1, join("alice")),
+        call(1, open_topic("auth")),
+        call(1, open_topic("ui")),
+        call(2, in_topic(subscribe(""), "*")),
+        call(3, subscribe("")),
+        call(4, in_topic(subscribe("bob"), " auth ")),
+    ];
+    let seen = check.batch(setup, Disk::Takes);
+    assert!(
+        seen.replies.iter().all(|(_, reply)| reply.is_ok()),
+        "{:?}",
+        seen.replies
+    );
+    let seen = check.batch(
+        vec![
+            call(1, send("alice", "all", "main")),
+            call(1, in_topic(send("alice", "all", "in auth"), "auth")),
+            call(
+                1,
+                in_topic(send("alice", "carol", "auth, to carol"), "auth"),
+            ),
+            call(1, in_topic(send("alice", "all", "in ui"), "ui")),
+            call(1, in_topic(summary("alice", "auth so far"), "auth")),
+            call(
+                1,
+                Request::CloseTopic {
+                    topic_id: "ui".into(),
+                },
+            ),
+        ],
+        Disk::Takes,
+    );
+    let expected = [
+        each(
+            2,
+            &[
+                "main",
+                "in auth",
+                "auth, to carol",
+                "in ui",
+                "summary: auth so far",
+                "topic: ui",
+            ],
+        ),
+        each(3, &["main"]),
+        each(4, &["in auth", "summary: auth so far"]),
+    ];
+    assert_eq!(events(&seen), expected.concat());
+    // A subscription to a topic that does not exist is refused like a read of it.
+    let refused = check.batch(vec![call(2, in_topic(subscribe(""), "nope"))], Disk::Takes);
+    assert_eq!(
+        refused.replies[0].1.as_ref().unwrap_err().message,
+        "unknown topic_id: nope"
+    );
+}
+
+#[test]
+fn keyed_topic_calls_and_topic_reads_answer_a_repeat_with_the_first_outcome() {
+    let mut check = Check::new();
+    check.batch(
+        vec![
+            open(1),
+            open(2),
+            call(1, join("alice")),
+            call(2, join("bob")),
+        ],
+        Disk::Takes,
+    );
+    let first = check.batch(vec![keyed(1, 20, open_topic("auth"))], Disk::Takes);
+    let Ok(Response::Topic(topic)) = &first.replies[0].1 else {
+        panic!("{:?}", first.replies)
+    };
+    assert_eq!(
+        first.keys,
+        [record(
+            20,
+            Recorded::Opened {
+                topic_id: "auth".into()
+            }
+        )]
+    );
+    let repeat = check.batch(vec![keyed(1, 20, open_topic("auth"))], Disk::Takes);
+    assert_eq!(repeat.replies[0].1, Ok(Response::Topic(topic.clone())));
+    assert!(repeat.changes.is_empty());
+
+    check.batch(
+        vec![
+            call(2, in_topic(send("bob", "all", "one"), "auth")),
+            call(2, send("bob", "all", "main")),
+        ],
+        Disk::Takes,
+    );
+    let first = check.batch(
+        vec![keyed(1, 21, in_topic(unread("alice"), "auth"))],
+        Disk::Takes,
+    );
+    assert_eq!(
+        first.keys,
+        [record(
+            21,
+            Recorded::Unread {
+                name: "alice".into(),
+                after: 0,
+                through: 1,
+                topic_id: Some("auth".into()),
+            }
+        )]
+    );
+    let repeat = check.batch(
+        vec![
+            call(2, in_topic(send("bob", "all", "two"), "auth")),
+            keyed(1, 21, in_topic(unread("alice"), "auth")),
+        ],
+        Disk::Takes,
+    );
+    assert_eq!(repeat.replies[1], first.replies[0]);
+    assert_eq!(check.core.room().cursor(Some("auth"), "alice"), 1);
+    assert_eq!(check.core.room().cursor(None, "alice"), 0);
+
+    let first = check.batch(
+        vec![keyed(
+            1,
+            22,
+            Request::CloseTopic {
+                topic_id: "auth".into(),
+            },
+        )],
+        Disk::Takes,
+    );
+    assert_eq!(first.replies[0].1, Ok(Response::Closed(true)));
+    let repeat = check.batch(
+        vec![keyed(
+            1,
+            22,
+            Request::CloseTopic {
+                topic_id: "auth".into(),
+            },
+        )],
+        Disk::Takes,
+    );
+    assert_eq!(repeat.replies[0].1, Ok(Response::Closed(true)), "not false");
 }
