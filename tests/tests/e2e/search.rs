@@ -2,7 +2,9 @@
 //! (it never starts a daemon), its words, phrases, scopes, sender and visibility filters, and
 //! its refusals, which are the tool's.
 
+use chatroom_client::{Connection, Reach};
 use chatroom_tests::{Agent, TestRoom};
+use protocol::{ClientKind, Request, Response};
 use serde_json::{Value, json};
 
 /// `chatroomd search ARGS --json`: the ids it printed, newest first. Panics if it failed.
@@ -183,4 +185,125 @@ async fn search_without_a_daemon_reads_the_files_and_starts_none() {
     );
     assert_eq!(room.daemon_pid(), None, "search started a daemon");
     assert!(!room.paths().socket.exists());
+}
+
+/// A connection to the room's running daemon as an agent's session, for the topic requests the
+/// shim does not offer yet.
+async fn agent_connection(room: &TestRoom) -> Connection {
+    match Connection::reach(&room.paths(), ClientKind::Agent).await {
+        Ok(Reach::Connected(connection)) => connection,
+        Ok(_) => panic!("no daemon of this version answers"),
+        Err(err) => panic!("cannot reach the daemon: {err}"),
+    }
+}
+
+async fn send_in(connection: &Connection, topic: &str, from: &str, to: &str, content: &str) -> u64 {
+    let request = Request::SendMessage {
+        name: from.into(),
+        content: content.into(),
+        to: to.into(),
+        topic_id: topic.into(),
+    };
+    match connection.request(request).await {
+        Ok(Response::Id(id)) => id,
+        other => panic!("send_message in {topic}: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn search_looks_in_the_main_room_one_topic_or_every_scope() {
+    let room = TestRoom::new();
+    let agent = room.agent().await;
+    history(&agent).await;
+    let connection = agent_connection(&room).await;
+    for topic in ["parser", "docs"] {
+        let request = Request::OpenTopic {
+            topic_id: topic.into(),
+            title: format!("The {topic}"),
+            name: String::new(),
+        };
+        assert!(matches!(
+            connection.request(request).await,
+            Ok(Response::Topic(_))
+        ));
+    }
+    assert_eq!(
+        send_in(
+            &connection,
+            "parser",
+            "ana",
+            "all",
+            "socket test, parser side"
+        )
+        .await,
+        7
+    );
+    assert_eq!(
+        send_in(&connection, "parser", "bo", "ana", "the flaky socket again").await,
+        8
+    );
+    assert_eq!(
+        send_in(&connection, "docs", "cy", "all", "socket docs").await,
+        9
+    );
+    let close = Request::CloseTopic {
+        topic_id: "docs".into(),
+    };
+    assert!(matches!(
+        connection.request(close).await,
+        Ok(Response::Closed(true))
+    ));
+
+    let check = |args: &[&str], expected: &[u64]| {
+        assert_eq!(search_ids(&room, args), expected, "{args:?}");
+    };
+    check(&["socket"], &[3, 2, 1]);
+    check(&["socket", "--topic", "parser"], &[8, 7]);
+    check(&["socket", "--topic", " docs "], &[9]);
+    check(&["socket", "--topic", "*"], &[9, 8, 7, 3, 2, 1]);
+    check(
+        &["socket", "--topic", "*", "--participant", "bo"],
+        &[9, 7, 3, 1],
+    );
+    check(&["socket", "--topic", "*", "--from", "bo"], &[8, 2]);
+    check(&["flaky socket", "--topic", "*", "--limit", "2"], &[8, 3]);
+    check(&["parser", "--topic", "docs"], &[]);
+    for (topic, expected) in [
+        ("nope", "unknown topic_id: nope"),
+        ("Parser", "topic_id must match ^[a-z0-9][a-z0-9._-]{0,63}$"),
+    ] {
+        let stderr = search_refusal(&room, &["socket", "--topic", topic]);
+        assert_eq!(stderr, format!("chatroomd: {expected}\n"), "{topic}");
+    }
+    // Text lines name the topic of a message in one.
+    let output = room.chatroomd(&["search", "flaky", "--topic", "*"]);
+    let text = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[0].starts_with("[parser] #8 "), "{text}");
+    assert!(lines[1].starts_with("#3 "), "{text}");
+    // The JSON lines carry the topic's key only on a message in a topic.
+    let output = room.chatroomd(&["search", "flaky", "--topic", "*", "--json", "--limit", "2"]);
+    let text = String::from_utf8(output.stdout).unwrap();
+    let records: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(records[0]["topic_id"], "parser");
+    assert!(records[1].get("topic_id").is_none(), "{text}");
+
+    // With the daemon gone, the files answer the same.
+    drop(connection);
+    agent.close().await;
+    assert!(room.stop_daemon());
+    check(&["socket", "--topic", "parser"], &[8, 7]);
+    check(
+        &["socket", "--topic", "*", "--participant", "bo"],
+        &[9, 7, 3, 1],
+    );
+    assert_eq!(
+        search_refusal(&room, &["socket", "--topic", "nope"]),
+        "chatroomd: unknown topic_id: nope\n"
+    );
+    assert_eq!(room.daemon_pid(), None, "search started a daemon");
 }
