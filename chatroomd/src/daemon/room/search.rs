@@ -372,7 +372,16 @@ impl SearchIndex {
         else {
             return Vec::new();
         };
-        let mut lists: Vec<&[u32]> = postings.iter().map(Postings::as_slice).collect();
+        // A key every message holds (the main room's in a room without topics) filters
+        // nothing: walking it would only slow the others down.
+        let mut lists: Vec<&[u32]> = postings
+            .iter()
+            .map(Postings::as_slice)
+            .filter(|list| list.len() < messages.len())
+            .collect();
+        if lists.is_empty() {
+            lists.push(postings[0].as_slice());
+        }
         lists.sort_by_key(|list| list.len());
         let mut hits = Vec::new();
         for position in Newest::new(lists) {
@@ -411,7 +420,15 @@ impl SearchIndex {
                     entry.insert(Slot::list(self.lists.len()));
                     self.lists.push(vec![first, position]);
                 }
-                None => self.lists[entry.get().list_index()].push(position),
+                None => {
+                    let list = &mut self.lists[entry.get().list_index()];
+                    // Grown by a quarter, not doubled: the postings are most of the index, and
+                    // doubling would leave a third of it unused on average.
+                    if list.len() == list.capacity() {
+                        list.reserve_exact(list.len() / 4 + 2);
+                    }
+                    list.push(position);
+                }
             },
         }
     }
