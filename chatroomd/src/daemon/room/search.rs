@@ -305,7 +305,9 @@ impl SearchIndex {
         let Some(position) = indexable(position) else {
             return;
         };
-        let mut keys = self.keys_of(message);
+        // A word the message holds twice finds `position` already there and adds nothing.
+        let mut keys = std::mem::take(&mut self.scratch);
+        keys_of(message, &mut keys);
         for &key in &keys {
             self.add(key, position);
         }
@@ -318,13 +320,15 @@ impl SearchIndex {
         let Some(position) = indexable(position) else {
             return;
         };
-        let mut keys = self.keys_of(message);
-        // The reverse of the push, so that lists go newest first.
+        let mut keys = Vec::new();
+        keys_of(message, &mut keys);
+        // The reverse of the push, each key where the push first met it, so that the lists
+        // the push made go newest first. Only a roll back pops: this need not be fast.
+        let mut seen = std::collections::HashSet::with_capacity(keys.len());
+        keys.retain(|key| seen.insert(*key));
         for &key in keys.iter().rev() {
             self.remove(key, position);
         }
-        keys.clear();
-        self.scratch = keys;
     }
 
     /// The heap the index holds, in bytes: the table (its buckets and control bytes, as
@@ -399,29 +403,22 @@ impl SearchIndex {
         hits
     }
 
-    /// The distinct keys of `message`, ascending, in the scratch vector.
-    fn keys_of(&mut self, message: &Message) -> Vec<Key> {
-        let mut keys = std::mem::take(&mut self.scratch);
-        keys.extend(words(&message.content).map(word_key));
-        keys.push(scope_key(message.topic_id.as_deref()));
-        keys.push(sender_key(&message.from));
-        keys.sort_unstable();
-        keys.dedup();
-        keys
-    }
-
     fn add(&mut self, key: Key, position: u32) {
         match self.keys.entry(key) {
             Entry::Vacant(entry) => {
                 entry.insert(Slot::lone(position));
             }
             Entry::Occupied(mut entry) => match entry.get().as_lone() {
+                Some(lone) if lone == position => {}
                 Some(first) => {
                     entry.insert(Slot::list(self.lists.len()));
                     self.lists.push(vec![first, position]);
                 }
                 None => {
                     let list = &mut self.lists[entry.get().list_index()];
+                    if list.last() == Some(&position) {
+                        return;
+                    }
                     // Grown by a quarter, not doubled: the postings are most of the index, and
                     // doubling would leave a third of it unused on average.
                     if list.len() == list.capacity() {
@@ -463,6 +460,55 @@ impl SearchIndex {
             Some(position) => Postings::Lone([position]),
             None => Postings::List(&self.lists[slot.list_index()]),
         })
+    }
+}
+
+/// The keys of `message` in the order met, repeats included: its words', its scope's and its
+/// sender's.
+fn keys_of(message: &Message, keys: &mut Vec<Key>) {
+    for_each_word_key(&message.content, |key| keys.push(key));
+    keys.push(scope_key(message.topic_id.as_deref()));
+    keys.push(sender_key(&message.from));
+}
+
+/// Calls `each` with the key of every word of `text`, in order: `words(text).map(word_key)`,
+/// a byte at a time while the text is ASCII (most of it, in a coding room), and a character at
+/// a time in a word that is not, which is what keeps a large history's load fast.
+fn for_each_word_key(text: &str, mut each: impl FnMut(Key)) {
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        if bytes[at].is_ascii() {
+            if !bytes[at].is_ascii_alphanumeric() {
+                at += 1;
+                continue;
+            }
+            let start = at;
+            let mut hash = WordHash::new();
+            while at < bytes.len() && bytes[at].is_ascii_alphanumeric() {
+                hash.byte(bytes[at].to_ascii_lowercase());
+                at += 1;
+            }
+            if bytes.get(at).is_none_or(u8::is_ascii) {
+                each(hash.key());
+                continue;
+            }
+            // A character beyond ASCII follows: the word may go on, so it is read again as
+            // characters.
+            at = start;
+        }
+        // `at` is on a character boundary: it only ever moves over whole characters.
+        let rest = &text[at..];
+        let end = rest
+            .char_indices()
+            .find(|(_, c)| !c.is_alphanumeric())
+            .map_or(rest.len(), |(index, _)| index);
+        if end == 0 {
+            at += rest.chars().next().map_or(1, char::len_utf8);
+        } else {
+            each(word_key(&rest[..end]));
+            at += end;
+        }
     }
 }
 
@@ -676,6 +722,29 @@ mod tests {
         check("日本語のテスト", &["日本語のテスト"]);
         check("Ωmega σ² x1\ty2\nz3", &["Ωmega", "σ²", "x1", "y2", "z3"]);
         check("emoji🎉party", &["emoji", "party"]);
+    }
+
+    #[test]
+    fn the_fast_word_keys_are_the_words_keys() {
+        for text in [
+            "",
+            "plain ascii words, and_some-punctuation 42x",
+            "naïve café Straße ΟΔΟΣ",
+            "abcé end",
+            "é",
+            "xé",
+            "éx y",
+            "a🎉b c🎉 🎉d",
+            "日本語のテスト and ascii",
+            "tab\tnew\nline\u{0}nul",
+            "x\u{300}y combining, İstanbul",
+            "trailing ascii é",
+        ] {
+            let mut fast = Vec::new();
+            for_each_word_key(text, |key| fast.push(key));
+            let slow: Vec<Key> = words(text).map(word_key).collect();
+            assert_eq!(fast, slow, "{text:?}");
+        }
     }
 
     #[test]
