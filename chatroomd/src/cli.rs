@@ -1,6 +1,6 @@
 //! The `chatroomd` command line: the daemon itself (`serve`, `stop`) and the surfaces for the
-//! people watching (`status`, `monitor`, `send`, `tail`, `export`). Each subcommand's doc comment
-//! is its help text. Every subcommand goes through the daemon when one runs, so the daemon stays
+//! people watching (`status`, `monitor`, `send`, `tail`, `export`, `topics`, `topic`). Each
+//! subcommand's doc comment is its help text. Every subcommand goes through the daemon when one runs, so the daemon stays
 //! the only writer of `.chatroom/`.
 
 use std::path::PathBuf;
@@ -13,8 +13,9 @@ use protocol::{ClientKind, Request, Response};
 
 use chatroom_client::{CallError, Connection, Reach};
 
+use crate::commands::source::{self, Scope, TopicFilter};
 use crate::commands::transcript::{self, Format, Start, write_stdout};
-use crate::commands::{monitor, status};
+use crate::commands::{monitor, status, topics};
 use crate::daemon::server::{ServeConfig, ServeError};
 use crate::shared::logging;
 
@@ -35,18 +36,25 @@ pub enum Command {
     Status(StatusArgs),
     /// Shut the daemon down cleanly, flushing everything, and wait until it has exited.
     Stop(RootArg),
-    /// Watch the room live: participants, the latest summary and the latest messages, redrawn
-    /// as they change. With no daemon running it shows the room from disk and starts none.
+    /// Watch the room live: participants, the open topics, the latest summary and the latest
+    /// messages of the main room (or, with --topic, of one topic), redrawn as they change. With
+    /// no daemon running it shows the room from disk and starts none.
     Monitor(MonitorArgs),
-    /// Post a message as a person. Agents see it like any message, marked `"human": true`.
-    /// Starts the daemon if none runs.
+    /// Post a message as a person, in the main room or (--topic) a topic. Agents see it like
+    /// any message, marked `"human": true`. Starts the daemon if none runs.
     Send(SendArgs),
     /// Print messages as text or JSON lines; with --follow, keep printing new ones as they
     /// arrive (starting the daemon if none runs). Without --follow it never starts one.
     Tail(TailArgs),
-    /// Print the whole room (participants, messages, summaries) as JSON or as a Markdown
-    /// transcript. Never starts a daemon.
+    /// Print the whole room (participants, messages, summaries, topics), or one topic, as JSON
+    /// or as a Markdown transcript. Never starts a daemon.
     Export(ExportArgs),
+    /// List the room's topics, most recently active first: one line each, or with --json the
+    /// records of the list_topics tool. Never starts a daemon.
+    Topics(TopicsArgs),
+    /// Open or close a topic as a person, validated like an agent's open_topic and close_topic.
+    /// Starts the daemon if none runs.
+    Topic(TopicArgs),
     /// Find messages by their words, newest first, in the main room, a topic or every scope
     /// (`search_messages` for a person). Never starts a daemon.
     Search(crate::commands::search::SearchArgs),
@@ -69,6 +77,9 @@ pub struct MonitorArgs {
     /// Print one frame and exit (for scripts and CI).
     #[arg(long)]
     pub once: bool,
+    /// Show one topic (its record, latest summary and messages) instead of the main room.
+    #[arg(long, value_name = "ID")]
+    pub topic: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -81,6 +92,9 @@ pub struct SendArgs {
     /// A participant for a direct message; everyone when absent.
     #[arg(long, value_name = "NAME", default_value = "all")]
     pub to: String,
+    /// Post in this topic instead of the main room (it must be open).
+    #[arg(long, value_name = "ID", default_value = "")]
+    pub topic: String,
     /// The message; `-` reads it from stdin.
     #[arg(value_name = "TEXT")]
     pub text: String,
@@ -105,6 +119,10 @@ pub struct TailArgs {
     /// One JSON object per line, in the contract's message shape.
     #[arg(long)]
     pub json: bool,
+    /// Messages of this topic instead of the main room's; `*` for every scope at once (each
+    /// message of a topic then says which).
+    #[arg(long, value_name = "ID")]
+    pub topic: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -117,6 +135,63 @@ pub struct ExportArgs {
     /// A readable Markdown transcript.
     #[arg(long)]
     pub markdown: bool,
+    /// Only this topic: its record, messages and summaries.
+    #[arg(long, value_name = "ID")]
+    pub topic: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TopicsArgs {
+    #[command(flatten)]
+    pub root: RootArg,
+    /// Which topics to list.
+    #[arg(long, value_enum, default_value_t = TopicFilter::Open)]
+    pub status: TopicFilter,
+    /// Add this participant's unread count in each topic (with --json: list_topics' progress
+    /// keys for it).
+    #[arg(long, value_name = "NAME")]
+    pub participant: Option<String>,
+    /// Print the list_topics records as one JSON array instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TopicArgs {
+    #[command(subcommand)]
+    pub action: TopicAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TopicAction {
+    /// Open a topic: ID (lowercase letters, digits, `.`, `_`, `-`; at most 64) and its TITLE.
+    Open(TopicOpenArgs),
+    /// Close an open topic: it keeps its history and stays readable, but takes no more writes.
+    Close(TopicCloseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TopicOpenArgs {
+    #[command(flatten)]
+    pub root: RootArg,
+    /// Record this name as the topic's creator (else `system`, as for an agent that gives none).
+    #[arg(long = "as", value_name = "NAME")]
+    pub name: Option<String>,
+    /// The new topic's id.
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// What the topic is about.
+    #[arg(value_name = "TITLE")]
+    pub title: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TopicCloseArgs {
+    #[command(flatten)]
+    pub root: RootArg,
+    /// The topic's id.
+    #[arg(value_name = "ID")]
+    pub id: String,
 }
 
 /// Which room: `--root`, else `CHATROOM_ROOT`, else the git main working tree of the current
@@ -180,11 +255,17 @@ async fn surface(command: Command) -> anyhow::Result<()> {
                 participant: non_blank(args.participant),
                 interval: monitor::interval(args.interval)?,
                 once: args.once,
+                // One topic: `*` (every scope) is what the monitor shows without --topic.
+                topic: non_blank(args.topic)
+                    .map(|topic| source::topic_id(&topic).map(str::to_owned))
+                    .transpose()
+                    .map_err(|refusal| anyhow::anyhow!("{refusal}"))?,
             };
             monitor::monitor(&room_paths(&args.root)?, options).await
         }
         Command::Send(args) => {
-            transcript::send(&room_paths(&args.root)?, &args.name, &args.to, &args.text).await
+            let paths = room_paths(&args.root)?;
+            transcript::send(&paths, &args.name, &args.to, &args.topic, &args.text).await
         }
         Command::Tail(args) => {
             let start = match args.since {
@@ -197,15 +278,46 @@ async fn surface(command: Command) -> anyhow::Result<()> {
                 Format::Text
             };
             let participant = non_blank(args.participant);
+            let scope = scope(args.topic.as_deref())?;
             let paths = room_paths(&args.root)?;
-            transcript::tail(&paths, start, participant.as_deref(), args.follow, format).await
+            transcript::tail(
+                &paths,
+                start,
+                participant.as_deref(),
+                &scope,
+                args.follow,
+                format,
+            )
+            .await
         }
-        Command::Export(args) => transcript::export(&room_paths(&args.root)?, args.markdown).await,
+        Command::Export(args) => {
+            let paths = room_paths(&args.root)?;
+            transcript::export(&paths, args.topic.as_deref(), args.markdown).await
+        }
+        Command::Topics(args) => {
+            let participant = non_blank(args.participant);
+            let paths = room_paths(&args.root)?;
+            topics::list(&paths, args.status, participant.as_deref(), args.json).await
+        }
+        Command::Topic(TopicArgs {
+            action: TopicAction::Open(args),
+        }) => {
+            let paths = room_paths(&args.root)?;
+            topics::open(&paths, &args.id, &args.title, args.name.as_deref()).await
+        }
+        Command::Topic(TopicArgs {
+            action: TopicAction::Close(args),
+        }) => topics::close(&room_paths(&args.root)?, &args.id).await,
         Command::Search(args) => {
             crate::commands::search::search(&room_paths(&args.root)?, args).await
         }
         Command::Serve(_) | Command::Stop(_) => unreachable!("handled by run"),
     }
+}
+
+/// What `--topic` names, refused in the room's words when it cannot name a scope.
+fn scope(topic: Option<&str>) -> anyhow::Result<Scope> {
+    Scope::from_arg(topic).map_err(|refusal| anyhow::anyhow!("{refusal}"))
 }
 
 fn non_blank(value: Option<String>) -> Option<String> {

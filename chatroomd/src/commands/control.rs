@@ -1,12 +1,17 @@
-//! How the subcommands open a connection to the daemon, through `chatroom-client`: the two ways
+//! How the subcommands open a connection to the daemon, through `chatroom-client`: the ways
 //! they need ([`connect`] never starts a daemon; [`connect_or_start`] does, the same race-safe
-//! way the shim does) and the one line that tells a person how to get past a daemon of another
-//! version. `status` and `stop` use [`Connection::reach`] directly: to them such a daemon is
+//! way the shim does; [`connect_or_start_checked`] first asks the files whether the room would
+//! refuse what it is started for) and the one line that tells a person how to get past a daemon
+//! of another version. `status` and `stop` use [`Connection::reach`] directly: to them such a daemon is
 //! something to report or stop, not an error.
 
+use std::collections::BTreeMap;
+
 use chatroom_client::{Connection, Handshake, Incompatible, Reach};
-use protocol::ClientKind;
 use protocol::paths::RoomPaths;
+use protocol::{ClientKind, Topic};
+
+use crate::commands::source;
 
 /// Connects to the room's daemon as `kind`. `Ok(None)` when no daemon is listening; a daemon of
 /// another protocol version is an error that says how to stop it.
@@ -24,6 +29,27 @@ pub async fn connect_or_start(paths: &RoomPaths, kind: ClientKind) -> anyhow::Re
         Handshake::Welcome(connection) => Ok(connection),
         Handshake::Incompatible(daemon) => Err(incompatible(paths, &daemon)),
     }
+}
+
+/// Like [`connect_or_start`], for a request whose refusal depends on the room's topics: when no
+/// daemon runs, `refusal` is asked first with the topics the files hold, and a refusal it
+/// predicts (an unknown or closed topic, in the room's words) ends the command before a daemon
+/// is started for nothing. A running daemon, or files that cannot say for sure (a journal
+/// waiting to be replayed), leave the decision to the daemon.
+pub async fn connect_or_start_checked(
+    paths: &RoomPaths,
+    kind: ClientKind,
+    refusal: impl FnOnce(&BTreeMap<String, Topic>) -> Option<String>,
+) -> anyhow::Result<Connection> {
+    if let Some(connection) = connect(paths, kind).await? {
+        return Ok(connection);
+    }
+    if let Some(topics) = source::topics_on_disk(&paths.state_dir)?
+        && let Some(refusal) = refusal(&topics)
+    {
+        anyhow::bail!("{refusal}");
+    }
+    connect_or_start(paths, kind).await
 }
 
 /// A command refused by a daemon of another version: what it said, and the way out, which works

@@ -4,22 +4,29 @@
 //! no daemon running it shows the room from disk, reading only what was appended since it last
 //! looked, says so, and never starts one; it switches to the live view as soon as a daemon
 //! appears.
+//!
+//! It shows the main room, and beside it an overview of the open topics (last activity, the
+//! latest summary's first line, and the viewing participant's unread count), once the room has
+//! any: a room used the v1 way looks exactly as before topics. With `--topic` it shows that one
+//! topic instead: its record, its latest summary and its latest messages.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::IsTerminal as _;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chatroom_client::Connection;
+use chatroom_client::{CallError, Connection};
 use protocol::paths::RoomPaths;
 use protocol::{
     ClientKind, DaemonStatus, Event, Message, Participant, Request, Response, SessionInfo, Summary,
+    Topic, TopicStatus,
 };
 
 use crate::commands::control;
 use crate::shared::time::unix_now;
 
-use crate::commands::source::{JsonObjectFile, JsonlTail};
+use crate::commands::source::{self, JsonObjectFile, JsonlTail};
 use crate::commands::transcript::write_stdout;
 use crate::commands::view;
 use crate::daemon::room::{is_visible_to, subscription_filter};
@@ -36,6 +43,22 @@ pub struct Options {
     pub interval: Duration,
     /// Print one frame and exit.
     pub once: bool,
+    /// Show this topic (its id, already checked against the contract's rule) instead of the
+    /// main room and the overview of topics.
+    pub topic: Option<String>,
+}
+
+impl Options {
+    /// Whether a record whose `topic_id` is `topic` belongs to what the view shows.
+    fn shows(&self, topic: Option<&str>) -> bool {
+        topic == self.topic.as_deref()
+    }
+
+    /// Whether a summary of scope `scope` is one the view's participant reads (every
+    /// participant reads those for `all`).
+    fn reads_summary(&self, scope: &str) -> bool {
+        scope == "all" || self.participant.as_deref() == Some(scope)
+    }
 }
 
 /// The shortest and longest `--interval`: faster would only redraw for nothing, and a longer
@@ -63,13 +86,33 @@ pub struct Frame {
     pub daemon: Option<DaemonStatus>,
     pub participants: Vec<Participant>,
     pub sessions: Vec<SessionInfo>,
+    /// The latest messages of the scope shown (the main room, or the topic of `--topic`).
     pub messages: VecDeque<Message>,
     pub latest_summary: Option<Summary>,
     pub message_count: u64,
     pub summary_count: u64,
     pub last_activity_ts: Option<String>,
+    /// `(topics, open topics)` in the room; `None` in a room that never opened one.
+    pub topic_counts: Option<(u64, u64)>,
+    /// The open topics, most recently active first, in a view of the main room of a room that
+    /// has topics; `None` otherwise.
+    pub topics: Option<Vec<TopicRow>>,
+    /// With `--topic`: the topic's record (`None` until it is known).
+    pub topic: Option<Topic>,
+    /// With `--topic` and `--participant`: the participant's unread count in the topic.
+    pub unread: Option<u64>,
     /// A problem to show under the header (a lost connection, an unreadable file).
     pub notice: Option<String>,
+}
+
+/// One line of the overview of open topics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicRow {
+    pub topic: Topic,
+    /// The viewing participant's unread count in the topic; `None` without `--participant`.
+    pub unread: Option<u64>,
+    /// The newest summary in the topic the viewer reads (scope `all`, or the participant's).
+    pub latest_summary: Option<Summary>,
 }
 
 /// Runs the monitor until interrupted (or after one frame with `--once`).
@@ -89,15 +132,20 @@ pub async fn monitor(paths: &RoomPaths, options: Options) -> anyhow::Result<()> 
     loop {
         // A daemon going away (or not quite up, or of another version) may hang up or refuse
         // mid-handshake: the files are shown meanwhile, saying so, and it is tried again at the
-        // next tick.
-        let live = Live::connect(paths, &options).await.unwrap_or_else(|err| {
-            notice = Some(format!("cannot reach chatroomd: {err:#}"));
-            None
-        });
+        // next tick. A refusal is the room's answer to what was asked (an unknown topic), the
+        // same from any daemon: it ends the monitor.
+        let live = match Live::connect(paths, &options).await {
+            Ok(live) => live,
+            Err(err) if is_refusal(&err) => return Err(err),
+            Err(err) => {
+                notice = Some(format!("cannot reach chatroomd: {err:#}"));
+                None
+            }
+        };
         match live {
             Some(mut live) => {
                 notice = None;
-                draw(&live.frame, &options, terminal)?;
+                draw(&live.state.frame, &options, terminal)?;
                 if options.once {
                     return Ok(());
                 }
@@ -105,11 +153,11 @@ pub async fn monitor(paths: &RoomPaths, options: Options) -> anyhow::Result<()> 
                 loop {
                     tokio::select! {
                         event = live.connection.next_event() => match event {
-                            Some(event) => live.apply(event, &options),
+                            Some(event) => live.state.apply(event, &options),
                             None => break,
                         },
                         _ = ticker.tick() => {
-                            if let Err(err) = live.refresh().await {
+                            if let Err(err) = live.refresh(&options).await {
                                 notice = Some(format!("lost the daemon: {err:#}"));
                                 break;
                             }
@@ -120,7 +168,13 @@ pub async fn monitor(paths: &RoomPaths, options: Options) -> anyhow::Result<()> 
                     if last_draw.elapsed() >= Duration::from_millis(50)
                         || !live.connection.has_event()
                     {
-                        draw(&live.frame, &options, terminal)?;
+                        if live.state.topics_stale
+                            && let Err(err) = live.refresh_topics(&options).await
+                        {
+                            notice = Some(format!("lost the daemon: {err:#}"));
+                            break;
+                        }
+                        draw(&live.state.frame, &options, terminal)?;
                         last_draw = Instant::now();
                     }
                 }
@@ -132,6 +186,13 @@ pub async fn monitor(paths: &RoomPaths, options: Options) -> anyhow::Result<()> 
                     DiskRoom::new(paths.root.display().to_string(), &paths.state_dir)
                 });
                 let mut frame = disk.frame(&options);
+                if let Some(id) = &options.topic
+                    && frame.topic.is_none()
+                    && frame.notice.is_none()
+                {
+                    // The room's refusal, as a daemon would give it.
+                    anyhow::bail!("unknown topic_id: {id}");
+                }
                 if let Some(notice) = notice.take() {
                     frame.notice = Some(match frame.notice {
                         Some(problem) => format!("{notice}; {problem}"),
@@ -151,11 +212,31 @@ pub async fn monitor(paths: &RoomPaths, options: Options) -> anyhow::Result<()> 
     }
 }
 
+/// Whether `err` is the daemon refusing a request (rather than failing to answer it).
+fn is_refusal(err: &anyhow::Error) -> bool {
+    matches!(err.downcast_ref::<CallError>(), Some(CallError::Refused(_)))
+}
+
 /// A live view: one connection, subscribed to the room's events and asked for what events do
 /// not carry. Events that arrive while a query is answered wait in the connection, in order.
 struct Live {
-    frame: Frame,
+    state: Followed,
     connection: Connection,
+}
+
+/// What a live view knows, kept up to date by events ([`Followed::apply`], pure) and by the
+/// queries [`Live`] makes.
+#[derive(Debug, Default)]
+struct Followed {
+    frame: Frame,
+    /// Whether an event changed the topics since they were last asked for (their order, last
+    /// activity, unread counts): they are asked for again before the next frame is drawn.
+    topics_stale: bool,
+    /// The newest summary the viewer reads in each topic, kept from events between listings.
+    topic_summaries: BTreeMap<String, Summary>,
+    /// The topics whose latest summary was asked for on this connection (once each: events
+    /// carry the later ones).
+    summaries_asked: BTreeSet<String>,
 }
 
 impl Live {
@@ -170,18 +251,20 @@ impl Live {
             return Ok(None);
         };
         let participant = options.participant.clone().unwrap_or_default();
-        // Subscribe before taking the snapshot; events it already covers are skipped by id.
+        let topic_id = options.topic.clone().unwrap_or_default();
+        // Subscribe before taking the snapshot; events it already covers are skipped by id. The
+        // main room's view follows every scope, for the overview of topics beside it.
         if !options.once {
             connection
                 .request(Request::Subscribe {
-                    topic_id: String::new(),
+                    topic_id: options.topic.as_deref().unwrap_or("*").to_owned(),
                     participant: participant.clone(),
                 })
                 .await?;
         }
         let Response::Handoff(handoff) = connection
             .request(Request::GetHandoff {
-                topic_id: String::new(),
+                topic_id,
                 name: participant,
                 recent_limit: options.limit as i64,
             })
@@ -190,56 +273,167 @@ impl Live {
             anyhow::bail!("unexpected reply from chatroomd to get_handoff");
         };
         let mut live = Self {
-            frame: Frame {
-                root: paths.root.display().to_string(),
-                messages: handoff.recent_messages.into(),
-                latest_summary: handoff.latest_summary,
-                ..Frame::default()
+            state: Followed {
+                frame: Frame {
+                    root: paths.root.display().to_string(),
+                    messages: handoff.recent_messages.into(),
+                    latest_summary: handoff.latest_summary,
+                    topic: handoff.topic,
+                    unread: handoff.unread_count.filter(|_| options.topic.is_some()),
+                    ..Frame::default()
+                },
+                ..Followed::default()
             },
             connection,
         };
-        live.refresh().await?;
+        live.refresh(options).await?;
         Ok(Some(live))
     }
 
-    /// Re-reads what events do not carry: uptime, counts, sessions.
-    async fn refresh(&mut self) -> anyhow::Result<()> {
+    /// Re-reads what events do not carry: uptime, counts, sessions, and the topics (a cursor
+    /// moved by a read is not an event).
+    async fn refresh(&mut self, options: &Options) -> anyhow::Result<()> {
         let Response::DaemonStatus(status) = self.connection.request(Request::DaemonStatus).await?
         else {
             anyhow::bail!("unexpected reply from chatroomd to status");
         };
-        self.frame.participants = status.participants.clone();
-        self.frame.sessions = status.sessions.clone();
-        self.frame.message_count = status.message_count;
-        self.frame.summary_count = status.summary_count;
-        self.frame.last_activity_ts = status.last_activity_ts.clone();
-        self.frame.daemon = Some(status);
+        self.state.frame.participants = status.participants.clone();
+        self.state.frame.sessions = status.sessions.clone();
+        self.state.frame.message_count = status.message_count;
+        self.state.frame.summary_count = status.summary_count;
+        self.state.frame.last_activity_ts = status.last_activity_ts.clone();
+        self.state.frame.topic_counts =
+            (status.topic_count > 0).then_some((status.topic_count, status.open_topic_count));
+        self.state.frame.daemon = Some(status);
+        self.refresh_topics(options).await
+    }
+
+    /// Asks for the topic shown (its record and the participant's unread count), or for the
+    /// overview of open topics beside the main room.
+    async fn refresh_topics(&mut self, options: &Options) -> anyhow::Result<()> {
+        self.state.topics_stale = false;
+        let participant = options.participant.clone().unwrap_or_default();
+        if let Some(topic_id) = &options.topic {
+            let Response::Handoff(handoff) = self
+                .connection
+                .request(Request::GetHandoff {
+                    topic_id: topic_id.clone(),
+                    name: participant,
+                    recent_limit: 1,
+                })
+                .await?
+            else {
+                anyhow::bail!("unexpected reply from chatroomd to get_handoff");
+            };
+            self.state.frame.topic = handoff.topic;
+            self.state.frame.unread = handoff.unread_count;
+            return Ok(());
+        }
+        if self.state.frame.topic_counts.is_none() {
+            self.state.frame.topics = None;
+            return Ok(());
+        }
+        let Response::Topics(listings) = self
+            .connection
+            .request(Request::ListTopics {
+                name: participant,
+                status: "open".to_owned(),
+            })
+            .await?
+        else {
+            anyhow::bail!("unexpected reply from chatroomd to list_topics");
+        };
+        let mut rows = Vec::with_capacity(listings.len());
+        for listing in listings {
+            let id = listing.topic.id.clone();
+            match &listing.progress {
+                // A participant's listing carries the summary it reads.
+                Some(progress) => {
+                    self.state.summaries_asked.insert(id.clone());
+                    if let Some(summary) = &progress.latest_summary {
+                        self.state.keep_summary(&id, summary.clone());
+                    }
+                }
+                None if !self.state.summaries_asked.contains(&id) => {
+                    self.state.summaries_asked.insert(id.clone());
+                    let Response::Summary(summary) = self
+                        .connection
+                        .request(Request::ReadLatestSummary {
+                            scope: "all".to_owned(),
+                            topic_id: id.clone(),
+                        })
+                        .await?
+                    else {
+                        anyhow::bail!("unexpected reply from chatroomd to read_latest_summary");
+                    };
+                    if let Some(summary) = summary {
+                        self.state.keep_summary(&id, summary);
+                    }
+                }
+                None => {}
+            }
+            rows.push(TopicRow {
+                unread: listing
+                    .progress
+                    .as_ref()
+                    .map(|progress| progress.unread_count),
+                latest_summary: self.state.topic_summaries.get(&id).cloned(),
+                topic: listing.topic,
+            });
+        }
+        self.state.frame.topics = Some(rows);
         Ok(())
+    }
+}
+
+impl Followed {
+    /// Keeps `summary` as the newest of topic `id` unless a newer one is kept already.
+    fn keep_summary(&mut self, id: &str, summary: Summary) {
+        let newer = self
+            .topic_summaries
+            .get(id)
+            .is_none_or(|kept| kept.id < summary.id);
+        if newer {
+            self.topic_summaries.insert(id.to_owned(), summary);
+        }
     }
 
     fn apply(&mut self, event: Event, options: &Options) {
-        let frame = &mut self.frame;
         match event {
             Event::Message(message) => {
-                if frame
-                    .messages
-                    .back()
-                    .is_some_and(|last| last.id >= message.id)
+                let frame = &mut self.frame;
+                frame.message_count += 1;
+                frame.last_activity_ts = Some(message.ts.clone());
+                if message.topic_id.is_some() && options.topic.is_none() {
+                    // Beside the main room: a topic's order, activity and unread count moved.
+                    self.topics_stale = true;
+                }
+                if !options.shows(message.topic_id.as_deref())
+                    || frame
+                        .messages
+                        .back()
+                        .is_some_and(|last| last.id >= message.id)
                 {
                     return;
                 }
-                frame.message_count += 1;
-                frame.last_activity_ts = Some(message.ts.clone());
                 frame.messages.push_back(message);
                 while frame.messages.len() > options.limit {
                     frame.messages.pop_front();
                 }
             }
             Event::Summary(summary) => {
-                frame.summary_count += 1;
-                let wanted = summary.scope == "all"
-                    || options.participant.as_deref() == Some(summary.scope.as_str());
-                if wanted
+                self.frame.summary_count += 1;
+                if !options.reads_summary(&summary.scope) {
+                    return;
+                }
+                if let (Some(id), None) = (&summary.topic_id, &options.topic) {
+                    let id = id.clone();
+                    self.keep_summary(&id, summary);
+                    self.topics_stale = true;
+                    return;
+                }
+                let frame = &mut self.frame;
+                if options.shows(summary.topic_id.as_deref())
                     && frame
                         .latest_summary
                         .as_ref()
@@ -252,35 +446,67 @@ impl Live {
                 participants,
                 sessions,
             } => {
-                frame.participants = participants;
-                frame.sessions = sessions;
+                self.frame.participants = participants;
+                self.frame.sessions = sessions;
             }
-            Event::Topic(_) => {}
+            Event::Topic(topic) => {
+                if options.topic.as_deref() == Some(topic.id.as_str()) {
+                    self.frame.topic = Some(topic);
+                } else if options.topic.is_none() {
+                    // Opened or closed: the counts and the overview change.
+                    let (count, open) = self.frame.topic_counts.unwrap_or((0, 0));
+                    let known = self
+                        .frame
+                        .topics
+                        .as_ref()
+                        .is_some_and(|rows| rows.iter().any(|row| row.topic.id == topic.id));
+                    self.frame.topic_counts = Some(match topic.status {
+                        TopicStatus::Open if !known => (count + 1, open + 1),
+                        TopicStatus::Closed if known => (count, open.saturating_sub(1)),
+                        _ => (count, open),
+                    });
+                    self.topics_stale = true;
+                }
+            }
         }
     }
 }
 
 /// The room as its files show it, for when no daemon serves it. Each look reads only what was
 /// appended to `messages.jsonl` and `summaries.jsonl` since the last (a file replaced or cut back
-/// is read again from its start), and `participants.json` only when it changed, and keeps only
-/// what a frame shows: counts, the latest visible messages and summary, the participants.
+/// is read again from its start), and `participants.json`, `topics.json` and
+/// `topic_cursors.json` only when they changed (a room used the v1 way has neither of the last
+/// two), and keeps only what a frame shows: counts, the latest visible messages and summary,
+/// the participants, and per topic what the overview shows.
 struct DiskRoom {
     root: String,
     messages_file: JsonlTail,
     summaries_file: JsonlTail,
     participants_file: JsonObjectFile,
+    topics_file: JsonObjectFile,
+    topic_cursors_file: JsonObjectFile,
     messages: LatestMessages,
     summaries: LatestSummary,
-    participants: Vec<Participant>,
+    participants: BTreeMap<String, Participant>,
+    topics: BTreeMap<String, Topic>,
+    /// name → topic → last read id, as `topic_cursors.json` holds them.
+    topic_cursors: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 /// What a frame shows of the messages read so far.
 #[derive(Debug, Clone, Default)]
 struct LatestMessages {
-    /// The newest messages visible in the view, at most `--limit`.
+    /// The newest messages of the scope shown and visible in the view, at most `--limit`.
     visible: VecDeque<Message>,
     count: u64,
     last_activity_ts: Option<String>,
+    /// With `--participant`: per topic, the ids of the messages visible to it, ascending, to
+    /// count what it has not read (its cursor moves while the monitor runs). Shared with the
+    /// clones a frame makes, and copied only when a clone adds to it (a record lacking its
+    /// newline, in a topic): a look costs what it reads, not what the room holds.
+    visible_in_topics: Arc<BTreeMap<String, Vec<u64>>>,
+    /// Per topic, the newest message's timestamp (see [`DiskRoom::with_activity`]).
+    newest_in_topics: BTreeMap<String, String>,
 }
 
 impl LatestMessages {
@@ -288,12 +514,29 @@ impl LatestMessages {
         self.count += 1;
         self.last_activity_ts = Some(message.ts.clone());
         let participant = options.participant.as_deref();
-        if participant.is_none_or(|name| is_visible_to(&message, name)) {
+        let visible = participant.is_none_or(|name| is_visible_to(&message, name));
+        if let Some(topic) = &message.topic_id {
+            newest(&mut self.newest_in_topics, topic, &message.ts);
+        }
+        if let (Some(topic), Some(_), true) = (&message.topic_id, participant, visible) {
+            Arc::make_mut(&mut self.visible_in_topics)
+                .entry(topic.clone())
+                .or_default()
+                .push(message.id);
+        }
+        if visible && options.shows(message.topic_id.as_deref()) {
             self.visible.push_back(message);
             if self.visible.len() > options.limit {
                 self.visible.pop_front();
             }
         }
+    }
+
+    /// How many messages of `topic` visible to the participant lie after `cursor`.
+    fn unread_in(&self, topic: &str, cursor: u64) -> u64 {
+        self.visible_in_topics.get(topic).map_or(0, |ids| {
+            (ids.len() - ids.partition_point(|id| *id <= cursor)) as u64
+        })
     }
 }
 
@@ -301,16 +544,40 @@ impl LatestMessages {
 #[derive(Debug, Clone, Default)]
 struct LatestSummary {
     count: u64,
-    /// The newest summary for everyone or for the viewing participant.
+    /// The newest summary of the scope shown, for everyone or for the viewing participant.
     latest: Option<Summary>,
+    /// The same per topic, for the overview beside the main room.
+    in_topics: BTreeMap<String, Summary>,
+    /// Per topic, the newest summary's timestamp, whoever it is for.
+    newest_in_topics: BTreeMap<String, String>,
 }
 
 impl LatestSummary {
     fn add(&mut self, summary: Summary, options: &Options) {
         self.count += 1;
-        if summary.scope == "all" || options.participant.as_deref() == Some(summary.scope.as_str())
-        {
+        if let Some(topic) = &summary.topic_id {
+            newest(&mut self.newest_in_topics, topic, &summary.ts);
+        }
+        if !options.reads_summary(&summary.scope) {
+            return;
+        }
+        if let Some(topic) = &summary.topic_id {
+            self.in_topics.insert(topic.clone(), summary.clone());
+        }
+        if options.shows(summary.topic_id.as_deref()) {
             self.latest = Some(summary);
+        }
+    }
+}
+
+/// Keeps `ts` as the newest timestamp of `topic` unless a later one is kept. Timestamps of the
+/// contract's one format compare as text.
+fn newest(newest: &mut BTreeMap<String, String>, topic: &str, ts: &str) {
+    match newest.get_mut(topic) {
+        Some(kept) if kept.as_str() >= ts => {}
+        Some(kept) => ts.clone_into(kept),
+        None => {
+            newest.insert(topic.to_owned(), ts.to_owned());
         }
     }
 }
@@ -363,6 +630,23 @@ fn follow<T: serde::de::DeserializeOwned, L: Latest<T>>(
     }
 }
 
+/// Reads an object file into `kept` when it changed; a file that cannot be read empties `kept`
+/// and is named in `problems`.
+fn reread<T: serde::de::DeserializeOwned + Default>(
+    file: &mut JsonObjectFile,
+    kept: &mut T,
+    problems: &mut Vec<String>,
+) {
+    match file.read_if_changed::<T>() {
+        Ok(Some(object)) => *kept = object,
+        Ok(None) => {}
+        Err(err) => {
+            *kept = T::default();
+            problems.push(format!("{err:#}"));
+        }
+    }
+}
+
 impl DiskRoom {
     fn new(root: String, state_dir: &Path) -> Self {
         Self {
@@ -370,9 +654,13 @@ impl DiskRoom {
             messages_file: JsonlTail::new(state_dir.join(store::MESSAGES_FILE)),
             summaries_file: JsonlTail::new(state_dir.join(store::SUMMARIES_FILE)),
             participants_file: JsonObjectFile::new(state_dir.join(store::PARTICIPANTS_FILE)),
+            topics_file: JsonObjectFile::new(state_dir.join(source::TOPICS_FILE)),
+            topic_cursors_file: JsonObjectFile::new(state_dir.join(source::TOPIC_CURSORS_FILE)),
             messages: LatestMessages::default(),
             summaries: LatestSummary::default(),
-            participants: Vec::new(),
+            participants: BTreeMap::new(),
+            topics: BTreeMap::new(),
+            topic_cursors: BTreeMap::new(),
         }
     }
 
@@ -392,31 +680,107 @@ impl DiskRoom {
             options,
             &mut problems,
         );
-        match self
-            .participants_file
-            .read_if_changed::<BTreeMap<String, Participant>>()
-        {
-            Ok(Some(participants)) => self.participants = participants.into_values().collect(),
-            Ok(None) => {}
-            Err(err) => {
-                self.participants.clear();
-                problems.push(format!("{err:#}"));
-            }
+        reread(
+            &mut self.participants_file,
+            &mut self.participants,
+            &mut problems,
+        );
+        reread(&mut self.topics_file, &mut self.topics, &mut problems);
+        if options.participant.is_some() {
+            reread(
+                &mut self.topic_cursors_file,
+                &mut self.topic_cursors,
+                &mut problems,
+            );
         }
+        let cursor = |topic: &str| {
+            options
+                .participant
+                .as_ref()
+                .and_then(|name| self.topic_cursors.get(name))
+                .and_then(|cursors| cursors.get(topic))
+                .copied()
+                .unwrap_or(0)
+        };
+        let unread = |topic: &str| {
+            options
+                .participant
+                .as_ref()
+                .map(|_| messages.unread_in(topic, cursor(topic)))
+        };
+        let records: Vec<Topic> = self
+            .topics
+            .values()
+            .map(|topic| with_activity(topic, &messages, &summaries))
+            .collect();
+        let open = records
+            .iter()
+            .filter(|topic| topic.status == TopicStatus::Open);
+        let topic_counts =
+            (!records.is_empty()).then(|| (records.len() as u64, open.clone().count() as u64));
+        let topics = match (&options.topic, topic_counts) {
+            (None, Some(_)) => {
+                let mut rows: Vec<TopicRow> = open
+                    .map(|topic| TopicRow {
+                        unread: unread(&topic.id),
+                        latest_summary: summaries.in_topics.get(&topic.id).cloned(),
+                        topic: topic.clone(),
+                    })
+                    .collect();
+                sort_like_list_topics(&mut rows);
+                Some(rows)
+            }
+            _ => None,
+        };
+        let topic = options
+            .topic
+            .as_ref()
+            .and_then(|id| records.iter().find(|topic| &topic.id == id).cloned());
         Frame {
             root: self.root.clone(),
             daemon: None,
-            participants: self.participants.clone(),
+            participants: self.participants.values().cloned().collect(),
             sessions: Vec::new(),
+            unread: options.topic.as_deref().and_then(unread),
             messages: messages.visible,
             latest_summary: summaries.latest,
             message_count: messages.count,
             summary_count: summaries.count,
             last_activity_ts: messages.last_activity_ts,
+            topic_counts,
+            topics,
+            topic,
             notice: (!problems.is_empty())
                 .then(|| format!("cannot read the room: {}", problems.join("; "))),
         }
     }
+}
+
+/// `topic` with its last activity brought up to its newest record: the daemon writes a topic's
+/// activity to `topics.json` lazily (within a second, and at a clean stop), and derives it from
+/// the records when it starts, so the files' records are what it would answer.
+fn with_activity(topic: &Topic, messages: &LatestMessages, summaries: &LatestSummary) -> Topic {
+    let mut topic = topic.clone();
+    for newest in [
+        messages.newest_in_topics.get(&topic.id),
+        summaries.newest_in_topics.get(&topic.id),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if newest > &topic.last_activity_ts {
+            topic.last_activity_ts.clone_from(newest);
+        }
+    }
+    topic
+}
+
+/// `list_topics`' order: the most recently active first, ties by id descending (the v2
+/// server's). Timestamps of one format compare as text.
+fn sort_like_list_topics(rows: &mut [TopicRow]) {
+    rows.sort_by(|a, b| {
+        (&b.topic.last_activity_ts, &b.topic.id).cmp(&(&a.topic.last_activity_ts, &a.topic.id))
+    });
 }
 
 fn draw(frame: &Frame, options: &Options, terminal: bool) -> anyhow::Result<()> {
@@ -429,6 +793,10 @@ fn draw(frame: &Frame, options: &Options, terminal: bool) -> anyhow::Result<()> 
     }
     write_stdout(&text)
 }
+
+/// How many characters of a title and of a summary the overview of topics shows.
+const TITLE_CHARS: usize = 40;
+const SUMMARY_CHARS: usize = 60;
 
 /// One frame as text. `styled` adds bold headings (terminal only); the layout is the same.
 pub fn render(frame: &Frame, options: &Options, now: u64, styled: bool) -> String {
@@ -463,16 +831,39 @@ pub fn render(frame: &Frame, options: &Options, now: u64, styled: bool) -> Strin
             );
         }
     }
+    if let Some(id) = &options.topic {
+        match &frame.topic {
+            Some(topic) => {
+                let _ = writeln!(
+                    out,
+                    "topic: {}, last activity {}",
+                    view::topic_heading(topic),
+                    view::ago(&topic.last_activity_ts, now)
+                );
+            }
+            None => {
+                let _ = writeln!(out, "topic: {}", view::inline(id));
+            }
+        }
+    }
     if let Some(participant) = &options.participant {
-        let _ = writeln!(out, "view: what {} sees", view::inline(participant));
+        let unread = frame
+            .unread
+            .map_or_else(String::new, |unread| format!(" ({unread} unread here)"));
+        let _ = writeln!(out, "view: what {} sees{unread}", view::inline(participant));
     }
     if let Some(notice) = &frame.notice {
         // A notice may quote a file's contents (a parse error).
         let _ = writeln!(out, "note: {}", view::inline(notice));
     }
+    let topic_counts = frame
+        .topic_counts
+        .map_or_else(String::new, |(count, open)| {
+            format!("  topics: {open} open of {count}")
+        });
     let _ = writeln!(
         out,
-        "messages: {}  summaries: {}  sessions: {}  last activity: {}",
+        "messages: {}  summaries: {}  sessions: {}  last activity: {}{topic_counts}",
         frame.message_count,
         frame.summary_count,
         frame.sessions.len(),
@@ -504,6 +895,15 @@ pub fn render(frame: &Frame, options: &Options, now: u64, styled: bool) -> Strin
     if let Some(people) = view::people_line(&frame.sessions) {
         let _ = writeln!(out, "{people}");
     }
+    if let Some(rows) = &frame.topics {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "{}", heading(&format!("open topics ({})", rows.len())));
+        if rows.is_empty() {
+            let _ = writeln!(out, "  none open");
+        } else {
+            out.push_str(&topic_overview(rows, now));
+        }
+    }
     let _ = writeln!(out);
     let _ = writeln!(out, "{}", heading("latest summary"));
     match &frame.latest_summary {
@@ -515,10 +915,19 @@ pub fn render(frame: &Frame, options: &Options, now: u64, styled: bool) -> Strin
         }
     }
     let _ = writeln!(out);
+    // Where the messages are from, once the room has more than one place they can be.
+    let place = match (&options.topic, &frame.topics) {
+        (Some(id), _) => format!(" in topic {}", view::inline(id)),
+        (None, Some(_)) => " in the main room".to_owned(),
+        (None, None) => String::new(),
+    };
     let _ = writeln!(
         out,
         "{}",
-        heading(&format!("latest messages ({} shown)", frame.messages.len()))
+        heading(&format!(
+            "latest messages{place} ({} shown)",
+            frame.messages.len()
+        ))
     );
     if frame.messages.is_empty() {
         let _ = writeln!(out, "  none yet");
@@ -527,6 +936,59 @@ pub fn render(frame: &Frame, options: &Options, now: u64, styled: bool) -> Strin
         let _ = writeln!(out, "{}", view::indent(&view::message_line(message), "  "));
     }
     out
+}
+
+/// The overview of open topics: one line each, with the viewer's unread count when the rows
+/// carry one, and the first line of the latest summary.
+fn topic_overview(rows: &[TopicRow], now: u64) -> String {
+    let with_unread = rows.iter().any(|row| row.unread.is_some());
+    let summary = |row: &TopicRow| {
+        row.latest_summary.as_ref().map_or_else(
+            || "-".to_owned(),
+            |summary| {
+                format!(
+                    "{}: {}",
+                    summary.from,
+                    view::snippet(&summary.content, SUMMARY_CHARS)
+                )
+            },
+        )
+    };
+    if with_unread {
+        let mut table = vec![[
+            "ID".to_owned(),
+            "LAST ACTIVITY".to_owned(),
+            "UNREAD".to_owned(),
+            "TITLE".to_owned(),
+            "LATEST SUMMARY".to_owned(),
+        ]];
+        table.extend(rows.iter().map(|row| {
+            [
+                row.topic.id.clone(),
+                view::ago(&row.topic.last_activity_ts, now),
+                row.unread.unwrap_or(0).to_string(),
+                view::snippet(&row.topic.title, TITLE_CHARS),
+                summary(row),
+            ]
+        }));
+        view::table(&table)
+    } else {
+        let mut table = vec![[
+            "ID".to_owned(),
+            "LAST ACTIVITY".to_owned(),
+            "TITLE".to_owned(),
+            "LATEST SUMMARY".to_owned(),
+        ]];
+        table.extend(rows.iter().map(|row| {
+            [
+                row.topic.id.clone(),
+                view::ago(&row.topic.last_activity_ts, now),
+                view::snippet(&row.topic.title, TITLE_CHARS),
+                summary(row),
+            ]
+        }));
+        view::table(&table)
+    }
 }
 
 #[cfg(test)]
@@ -575,6 +1037,7 @@ mod tests {
             participant: Some("ana".into()),
             interval: Duration::from_secs(2),
             once: false,
+            topic: None,
         };
         let mut disk = DiskRoom::new("/repo".into(), dir.path());
         let ids = |frame: &Frame| frame.messages.iter().map(|m| m.id).collect::<Vec<_>>();
@@ -634,6 +1097,246 @@ mod tests {
         assert!(notice.contains("messages.jsonl:2: "), "{notice}");
     }
 
+    fn options(participant: Option<&str>, topic: Option<&str>) -> Options {
+        Options {
+            limit: 3,
+            participant: participant.map(str::to_owned),
+            interval: Duration::from_secs(2),
+            once: false,
+            topic: topic.map(str::to_owned),
+        }
+    }
+
+    fn topic_json(id: &str, status: &str, last_activity: &str) -> String {
+        let closed_at = if status == "closed" {
+            format!("\"{last_activity}\"")
+        } else {
+            "null".to_owned()
+        };
+        format!(
+            "\"{id}\":{{\"id\":\"{id}\",\"title\":\"about {id}\",\"status\":\"{status}\",\"created_by\":\"ana\",\"created_at\":\"2026-11-24T09:00:00Z\",\"closed_at\":{closed_at},\"last_activity_ts\":\"{last_activity}\"}}"
+        )
+    }
+
+    fn in_topic(id: u64, topic: &str, to: &str) -> String {
+        format!(
+            "{{\"id\":{id},\"ts\":\"2026-11-24T09:15:{:02}Z\",\"topic_id\":\"{topic}\",\"from\":\"bo\",\"to\":\"{to}\",\"content\":\"m{id}\"}}\n",
+            id % 60
+        )
+    }
+
+    #[test]
+    fn with_no_daemon_the_topics_come_from_their_files_beside_the_main_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let messages = dir.path().join(store::MESSAGES_FILE);
+        append(&messages, &message_line_json(1, "all"));
+        append(&messages, &in_topic(2, "auth", "all"));
+        append(&messages, &in_topic(3, "auth", "cy"));
+        append(&messages, &in_topic(4, "auth", "ana"));
+        append(&messages, &message_line_json(5, "all"));
+        append(&messages, &in_topic(6, "db", "all"));
+        append(
+            &dir.path().join(store::SUMMARIES_FILE),
+            "{\"id\":1,\"ts\":\"2026-11-24T09:15:08Z\",\"topic_id\":\"auth\",\"from\":\"bo\",\"scope\":\"all\",\"content\":\"auth: half done\\nmore\"}\n\
+             {\"id\":2,\"ts\":\"2026-11-24T09:15:07Z\",\"from\":\"bo\",\"scope\":\"all\",\"content\":\"main summary\"}\n\
+             {\"id\":3,\"ts\":\"2026-11-24T09:15:08Z\",\"topic_id\":\"auth\",\"from\":\"bo\",\"scope\":\"cy\",\"content\":\"for cy\"}\n",
+        );
+        // The daemon writes a topic's activity lazily: the files' records say more.
+        let topics = format!(
+            "{{{},{},{}}}",
+            topic_json("auth", "open", "2026-11-24T09:00:00Z"),
+            topic_json("db", "open", "2026-11-24T09:00:00Z"),
+            topic_json("old", "closed", "2026-11-24T09:15:00Z")
+        );
+        std::fs::write(dir.path().join(source::TOPICS_FILE), topics).unwrap();
+        std::fs::write(
+            dir.path().join(source::TOPIC_CURSORS_FILE),
+            r#"{"ana":{"auth":2}}"#,
+        )
+        .unwrap();
+
+        // The main room, what ana sees: main messages only; the overview in list_topics' order
+        // with her unread counts (auth: 4 is unread, 3 is not hers; db: 6) and the summaries
+        // she reads.
+        let ana = options(Some("ana"), None);
+        let mut disk = DiskRoom::new("/repo".into(), dir.path());
+        let frame = disk.frame(&ana);
+        let ids = |frame: &Frame| frame.messages.iter().map(|m| m.id).collect::<Vec<_>>();
+        assert_eq!(ids(&frame), [1, 5]);
+        assert_eq!(frame.message_count, 6, "the whole room's count");
+        assert_eq!(
+            frame.latest_summary.as_ref().unwrap().content,
+            "main summary"
+        );
+        assert_eq!(frame.topic_counts, Some((3, 2)));
+        let rows = frame.topics.clone().unwrap();
+        let overview: Vec<(&str, Option<u64>, Option<&str>)> = rows
+            .iter()
+            .map(|row| {
+                (
+                    row.topic.id.as_str(),
+                    row.unread,
+                    row.latest_summary.as_ref().map(|s| s.content.as_str()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            overview,
+            [
+                ("auth", Some(1), Some("auth: half done\nmore")),
+                ("db", Some(1), None),
+            ]
+        );
+        let text = render(
+            &frame,
+            &ana,
+            parse_ts("2026-11-24T09:15:10Z").unwrap(),
+            false,
+        );
+        for expected in [
+            "messages: 6  summaries: 3  sessions: 0  last activity: 4s ago  topics: 2 open of 3",
+            "open topics (2)\n  ID    LAST ACTIVITY  UNREAD  TITLE       LATEST SUMMARY\n  auth  2s ago         1       about auth  bo: auth: half done…\n  db    4s ago         1       about db    -\n",
+            "latest messages in the main room (2 shown)",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+        }
+
+        // Her cursor moves: the count follows, reading only the cursors file again.
+        std::fs::write(
+            dir.path().join(source::TOPIC_CURSORS_FILE),
+            r#"{"ana":{"auth":4,"db":6}}"#,
+        )
+        .unwrap();
+        let frame = disk.frame(&ana);
+        let unread: Vec<_> = frame.topics.unwrap().iter().map(|row| row.unread).collect();
+        assert_eq!(unread, [Some(0), Some(0)]);
+
+        // Without a participant: no unread counts, every message of the scope.
+        let everyone = options(None, None);
+        let frame = DiskRoom::new("/repo".into(), dir.path()).frame(&everyone);
+        assert!(frame.topics.unwrap().iter().all(|row| row.unread.is_none()));
+
+        // One topic: its record, its messages, its latest summary for cy, cy's unread count.
+        let cy = options(Some("cy"), Some("auth"));
+        let frame = DiskRoom::new("/repo".into(), dir.path()).frame(&cy);
+        assert_eq!(ids(&frame), [2, 3]);
+        assert_eq!(frame.topic.as_ref().unwrap().title, "about auth");
+        assert_eq!(frame.latest_summary.as_ref().unwrap().content, "for cy");
+        assert_eq!(frame.unread, Some(2));
+        assert!(frame.topics.is_none());
+        let text = render(
+            &frame,
+            &cy,
+            parse_ts("2026-11-24T09:15:10Z").unwrap(),
+            false,
+        );
+        for expected in [
+            "topic: auth — about auth (open, opened by ana at 2026-11-24T09:00:00Z), last activity 2s ago",
+            "view: what cy sees (2 unread here)",
+            "latest messages in topic auth (2 shown)",
+            "  #3 [auth] 2026-11-24T09:15:03Z bo → cy [direct]: m3",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+        }
+        let unknown = DiskRoom::new("/repo".into(), dir.path()).frame(&options(None, Some("x")));
+        assert!(unknown.topic.is_none());
+    }
+
+    #[test]
+    fn a_room_without_topics_shows_no_trace_of_them() {
+        let dir = tempfile::tempdir().unwrap();
+        append(
+            &dir.path().join(store::MESSAGES_FILE),
+            &message_line_json(1, "all"),
+        );
+        let everyone = options(None, None);
+        let frame = DiskRoom::new("/repo".into(), dir.path()).frame(&everyone);
+        assert_eq!((frame.topic_counts, frame.topics.is_none()), (None, true));
+        let text = render(&frame, &everyone, 0, false);
+        assert!(!text.contains("topic"), "{text}");
+        assert!(text.contains("\nlatest messages (1 shown)\n"), "{text}");
+    }
+
+    fn event_message(id: u64, topic: Option<&str>) -> Event {
+        Event::Message(Message {
+            topic_id: topic.map(str::to_owned),
+            id,
+            ts: "2026-11-24T09:15:00Z".into(),
+            from: "bo".into(),
+            to: "all".into(),
+            content: format!("m{id}"),
+            human: false,
+        })
+    }
+
+    fn event_summary(id: u64, topic: Option<&str>, scope: &str) -> Event {
+        Event::Summary(Summary {
+            topic_id: topic.map(str::to_owned),
+            id,
+            ts: "2026-11-24T09:15:00Z".into(),
+            from: "bo".into(),
+            scope: scope.into(),
+            content: format!("s{id}"),
+        })
+    }
+
+    fn topic_record(id: &str, status: TopicStatus) -> Topic {
+        Topic {
+            id: id.into(),
+            title: "t".into(),
+            status,
+            created_by: "system".into(),
+            created_at: "2026-11-24T09:00:00Z".into(),
+            closed_at: None,
+            last_activity_ts: "2026-11-24T09:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn live_events_keep_the_main_room_apart_from_the_topics_beside_it() {
+        let ana = options(Some("ana"), None);
+        let mut followed = Followed::default();
+        followed.apply(event_message(1, None), &ana);
+        followed.apply(event_message(2, Some("auth")), &ana);
+        let ids: Vec<u64> = followed.frame.messages.iter().map(|m| m.id).collect();
+        assert_eq!(ids, [1], "a topic's message is not the main room's");
+        assert_eq!(followed.frame.message_count, 2);
+        assert!(followed.topics_stale, "the overview asks again");
+
+        followed.topics_stale = false;
+        followed.apply(event_summary(1, Some("auth"), "all"), &ana);
+        followed.apply(event_summary(2, Some("auth"), "cy"), &ana);
+        followed.apply(event_summary(3, None, "ana"), &ana);
+        assert_eq!(followed.topic_summaries["auth"].id, 1, "not cy's summary");
+        assert_eq!(followed.frame.latest_summary.as_ref().unwrap().id, 3);
+        assert!(followed.topics_stale);
+
+        followed.apply(Event::Topic(topic_record("db", TopicStatus::Open)), &ana);
+        assert_eq!(followed.frame.topic_counts, Some((1, 1)));
+
+        // One topic's view: only its records, and its record as events bring it.
+        let auth = options(None, Some("auth"));
+        let mut followed = Followed::default();
+        followed.apply(event_message(4, Some("auth")), &auth);
+        followed.apply(event_message(5, None), &auth);
+        followed.apply(event_summary(4, Some("auth"), "all"), &auth);
+        followed.apply(event_summary(5, Some("db"), "all"), &auth);
+        let ids: Vec<u64> = followed.frame.messages.iter().map(|m| m.id).collect();
+        assert_eq!(ids, [4]);
+        assert_eq!(followed.frame.latest_summary.as_ref().unwrap().id, 4);
+        followed.apply(Event::Topic(topic_record("db", TopicStatus::Closed)), &auth);
+        assert_eq!(followed.frame.topic, None, "another topic's record");
+        followed.apply(
+            Event::Topic(topic_record("auth", TopicStatus::Closed)),
+            &auth,
+        );
+        assert_eq!(
+            followed.frame.topic.as_ref().map(|topic| topic.status),
+            Some(TopicStatus::Closed)
+        );
+        assert!(!followed.topics_stale, "no overview in a topic's view");
+    }
+
     #[test]
     fn the_interval_is_a_bounded_number_of_seconds() {
         assert_eq!(interval(0.1).unwrap(), Duration::from_millis(100));
@@ -677,6 +1380,7 @@ mod tests {
             participant: Some("ana".into()),
             interval: Duration::from_secs(2),
             once: true,
+            topic: None,
         };
         let text = render(&frame, &options, now, false);
         assert!(!text.contains('\x1b'));
@@ -733,6 +1437,7 @@ mod tests {
             participant: Some(hostile.into()),
             interval: Duration::from_secs(2),
             once: true,
+            topic: None,
         };
         for styled in [false, true] {
             let text = render(&frame, &options, 0, styled);
@@ -749,6 +1454,39 @@ mod tests {
                 "{text}"
             );
             assert!(text.contains("chatroom · /re\\u{d}po"), "{text}");
+        }
+
+        // The topics a file or an agent named: the overview, and one topic's view.
+        let topic = Topic {
+            id: format!("t{hostile}"),
+            title: format!("{hostile}\n{hostile}"),
+            status: TopicStatus::Open,
+            created_by: hostile.into(),
+            created_at: hostile.into(),
+            closed_at: Some(hostile.into()),
+            last_activity_ts: hostile.into(),
+        };
+        let mut in_topic = frame.clone();
+        in_topic.topics = Some(vec![TopicRow {
+            topic: topic.clone(),
+            unread: Some(1),
+            latest_summary: frame.latest_summary.clone(),
+        }]);
+        let mut one_topic = frame.clone();
+        one_topic.topic = Some(topic);
+        for (frame, topic) in [(in_topic, None), (one_topic, Some(format!("t{hostile}")))] {
+            let options = Options {
+                topic,
+                ..options.clone()
+            };
+            let text = render(&frame, &options, 0, false);
+            assert!(
+                !text
+                    .chars()
+                    .any(|c| c.is_control() && c != '\n' || c == '\u{202e}'),
+                "{text}"
+            );
+            assert!(text.contains("t\\u{1b}]52;c;aGk="), "{text}");
         }
     }
 }

@@ -5,14 +5,14 @@
 use anyhow::bail;
 use clap::Args;
 use protocol::paths::RoomPaths;
-use protocol::{ClientKind, Message, Request, Response};
+use protocol::{ClientKind, Request, Response};
 
 use crate::cli::RootArg;
 use crate::commands::control;
-use crate::commands::source::load_from_disk;
+use crate::commands::source::room_from_disk;
 use crate::commands::transcript::write_stdout;
 use crate::commands::view;
-use crate::daemon::room::{Caller, Room};
+use crate::daemon::room::Caller;
 use crate::shared::time::unix_now;
 
 #[derive(Debug, Args)]
@@ -45,8 +45,9 @@ pub struct SearchArgs {
     pub json: bool,
 }
 
-/// Prints the messages matching the query, newest first: one line each (`tail`'s), or with
-/// `--json` one JSON object each. A refusal is the tool's, in its words.
+/// Prints the messages matching the query, newest first: one line each (`tail`'s, which names
+/// the topic of a message in one), or with `--json` one JSON object each. A refusal is the
+/// tool's, in its words.
 pub async fn search(paths: &RoomPaths, args: SearchArgs) -> anyhow::Result<()> {
     let request = Request::SearchMessages {
         query: args.query,
@@ -58,18 +59,8 @@ pub async fn search(paths: &RoomPaths, args: SearchArgs) -> anyhow::Result<()> {
     let reply = match control::connect(paths, ClientKind::Control).await? {
         Some(connection) => connection.request(request).await?,
         None => {
-            // The files make the same room the daemon would load, searched by the same core.
-            let loaded = load_from_disk(&paths.state_dir)?;
-            let mut room = Room::restore(
-                loaded.messages,
-                loaded.summaries,
-                loaded.participants,
-                loaded.cursors,
-            )
-            .map_err(|cause| anyhow::anyhow!("cannot read the room: {cause}"))?;
-            for repair in room.restore_topics(loaded.topics, loaded.topic_cursors, loaded.imports) {
-                tracing::warn!("{repair}");
-            }
+            // The files make the room a daemon would load, searched by the same core.
+            let mut room = room_from_disk(&paths.state_dir)?;
             let caller = Caller {
                 session: 0,
                 human: true,
@@ -88,7 +79,7 @@ pub async fn search(paths: &RoomPaths, args: SearchArgs) -> anyhow::Result<()> {
         if args.json {
             out.push_str(&serde_json::to_string(message)?);
         } else {
-            out.push_str(&line(message));
+            out.push_str(&view::message_line(message));
         }
         out.push('\n');
     }
@@ -96,12 +87,4 @@ pub async fn search(paths: &RoomPaths, args: SearchArgs) -> anyhow::Result<()> {
         out.push_str("no messages match\n");
     }
     write_stdout(&out)
-}
-
-/// `tail`'s line, with the topic in front for a message in one.
-fn line(message: &Message) -> String {
-    match &message.topic_id {
-        Some(topic) => format!("[{}] {}", view::inline(topic), view::message_line(message)),
-        None => view::message_line(message),
-    }
 }

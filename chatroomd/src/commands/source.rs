@@ -1,35 +1,102 @@
-//! Where the read-only commands (`status`, `monitor`, `tail`, `export`) get the room from: the
-//! running daemon when there is one (never starting one), else the files, read without changing
-//! them. Either way the answers follow the contract's rules (visibility, order). For a view
-//! that keeps watching the files ([`crate::commands::monitor`] with no daemon), [`JsonlTail`] reads only
-//! what was appended since it last looked, and [`JsonObjectFile`] re-reads an object only when
-//! the file changed.
+//! Where the read-only commands (`status`, `monitor`, `tail`, `export`, `topics`) get the room
+//! from: the running daemon when there is one (never starting one), else the files, read without
+//! changing them into a [`Room`] that answers the same requests by the same rules (visibility,
+//! scopes, order, unread counts), so that a command cannot tell the two apart. For a view that
+//! keeps watching the files ([`crate::commands::monitor`] with no daemon), [`JsonlTail`] reads
+//! only what was appended since it last looked, and [`JsonObjectFile`] re-reads an object only
+//! when the file changed. [`Scope`] is what a command's `--topic` names.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read as _, Seek as _, SeekFrom};
 use std::os::unix::fs::{FileExt as _, MetadataExt as _};
 use std::path::{Path, PathBuf};
 
 use protocol::paths::RoomPaths;
-use protocol::{ClientKind, Message, Participant, Request, Response, Summary};
+use protocol::{
+    ClientKind, Message, Participant, Refusal, Request, Response, Summary, Topic, TopicListing,
+    TopicStatus,
+};
 
 use chatroom_client::Connection;
 
 use crate::commands::control;
-use crate::daemon::room::is_visible_to;
+use crate::daemon::journal::JOURNAL_FILE;
+use crate::daemon::room::{EVERY_SCOPE, Room};
 use crate::daemon::store::{self, LoadError, Loaded};
+use crate::shared::time::unix_now;
 use serde::de::DeserializeOwned;
 
-/// Records per request when paging through a live room (the contract's largest `limit`).
+/// Records per request when paging through a room (the contract's largest `limit`).
 const PAGE: i64 = 100;
+
+/// The contract's files for topics, beside the v1 files ("On disk"): absent in a v1 room.
+pub use store::{TOPIC_CURSORS_FILE, TOPICS_FILE};
+
+/// Which part of the room a command looks at, as its `--topic` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// No `--topic`: the main room, which is all there is in a room used the v1 way.
+    Main,
+    /// `--topic ID`: one topic.
+    Topic(String),
+    /// `--topic '*'`: the main room and every topic, each message saying where it belongs.
+    Every,
+}
+
+impl Scope {
+    /// The scope `--topic` names: none (or blank) is the main room, `*` every scope, anything
+    /// else one topic, trimmed and refused in the room's words when it cannot be a topic's id.
+    pub fn from_arg(topic: Option<&str>) -> Result<Self, Refusal> {
+        match topic.map(str::trim) {
+            None | Some("") => Ok(Self::Main),
+            Some(EVERY_SCOPE) => Ok(Self::Every),
+            Some(id) => topic_id(id).map(|id| Self::Topic(id.to_owned())),
+        }
+    }
+
+    /// The scope as the wire names it in `topic_id`: `""`, the topic's id, or `"*"`.
+    pub fn wire(&self) -> &str {
+        match self {
+            Self::Main => "",
+            Self::Topic(id) => id,
+            Self::Every => EVERY_SCOPE,
+        }
+    }
+
+    /// Whether a record whose `topic_id` is `topic` belongs to this scope.
+    pub fn holds(&self, topic: Option<&str>) -> bool {
+        match self {
+            Self::Main => topic.is_none(),
+            Self::Topic(id) => topic == Some(id.as_str()),
+            Self::Every => true,
+        }
+    }
+
+    /// The one topic this scope is, if it is one.
+    pub fn topic(&self) -> Option<&str> {
+        match self {
+            Self::Topic(id) => Some(id),
+            Self::Main | Self::Every => None,
+        }
+    }
+}
+
+/// The contract's rule for a non-blank `topic_id` (`^[a-z0-9][a-z0-9._-]{0,63}$`) — the room's
+/// own, with its refusal text — for the commands to refuse a bad `--topic` before they reach
+/// for a daemon (a daemon started for `tail --follow` would not know better).
+pub fn topic_id(value: &str) -> Result<&str, Refusal> {
+    crate::daemon::room::topic_id_param(value)?
+        .ok_or_else(|| Refusal::invalid(crate::daemon::room::TOPIC_ID_RULE))
+}
 
 /// The room, live or on disk.
 #[derive(Debug)]
 pub enum Source {
     /// A connection to the running daemon.
     Live(Box<Connection>),
-    /// What the files hold; no daemon runs.
-    Disk(Box<Loaded>),
+    /// The room the files hold, restored as the daemon would restore it; no daemon runs.
+    Disk(Box<Room>),
 }
 
 impl Source {
@@ -37,7 +104,7 @@ impl Source {
     pub async fn open(paths: &RoomPaths, kind: ClientKind) -> anyhow::Result<Self> {
         match control::connect(paths, kind).await? {
             Some(connection) => Ok(Self::Live(Box::new(connection))),
-            None => Ok(Self::Disk(Box::new(load_from_disk(&paths.state_dir)?))),
+            None => Ok(Self::Disk(Box::new(room_from_disk(&paths.state_dir)?))),
         }
     }
 
@@ -45,123 +112,242 @@ impl Source {
         matches!(self, Self::Live(_))
     }
 
-    /// Messages with `id > since_id` (visible to `participant` when given), ascending, all of them.
+    /// Answers one read: the daemon's answer, or the restored room's by the same code. A
+    /// refusal is an error in the room's words.
+    pub async fn request(&mut self, request: Request) -> anyhow::Result<Response> {
+        match self {
+            Self::Live(client) => Ok(client.request(request).await?),
+            // Session 0 is nobody's: the reads this answers look at no session.
+            Self::Disk(room) => room
+                .handle(0, request, unix_now())
+                .reply
+                .map_err(|refusal| anyhow::anyhow!("{refusal}")),
+        }
+    }
+
+    /// Messages of `scope` with `id > since_id` (visible to `participant` when given),
+    /// ascending, all of them.
     pub async fn messages_after(
         &mut self,
         since_id: u64,
         participant: Option<&str>,
+        scope: &Scope,
     ) -> anyhow::Result<Vec<Message>> {
-        match self {
-            Self::Live(client) => {
-                let mut messages: Vec<Message> = Vec::new();
-                loop {
-                    let since = messages.last().map_or(since_id, |message| message.id);
-                    let request = Request::ReadMessages {
-                        topic_id: String::new(),
-                        since_id: since as i64,
-                        limit: PAGE,
-                        participant: participant.unwrap_or("").to_owned(),
-                    };
-                    let Response::Messages(page) = client.request(request).await? else {
-                        anyhow::bail!("unexpected reply from chatroomd to read_messages");
-                    };
-                    let done = page.len() < PAGE as usize;
-                    messages.extend(page);
-                    if done {
-                        return Ok(messages);
-                    }
+        let mut merged = Vec::new();
+        for topic_id in self.scope_ids(scope).await? {
+            let mut messages: Vec<Message> = Vec::new();
+            loop {
+                let since = messages.last().map_or(since_id, |message| message.id);
+                let request = Request::ReadMessages {
+                    topic_id: topic_id.clone(),
+                    since_id: since as i64,
+                    limit: PAGE,
+                    participant: participant.unwrap_or("").to_owned(),
+                };
+                let Response::Messages(page) = self.request(request).await? else {
+                    anyhow::bail!("unexpected reply from chatroomd to read_messages");
+                };
+                let done = page.len() < PAGE as usize;
+                messages.extend(page);
+                if done {
+                    break;
                 }
             }
-            Self::Disk(loaded) => Ok(loaded
-                .messages
-                .iter()
-                .filter(|message| message.id > since_id)
-                .filter(|message| participant.is_none_or(|name| is_visible_to(message, name)))
-                .cloned()
-                .collect()),
+            merged = merge_by_id(merged, messages);
         }
+        Ok(merged)
     }
 
-    /// The newest `count` (1..=100) messages (visible to `participant` when given), ascending.
+    /// The newest `count` (1..=100) messages of `scope` (visible to `participant` when given),
+    /// ascending.
     pub async fn latest_messages(
         &mut self,
         count: usize,
         participant: Option<&str>,
+        scope: &Scope,
     ) -> anyhow::Result<Vec<Message>> {
-        match self {
-            Self::Live(client) => {
-                let request = Request::GetHandoff {
-                    topic_id: String::new(),
-                    name: participant.unwrap_or("").to_owned(),
-                    recent_limit: count as i64,
-                };
-                let Response::Handoff(handoff) = client.request(request).await? else {
-                    anyhow::bail!("unexpected reply from chatroomd to get_handoff");
-                };
-                Ok(handoff.recent_messages)
-            }
-            Self::Disk(loaded) => Ok(latest_visible(&loaded.messages, count, participant)),
+        let mut merged = Vec::new();
+        for topic_id in self.scope_ids(scope).await? {
+            let request = Request::GetHandoff {
+                topic_id,
+                name: participant.unwrap_or("").to_owned(),
+                recent_limit: count as i64,
+            };
+            let Response::Handoff(handoff) = self.request(request).await? else {
+                anyhow::bail!("unexpected reply from chatroomd to get_handoff");
+            };
+            merged = merge_by_id(merged, handoff.recent_messages);
         }
+        let surplus = merged.len().saturating_sub(count);
+        merged.drain(..surplus);
+        Ok(merged)
     }
 
-    /// Every summary, ascending.
-    pub async fn summaries(&mut self) -> anyhow::Result<Vec<Summary>> {
-        match self {
-            Self::Live(client) => {
-                let mut summaries: Vec<Summary> = Vec::new();
-                loop {
-                    let since = summaries.last().map_or(0, |summary| summary.id);
-                    let request = Request::ReadSummaries {
-                        since_id: since as i64,
-                        limit: PAGE,
-                    };
-                    let Response::Summaries(page) = client.request(request).await? else {
-                        anyhow::bail!("unexpected reply from chatroomd to read_summaries");
-                    };
-                    let done = page.len() < PAGE as usize;
-                    summaries.extend(page);
-                    if done {
-                        return Ok(summaries);
-                    }
-                }
+    /// The `topic_id`s whose reads make up `scope`: every topic's besides the main room's for
+    /// [`Scope::Every`] (a read names one scope at a time).
+    async fn scope_ids(&mut self, scope: &Scope) -> anyhow::Result<Vec<String>> {
+        Ok(match scope {
+            Scope::Main => vec![String::new()],
+            Scope::Topic(id) => vec![id.clone()],
+            Scope::Every => std::iter::once(String::new())
+                .chain(
+                    self.topics(TopicFilter::All, None)
+                        .await?
+                        .into_iter()
+                        .map(|listing| listing.topic.id),
+                )
+                .collect(),
+        })
+    }
+
+    /// Every summary of `scope`, ascending.
+    pub async fn summaries(&mut self, scope: &Scope) -> anyhow::Result<Vec<Summary>> {
+        let mut summaries: Vec<Summary> = Vec::new();
+        loop {
+            let since = summaries.last().map_or(0, |summary| summary.id);
+            let request = Request::ReadSummaries {
+                since_id: since as i64,
+                limit: PAGE,
+            };
+            let Response::Summaries(page) = self.request(request).await? else {
+                anyhow::bail!("unexpected reply from chatroomd to read_summaries");
+            };
+            let done = page.len() < PAGE as usize;
+            summaries.extend(page);
+            if done {
+                break;
             }
-            Self::Disk(loaded) => Ok(loaded.summaries.clone()),
         }
+        summaries.retain(|summary| scope.holds(summary.topic_id.as_deref()));
+        Ok(summaries)
     }
 
     /// The participants: present ones from the daemon, recorded ones from the files.
     pub async fn participants(&mut self) -> anyhow::Result<Vec<Participant>> {
-        match self {
-            Self::Live(client) => match client.request(Request::ListParticipants).await? {
-                Response::Participants(participants) => Ok(participants),
-                _ => anyhow::bail!("unexpected reply from chatroomd to list_participants"),
-            },
-            Self::Disk(loaded) => Ok(loaded.participants.clone()),
+        match self.request(Request::ListParticipants).await? {
+            Response::Participants(participants) => Ok(participants),
+            _ => anyhow::bail!("unexpected reply from chatroomd to list_participants"),
+        }
+    }
+
+    /// `list_topics`: the topics `filter` asks for, most recently active first, each with
+    /// `participant`'s progress in it when one is given.
+    pub async fn topics(
+        &mut self,
+        filter: TopicFilter,
+        participant: Option<&str>,
+    ) -> anyhow::Result<Vec<TopicListing>> {
+        let request = Request::ListTopics {
+            name: participant.unwrap_or("").to_owned(),
+            status: filter.as_str().to_owned(),
+        };
+        match self.request(request).await? {
+            Response::Topics(topics) => Ok(topics),
+            _ => anyhow::bail!("unexpected reply from chatroomd to list_topics"),
+        }
+    }
+
+    /// The record of the topic `id`; refused in the room's words when there is none.
+    pub async fn topic(&mut self, id: &str) -> anyhow::Result<Topic> {
+        let request = Request::GetHandoff {
+            topic_id: id.to_owned(),
+            name: String::new(),
+            recent_limit: 1,
+        };
+        match self.request(request).await? {
+            Response::Handoff(handoff) => handoff
+                .topic
+                .ok_or_else(|| anyhow::anyhow!("chatroomd sent no record for topic {id}")),
+            _ => anyhow::bail!("unexpected reply from chatroomd to get_handoff"),
         }
     }
 }
 
-/// The newest `count` of `messages` (those visible to `participant` when given), ascending: what
-/// `get_handoff` answers as recent messages, computed over records read from disk.
-pub fn latest_visible(
-    messages: &[Message],
-    count: usize,
-    participant: Option<&str>,
-) -> Vec<Message> {
-    let mut latest: Vec<Message> = messages
-        .iter()
-        .rev()
-        .filter(|message| participant.is_none_or(|name| is_visible_to(message, name)))
-        .take(count)
-        .cloned()
-        .collect();
-    latest.reverse();
-    latest
+/// `list_topics`' `status`: which topics to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TopicFilter {
+    Open,
+    Closed,
+    All,
+}
+
+impl TopicFilter {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Closed => "closed",
+            Self::All => "all",
+        }
+    }
+}
+
+/// Two ascending lists of messages as one (ids are one sequence across every scope).
+fn merge_by_id(first: Vec<Message>, second: Vec<Message>) -> Vec<Message> {
+    if first.is_empty() {
+        return second;
+    }
+    let mut merged = Vec::with_capacity(first.len() + second.len());
+    let mut second = second.into_iter().peekable();
+    for message in first {
+        while let Some(next) = second.next_if(|next| next.id < message.id) {
+            merged.push(next);
+        }
+        merged.push(message);
+    }
+    merged.extend(second);
+    merged
 }
 
 /// Reads the files without repairing anything; a torn last line is skipped.
 pub fn load_from_disk(state_dir: &Path) -> anyhow::Result<Loaded> {
     Ok(store::load(state_dir, store::Mode::ReadOnly)?)
+}
+
+/// The room the files hold, as a daemon starting on them would restore it (before it removes
+/// the participants nobody holds, which a person reading the files still wants to see).
+pub fn room_from_disk(state_dir: &Path) -> anyhow::Result<Room> {
+    let loaded = load_from_disk(state_dir)?;
+    let mut room = Room::restore(
+        loaded.messages,
+        loaded.summaries,
+        loaded.participants,
+        loaded.cursors,
+    )
+    .map_err(|cause| anyhow::anyhow!("cannot read the room in {}: {cause}", state_dir.display()))?;
+    // The repairs it reports (a topic its records name but topics.json lacks) are the daemon's
+    // to log when it starts; a reader sees the room as the daemon would serve it.
+    let _repairs = room.restore_topics(loaded.topics, loaded.topic_cursors, loaded.imports);
+    Ok(room)
+}
+
+/// What a write to a topic would meet, read from the files of a room no daemon serves, so
+/// that a person's write the room would refuse is refused before a daemon is started for it.
+/// `None` when the files cannot say for sure: the journal holds batches a start would replay
+/// first (the topic might be among them).
+pub fn topics_on_disk(state_dir: &Path) -> anyhow::Result<Option<BTreeMap<String, Topic>>> {
+    let journal = state_dir.join(JOURNAL_FILE);
+    match std::fs::metadata(&journal) {
+        Ok(metadata) if metadata.len() > 0 => return Ok(None),
+        Ok(_) => {}
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+        Err(err) => {
+            return Err(anyhow::Error::new(err).context(journal.display().to_string()));
+        }
+    }
+    let mut file = JsonObjectFile::new(state_dir.join(TOPICS_FILE));
+    Ok(Some(file.read_if_changed()?.unwrap_or_default()))
+}
+
+/// The room's refusal of a write to `topic_id` that `topics` (the files' topics) lets one
+/// predict: an unknown topic, or a closed one.
+pub fn refusal_for_write(topics: &BTreeMap<String, Topic>, topic_id: &str) -> Option<String> {
+    match topics.get(topic_id) {
+        None => Some(format!("unknown topic_id: {topic_id}")),
+        Some(topic) if topic.status == TopicStatus::Closed => {
+            Some(format!("topic '{topic_id}' is closed"))
+        }
+        Some(_) => None,
+    }
 }
 
 /// How much of a JSONL file [`JsonlTail`] reads at a time, so that a first look at a large
@@ -395,6 +581,106 @@ mod tests {
             .map(|record| record["id"].as_u64().unwrap())
             .collect();
         (appended.restarted, ids)
+    }
+
+    fn message(id: u64, topic: Option<&str>) -> Message {
+        Message {
+            id,
+            ts: "2026-11-24T09:15:10Z".into(),
+            topic_id: topic.map(str::to_owned),
+            from: "ana".into(),
+            to: "all".into(),
+            content: format!("m{id}"),
+            human: false,
+        }
+    }
+
+    #[test]
+    fn topic_names_a_scope_by_the_contracts_rule() {
+        assert_eq!(Scope::from_arg(None), Ok(Scope::Main));
+        assert_eq!(Scope::from_arg(Some("  ")), Ok(Scope::Main));
+        assert_eq!(Scope::from_arg(Some(" * ")), Ok(Scope::Every));
+        assert_eq!(
+            Scope::from_arg(Some(" auth-fix.2_b ")),
+            Ok(Scope::Topic("auth-fix.2_b".into()))
+        );
+        let longest = format!("a{}", "b".repeat(63));
+        assert_eq!(topic_id(&longest), Ok(longest.as_str()));
+        let refusal = "topic_id must match ^[a-z0-9][a-z0-9._-]{0,63}$";
+        for bad in [
+            "Auth",
+            "-auth",
+            ".a",
+            "a b",
+            "a/b",
+            "é",
+            "a\u{1b}",
+            "**",
+            &format!("a{}", "b".repeat(64)),
+        ] {
+            assert_eq!(
+                Scope::from_arg(Some(bad)).unwrap_err().message,
+                refusal,
+                "{bad:?}"
+            );
+        }
+        assert_eq!(Scope::Main.wire(), "");
+        assert_eq!(Scope::Every.wire(), "*");
+        assert_eq!(Scope::Topic("db".into()).wire(), "db");
+        assert!(Scope::Main.holds(None) && !Scope::Main.holds(Some("db")));
+        let db = Scope::Topic("db".into());
+        assert!(db.holds(Some("db")) && !db.holds(Some("dbx")) && !db.holds(None));
+        assert!(Scope::Every.holds(None) && Scope::Every.holds(Some("db")));
+    }
+
+    #[test]
+    fn scopes_merge_into_one_stream_in_id_order() {
+        let ids = |messages: &[Message]| messages.iter().map(|m| m.id).collect::<Vec<_>>();
+        let main = vec![message(1, None), message(4, None), message(5, None)];
+        let topic = vec![
+            message(2, Some("a")),
+            message(3, Some("a")),
+            message(9, Some("a")),
+        ];
+        assert_eq!(ids(&merge_by_id(main.clone(), topic)), [1, 2, 3, 4, 5, 9]);
+        assert_eq!(ids(&merge_by_id(Vec::new(), main.clone())), [1, 4, 5]);
+        assert_eq!(ids(&merge_by_id(main, Vec::new())), [1, 4, 5]);
+    }
+
+    #[test]
+    fn a_write_to_a_topic_is_judged_from_the_files_only_when_they_can_tell() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            topics_on_disk(dir.path()).unwrap(),
+            Some(BTreeMap::new()),
+            "a v1 room has no topics.json"
+        );
+        std::fs::write(
+            dir.path().join(TOPICS_FILE),
+            r#"{"db":{"id":"db","title":"Schema","status":"closed","created_by":"system","created_at":"2026-11-24T09:00:00Z","closed_at":"2026-11-24T09:10:00Z","last_activity_ts":"2026-11-24T09:10:00Z"},
+                "ui":{"id":"ui","title":"Look","status":"open","created_by":"ana","created_at":"2026-11-24T09:00:00Z","closed_at":null,"last_activity_ts":"2026-11-24T09:00:00Z"}}"#,
+        )
+        .unwrap();
+        let topics = topics_on_disk(dir.path()).unwrap().unwrap();
+        assert_eq!(refusal_for_write(&topics, "ui"), None);
+        assert_eq!(
+            refusal_for_write(&topics, "db").as_deref(),
+            Some("topic 'db' is closed")
+        );
+        assert_eq!(
+            refusal_for_write(&topics, "api").as_deref(),
+            Some("unknown topic_id: api")
+        );
+        std::fs::write(dir.path().join(JOURNAL_FILE), b"x").unwrap();
+        assert_eq!(
+            topics_on_disk(dir.path()).unwrap(),
+            None,
+            "a journal a start would replay may hold the topic"
+        );
+        std::fs::write(dir.path().join(JOURNAL_FILE), b"").unwrap();
+        std::fs::write(dir.path().join(TOPICS_FILE), "{").unwrap();
+        let err = topics_on_disk(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("topics.json:1:1"), "{err}");
     }
 
     #[test]

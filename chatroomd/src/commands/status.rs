@@ -1,10 +1,11 @@
 //! `chatroomd status`: whether a daemon serves the room, what it holds (sessions, participants,
-//! counts), and where everything lives; with no daemon, what the files hold. Never starts one.
+//! counts, topics once there are any), and where everything lives; with no daemon, what the
+//! files hold. Never starts one.
 
 use std::fmt::Write as _;
 
 use protocol::paths::RoomPaths;
-use protocol::{ClientKind, DaemonStatus, Participant, Request, Response};
+use protocol::{ClientKind, DaemonStatus, Participant, Request, Response, TopicStatus};
 use serde::Serialize;
 
 use chatroom_client::{Connection, Incompatible, Reach};
@@ -40,6 +41,16 @@ pub struct DiskStatus {
     /// drops them when it starts.
     pub participants: Vec<Participant>,
     pub last_activity_ts: Option<String>,
+    /// The topics the files hold and how many are open; absent in a room that has none, so a
+    /// room used the v1 way reports what it always did.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub topic_count: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub open_topic_count: u64,
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
 }
 
 /// Prints the status as text, or as JSON with `json`.
@@ -61,6 +72,12 @@ pub async fn status(paths: &RoomPaths, json: bool) -> anyhow::Result<()> {
                 summary_count: loaded.summaries.len() as u64,
                 last_activity_ts: loaded.messages.last().map(|message| message.ts.clone()),
                 participants: loaded.participants,
+                topic_count: loaded.topics.len() as u64,
+                open_topic_count: loaded
+                    .topics
+                    .iter()
+                    .filter(|topic| topic.status == TopicStatus::Open)
+                    .count() as u64,
             })
         }
     };
@@ -162,7 +179,8 @@ pub fn render(report: &StatusReport, now: u64) -> String {
             counts(
                 daemon.message_count,
                 daemon.summary_count,
-                &daemon.last_activity_ts
+                &daemon.last_activity_ts,
+                (daemon.topic_count, daemon.open_topic_count)
             )
         );
     }
@@ -174,7 +192,8 @@ pub fn render(report: &StatusReport, now: u64) -> String {
             counts(
                 disk.message_count,
                 disk.summary_count,
-                &disk.last_activity_ts
+                &disk.last_activity_ts,
+                (disk.topic_count, disk.open_topic_count)
             )
         );
         if !disk.participants.is_empty() {
@@ -188,10 +207,21 @@ pub fn render(report: &StatusReport, now: u64) -> String {
     out
 }
 
-/// `messages: N  summaries: N  last activity: TS`, for the running daemon and for the files.
-fn counts(messages: u64, summaries: u64, last_activity: &Option<String>) -> String {
+/// `messages: N  summaries: N  last activity: TS`, for the running daemon and for the files,
+/// then `  topics: N open of M` in a room that has topics.
+fn counts(
+    messages: u64,
+    summaries: u64,
+    last_activity: &Option<String>,
+    (topics, open_topics): (u64, u64),
+) -> String {
+    let topics = if topics > 0 {
+        format!("  topics: {open_topics} open of {topics}")
+    } else {
+        String::new()
+    };
     format!(
-        "messages: {messages}  summaries: {summaries}  last activity: {}",
+        "messages: {messages}  summaries: {summaries}  last activity: {}{topics}",
         view::inline(last_activity.as_deref().unwrap_or("never"))
     )
 }
@@ -248,6 +278,8 @@ mod tests {
             summary_count: 0,
             participants: vec![participant],
             last_activity_ts: Some(hostile.into()),
+            topic_count: 0,
+            open_topic_count: 0,
         };
         for report in [report(Some(daemon), None), report(None, Some(disk))] {
             let text = render(&report, 0);

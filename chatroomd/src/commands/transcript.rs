@@ -1,7 +1,8 @@
 //! The commands that move messages between the room and a person or a script: `send` (post as a
 //! person), `tail` (read, optionally follow, as text or JSON lines) and `export` (the whole room
-//! as JSON or Markdown). All of them go through the daemon when one runs; only `send` (a send the
-//! room would accept) and `tail --follow` start one.
+//! as JSON or Markdown), each in the main room or, with `--topic`, in a topic (`tail` also in
+//! every scope at once). All of them go through the daemon when one runs; only `send` (a send
+//! the room would accept) and `tail --follow` start one.
 
 use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
@@ -9,21 +10,27 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use protocol::paths::RoomPaths;
-use protocol::{ClientKind, Event, Message, Request, Response};
+use protocol::{ClientKind, Event, Message, Request, Response, Topic};
 use serde::Serialize;
 
 use chatroom_client::Connection;
 
 use crate::commands::control;
-use crate::commands::source::Source;
+use crate::commands::source::{self, Scope, Source, TopicFilter};
 use crate::commands::view;
 use crate::daemon::room::{Caller, Room, subscription_filter};
 use crate::shared::time::format_ts;
 use crate::shared::time::unix_now;
 
-/// `chatroomd send`: posts `text` (stdin when it is `-`) as `name`, marked as a person's message.
-/// Prints the new message's id.
-pub async fn send(paths: &RoomPaths, name: &str, to: &str, text: &str) -> anyhow::Result<()> {
+/// `chatroomd send`: posts `text` (stdin when it is `-`) as `name`, marked as a person's message,
+/// to the main room or (`topic` not blank) a topic. Prints the new message's id.
+pub async fn send(
+    paths: &RoomPaths,
+    name: &str,
+    to: &str,
+    topic: &str,
+    text: &str,
+) -> anyhow::Result<()> {
     let content = if text == "-" {
         let mut content = String::new();
         std::io::stdin()
@@ -33,15 +40,22 @@ pub async fn send(paths: &RoomPaths, name: &str, to: &str, text: &str) -> anyhow
     } else {
         text.to_owned()
     };
-    let request = Request::SendMessage {
+    let topic_id = match topic.trim() {
+        "" => String::new(),
+        topic => source::topic_id(topic)
+            .map_err(|refusal| anyhow::anyhow!("{refusal}"))?
+            .to_owned(),
+    };
+    let mut request = Request::SendMessage {
         topic_id: String::new(),
         name: name.to_owned(),
         content,
         to: to.to_owned(),
     };
     // A refused send must not leave a daemon behind that it started for nothing. What the room
-    // refuses in a send depends on the request alone, never on the room's state, so an empty
-    // room refuses exactly what the daemon would, in its words; the daemon still decides.
+    // refuses in a main-room send depends on the request alone, never on the room's state, so
+    // an empty room refuses exactly what the daemon would, in its words; the daemon still
+    // decides. A topic's existence is the room's state: the files say it when no daemon runs.
     let caller = Caller {
         session: 0,
         human: true,
@@ -52,7 +66,20 @@ pub async fn send(paths: &RoomPaths, name: &str, to: &str, text: &str) -> anyhow
     {
         bail!("{refusal}");
     }
-    let connection = control::connect_or_start(paths, ClientKind::Human).await?;
+    if let Request::SendMessage {
+        topic_id: field, ..
+    } = &mut request
+    {
+        field.clone_from(&topic_id);
+    }
+    let connection = if topic_id.is_empty() {
+        control::connect_or_start(paths, ClientKind::Human).await?
+    } else {
+        control::connect_or_start_checked(paths, ClientKind::Human, |topics| {
+            source::refusal_for_write(topics, &topic_id)
+        })
+        .await?
+    };
     match connection.request(request).await? {
         Response::Id(id) => {
             write_stdout(&format!("sent message #{id}\n"))?;
@@ -87,6 +114,7 @@ pub async fn tail(
     paths: &RoomPaths,
     start: Start,
     participant: Option<&str>,
+    scope: &Scope,
     follow: bool,
     format: Format,
 ) -> anyhow::Result<()> {
@@ -97,7 +125,7 @@ pub async fn tail(
     }
     if !follow {
         let mut source = Source::open(paths, ClientKind::Control).await?;
-        for message in initial(&mut source, start, participant).await? {
+        for message in initial(&mut source, start, participant, scope).await? {
             print_message(&message, format)?;
         }
         return Ok(());
@@ -106,10 +134,15 @@ pub async fn tail(
         Start::Since(id) => id,
         Start::Last(_) => 0,
     };
-    let client = control::connect_or_start(paths, ClientKind::Human).await?;
+    // A topic that does not exist would start a daemon only to refuse the subscription.
+    let client = control::connect_or_start_checked(paths, ClientKind::Human, |topics| {
+        let id = scope.topic()?;
+        (!topics.contains_key(id)).then(|| format!("unknown topic_id: {id}"))
+    })
+    .await?;
     // The first connection's errors are the person's to see (a daemon that cannot start, or
-    // of another version); later ones are a daemon coming and going.
-    let mut client = catch_up(client, start, participant, &mut last_id, format).await?;
+    // of another version, or an unknown topic); later ones are a daemon coming and going.
+    let mut client = catch_up(client, start, participant, scope, &mut last_id, format).await?;
     loop {
         let lost = follow_events(&mut client, &mut last_id, format).await?;
         tracing::warn!(cause = %lost, last_id, "lost chatroomd; waiting for it to come back");
@@ -119,6 +152,7 @@ pub async fn tail(
                 client,
                 Start::Since(last_id),
                 participant,
+                scope,
                 &mut last_id,
                 format,
             )
@@ -143,17 +177,18 @@ async fn catch_up(
     client: Connection,
     start: Start,
     participant: Option<&str>,
+    scope: &Scope,
     last_id: &mut u64,
     format: Format,
 ) -> anyhow::Result<Connection> {
     client
         .request(Request::Subscribe {
-            topic_id: String::new(),
+            topic_id: scope.wire().to_owned(),
             participant: participant.unwrap_or("").to_owned(),
         })
         .await?;
     let mut source = Source::Live(Box::new(client));
-    for message in initial(&mut source, start, participant).await? {
+    for message in initial(&mut source, start, participant, scope).await? {
         if message.id > *last_id {
             *last_id = message.id;
             print_message(&message, format)?;
@@ -215,10 +250,11 @@ async fn initial(
     source: &mut Source,
     start: Start,
     participant: Option<&str>,
+    scope: &Scope,
 ) -> anyhow::Result<Vec<Message>> {
     match start {
-        Start::Since(id) => source.messages_after(id, participant).await,
-        Start::Last(count) => source.latest_messages(count, participant).await,
+        Start::Since(id) => source.messages_after(id, participant, scope).await,
+        Start::Last(count) => source.latest_messages(count, participant, scope).await,
     }
 }
 
@@ -231,7 +267,9 @@ fn print_message(message: &Message, format: Format) -> anyhow::Result<()> {
     write_stdout(&line)
 }
 
-/// `chatroomd export --json`: the whole room as one document.
+/// `chatroomd export --json`: the whole room (or one topic) as one document. A room used the v1
+/// way has exactly v1's keys; `topic` appears in a topic's export, `topics` in a whole room's
+/// that has any.
 #[derive(Debug, Serialize)]
 struct Export {
     root: String,
@@ -239,21 +277,48 @@ struct Export {
     /// Whether a daemon was running (participants are then the present ones; otherwise those
     /// recorded on disk).
     live: bool,
+    /// The topic exported, with `--topic`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    topic: Option<Topic>,
     participants: Vec<protocol::Participant>,
     messages: Vec<Message>,
     summaries: Vec<protocol::Summary>,
+    /// Every topic, by id, in an export of the whole room.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    topics: Vec<Topic>,
 }
 
-/// `chatroomd export`: everything in the room, as JSON or as a Markdown transcript.
-pub async fn export(paths: &RoomPaths, markdown: bool) -> anyhow::Result<()> {
+/// `chatroomd export`: everything in the room (every scope), or with `topic` one topic's
+/// messages and summaries, as JSON or as a Markdown transcript.
+pub async fn export(paths: &RoomPaths, topic: Option<&str>, markdown: bool) -> anyhow::Result<()> {
+    // Without --topic, an export is of everything; `--topic '*'` says the same.
+    let scope = match Scope::from_arg(topic).map_err(|refusal| anyhow::anyhow!("{refusal}"))? {
+        Scope::Main => Scope::Every,
+        scope => scope,
+    };
     let mut source = Source::open(paths, ClientKind::Control).await?;
+    let (topic, topics) = match scope.topic() {
+        Some(id) => (Some(source.topic(id).await?), Vec::new()),
+        None => {
+            let mut topics: Vec<Topic> = source
+                .topics(TopicFilter::All, None)
+                .await?
+                .into_iter()
+                .map(|listing| listing.topic)
+                .collect();
+            topics.sort_by(|a, b| a.id.cmp(&b.id));
+            (None, topics)
+        }
+    };
     let export = Export {
         root: paths.root.display().to_string(),
         exported_at: format_ts(unix_now()),
         live: source.is_live(),
+        topic,
         participants: source.participants().await?,
-        messages: source.messages_after(0, None).await?,
-        summaries: source.summaries().await?,
+        messages: source.messages_after(0, None, &scope).await?,
+        summaries: source.summaries(&scope).await?,
+        topics,
     };
     let text = if markdown {
         markdown_transcript(&export)
@@ -267,9 +332,19 @@ fn markdown_transcript(export: &Export) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "# Chatroom transcript: `{}`\n",
-        view::inline(&export.root)
+        "# Chatroom transcript: `{}`{}\n",
+        view::inline(&export.root),
+        export
+            .topic
+            .as_ref()
+            .map_or_else(String::new, |topic| format!(
+                ", topic `{}`",
+                view::inline(&topic.id)
+            ))
     );
+    if let Some(topic) = &export.topic {
+        let _ = writeln!(out, "Topic {}.\n", view::topic_heading(topic));
+    }
     let _ = writeln!(
         out,
         "Exported {}: {} messages, {} summaries, {} participants{}.\n",
@@ -303,6 +378,26 @@ fn markdown_transcript(export: &Export) -> String {
         }
         out.push('\n');
     }
+    if !export.topics.is_empty() {
+        let _ = writeln!(
+            out,
+            "## Topics\n\n| id | title | status | opened by | opened | closed | last activity |\n|---|---|---|---|---|---|---|"
+        );
+        for topic in &export.topics {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                escape_cell(&topic.id),
+                escape_cell(&topic.title),
+                topic.status.as_str(),
+                escape_cell(&topic.created_by),
+                escape_cell(&topic.created_at),
+                escape_cell(topic.closed_at.as_deref().unwrap_or("-")),
+                escape_cell(&topic.last_activity_ts)
+            );
+        }
+        out.push('\n');
+    }
     let _ = writeln!(out, "## Messages\n");
     for message in &export.messages {
         let direct = if message.to == "all" {
@@ -312,8 +407,9 @@ fn markdown_transcript(export: &Export) -> String {
         };
         let _ = writeln!(
             out,
-            "**#{} · {} · {} → {}{direct}**\n\n{}\n",
+            "**#{}{} · {} · {} → {}{direct}**\n\n{}\n",
             message.id,
+            view::topic_tag(message.topic_id.as_deref()),
             view::inline(&message.ts),
             view::sender(message),
             view::inline(&message.to),
@@ -324,8 +420,9 @@ fn markdown_transcript(export: &Export) -> String {
     for summary in &export.summaries {
         let _ = writeln!(
             out,
-            "### #{} · {} · {} (scope {})\n\n{}\n",
+            "### #{}{} · {} · {} (scope {})\n\n{}\n",
             summary.id,
+            view::topic_tag(summary.topic_id.as_deref()),
             view::inline(&summary.ts),
             view::inline(&summary.from),
             view::inline(&summary.scope),
@@ -365,6 +462,8 @@ mod tests {
             root: "/repo".into(),
             exported_at: "2026-11-24T09:15:10Z".into(),
             live: true,
+            topic: None,
+            topics: Vec::new(),
             participants: vec![Participant {
                 name: hostile.into(),
                 role: format!("{hostile}\nrole"),

@@ -1,5 +1,8 @@
-//! How the room looks to a person: the text shared by `status`, `monitor`, `tail` and `export`
-//! (participant tables, message lines, durations). Pure functions of their inputs and `now`.
+//! How the room looks to a person: the text shared by `status`, `monitor`, `tail`, `export` and
+//! `topics` (participant and topic tables, message lines, durations). Pure functions of their
+//! inputs and `now`. A message or summary of a topic always says which (`#12 [auth-fix] …`), so
+//! a stream of every scope reads unambiguously; one of the main room looks as it did before
+//! topics existed.
 //!
 //! Everything an agent wrote (content, names, roles, scopes, and whatever the files hold) is
 //! untrusted: it goes through [`inline`] or [`indent`] on its way to a terminal, so that no
@@ -8,7 +11,7 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use protocol::{ClientKind, Message, Participant, SessionInfo, Summary};
+use protocol::{ClientKind, Message, Participant, SessionInfo, Summary, Topic, TopicListing};
 
 use crate::shared::time::parse_ts;
 
@@ -141,13 +144,15 @@ pub fn sender(message: &Message) -> String {
     }
 }
 
-/// One message as text: `#12 2026-11-24T09:15:10Z alice → bob [direct]: content`, with further
-/// lines of the content indented under it; safe to print.
+/// One message as text: `#12 2026-11-24T09:15:10Z alice → bob [direct]: content`, with the
+/// topic after the id in a topic (`#12 [auth-fix] 2026-…`) and further lines of the content
+/// indented under it; safe to print.
 pub fn message_line(message: &Message) -> String {
     let direct = if message.to == "all" { "" } else { " [direct]" };
     let mut out = format!(
-        "#{} {} {} → {}{direct}: ",
+        "#{}{} {} {} → {}{direct}: ",
         message.id,
+        topic_tag(message.topic_id.as_deref()),
         inline(&message.ts),
         sender(message),
         inline(&message.to)
@@ -161,16 +166,90 @@ pub fn message_line(message: &Message) -> String {
     out
 }
 
+/// ` [auth-fix]` for a record in a topic; nothing in the main room.
+pub fn topic_tag(topic_id: Option<&str>) -> String {
+    topic_id.map_or_else(String::new, |id| format!(" [{}]", inline(id)))
+}
+
 /// A summary as one heading line and its content; safe to print.
 pub fn summary_text(summary: &Summary) -> String {
     format!(
-        "#{} by {} (scope {}) at {}:\n{}",
+        "#{}{} by {} (scope {}) at {}:\n{}",
         summary.id,
+        topic_tag(summary.topic_id.as_deref()),
         inline(&summary.from),
         inline(&summary.scope),
         inline(&summary.ts),
         indent(&summary.content, "    ")
     )
+}
+
+/// The first line of `text`, cut to `max_chars` characters with `…` when longer; safe to print.
+pub fn snippet(text: &str, max_chars: usize) -> String {
+    let first = text
+        .lines()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("");
+    let first = first.trim();
+    let more = first.chars().nth(max_chars).is_some() || text.trim().lines().nth(1).is_some();
+    let mut out: String = first.chars().take(max_chars).collect();
+    if more {
+        out.push('…');
+    }
+    inline(&out).into_owned()
+}
+
+/// One topic in a line: `auth-fix — Fix the login flow (open, opened by claude at TS)`, and
+/// `closed at TS` once closed; safe to print.
+pub fn topic_heading(topic: &Topic) -> String {
+    let mut out = format!(
+        "{} — {} ({}, opened by {} at {}",
+        inline(&topic.id),
+        inline(&topic.title),
+        topic.status.as_str(),
+        inline(&topic.created_by),
+        inline(&topic.created_at)
+    );
+    if let Some(closed_at) = &topic.closed_at {
+        let _ = write!(out, ", closed at {}", inline(closed_at));
+    }
+    out.push(')');
+    out
+}
+
+/// `chatroomd topics`: one line per topic, with its unread count when the listing was asked
+/// for a participant.
+pub fn topics_table(listings: &[TopicListing], now: u64) -> String {
+    let with_progress = listings.iter().any(|listing| listing.progress.is_some());
+    let mut rows: Vec<[String; 5]> = vec![[
+        "ID".to_owned(),
+        "STATUS".to_owned(),
+        "LAST ACTIVITY".to_owned(),
+        if with_progress { "UNREAD" } else { "" }.to_owned(),
+        "TITLE".to_owned(),
+    ]];
+    for listing in listings {
+        let topic = &listing.topic;
+        rows.push([
+            topic.id.clone(),
+            topic.status.as_str().to_owned(),
+            ago(&topic.last_activity_ts, now),
+            listing
+                .progress
+                .as_ref()
+                .map_or_else(String::new, |progress| progress.unread_count.to_string()),
+            topic.title.clone(),
+        ]);
+    }
+    if with_progress {
+        table(&rows)
+    } else {
+        let rows: Vec<[String; 4]> = rows
+            .into_iter()
+            .map(|[id, status, active, _, title]| [id, status, active, title])
+            .collect();
+        table(&rows)
+    }
 }
 
 /// Every line of `text` with `prefix` before it, each made safe by [`inline`]: line breaks
@@ -207,6 +286,68 @@ mod tests {
         assert_eq!(
             message_line(&message("bo", true, "one\ntwo")),
             "#3 2026-11-24T09:15:10Z ana (person) → bo [direct]: one\n    two"
+        );
+    }
+
+    #[test]
+    fn a_record_of_a_topic_says_which_and_one_of_the_main_room_looks_as_before() {
+        let mut in_topic = message("bo", false, "one\ntwo");
+        in_topic.topic_id = Some("auth-fix".into());
+        assert_eq!(
+            message_line(&in_topic),
+            "#3 [auth-fix] 2026-11-24T09:15:10Z ana → bo [direct]: one\n    two"
+        );
+        in_topic.topic_id = Some("a\x1b[2J".into());
+        assert_eq!(
+            message_line(&in_topic),
+            "#3 [a\\u{1b}[2J] 2026-11-24T09:15:10Z ana → bo [direct]: one\n    two"
+        );
+        let summary = Summary {
+            topic_id: Some("db".into()),
+            id: 2,
+            ts: "2026-11-24T09:15:10Z".into(),
+            from: "ana".into(),
+            scope: "all".into(),
+            content: "done".into(),
+        };
+        assert_eq!(
+            summary_text(&summary),
+            "#2 [db] by ana (scope all) at 2026-11-24T09:15:10Z:\n    done"
+        );
+        assert_eq!(topic_tag(None), "");
+    }
+
+    #[test]
+    fn a_snippet_is_the_first_line_marked_when_anything_is_cut() {
+        assert_eq!(snippet("short", 10), "short");
+        assert_eq!(snippet("  \n  first line  \nsecond", 20), "first line…");
+        assert_eq!(snippet("abcdefghij", 4), "abcd…");
+        assert_eq!(snippet("ééééé", 5), "ééééé");
+        assert_eq!(snippet("a\x1b[2Jb", 20), "a\\u{1b}[2Jb");
+        assert_eq!(snippet("", 5), "");
+    }
+
+    #[test]
+    fn a_topic_heading_names_its_state() {
+        let mut topic = Topic {
+            id: "auth-fix".into(),
+            title: "Fix the login flow".into(),
+            status: protocol::TopicStatus::Open,
+            created_by: "claude".into(),
+            created_at: "2026-11-24T09:00:00Z".into(),
+            closed_at: None,
+            last_activity_ts: "2026-11-24T09:15:00Z".into(),
+        };
+        assert_eq!(
+            topic_heading(&topic),
+            "auth-fix — Fix the login flow (open, opened by claude at 2026-11-24T09:00:00Z)"
+        );
+        topic.status = protocol::TopicStatus::Closed;
+        topic.closed_at = Some("2026-11-24T10:00:00Z".into());
+        topic.title = "\u{202e}x".into();
+        assert_eq!(
+            topic_heading(&topic),
+            "auth-fix — \\u{202e}x (closed, opened by claude at 2026-11-24T09:00:00Z, closed at 2026-11-24T10:00:00Z)"
         );
     }
 

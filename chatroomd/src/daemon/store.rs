@@ -466,7 +466,7 @@ impl Store {
     /// lines are appended to the JSONL files and the JSON objects whose durable content changed
     /// are replaced, all unsynced (a checkpoint syncs them; until then the journal holds the
     /// batch). Returns only once the journal record is on disk. `last_seen`-only changes are
-    /// left to [`Store::write_participants`]. A crash before the compatible files are written
+    /// left to [`Store::write_lazy`]. A crash before the compatible files are written
     /// is repaired at the next start, keys included, so a record on disk always has its key.
     ///
     /// All or nothing: on an error the appends of this call are cut off again, the journal
@@ -665,11 +665,16 @@ impl Store {
         self.key_lines
     }
 
-    /// Replaces `participants.json` with the room's current participants.
-    /// Like a batch, it goes through the journal, so it costs one sync.
-    pub fn write_participants(&mut self, room: &Room) -> Result<(), PersistError> {
+    /// Replaces `participants.json` with the room's current participants, and `topics.json`
+    /// with its topics when it has any: the lazily written state (`last_seen`, a topic's
+    /// `last_activity_ts`). Like a batch, it goes through the journal, so it costs one sync.
+    pub fn write_lazy(&mut self, room: &Room) -> Result<(), PersistError> {
         let record = Record {
             participants: Some(pretty_json(PARTICIPANTS_FILE, &participants_object(room))?),
+            topics: room
+                .has_topics()
+                .then(|| pretty_json(TOPICS_FILE, &topics_object(room)))
+                .transpose()?,
             ..Record::default()
         };
         self.store(&record)

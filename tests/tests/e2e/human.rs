@@ -360,9 +360,16 @@ fn every_command_explains_itself() {
     for (command, options) in [
         (
             "monitor",
-            &["--limit", "--participant", "--interval", "--once", "--root"][..],
+            &[
+                "--limit",
+                "--participant",
+                "--interval",
+                "--once",
+                "--topic",
+                "--root",
+            ][..],
         ),
-        ("send", &["--as", "--to", "TEXT", "--root"]),
+        ("send", &["--as", "--to", "--topic", "TEXT", "--root"]),
         (
             "tail",
             &[
@@ -371,10 +378,11 @@ fn every_command_explains_itself() {
                 "--participant",
                 "--json",
                 "--lines",
+                "--topic",
                 "--root",
             ],
         ),
-        ("export", &["--json", "--markdown", "--root"]),
+        ("export", &["--json", "--markdown", "--topic", "--root"]),
         ("status", &["--json", "--root"]),
     ] {
         let help = room

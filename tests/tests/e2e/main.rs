@@ -23,4 +23,5 @@ mod replay;
 mod search;
 mod shim;
 mod skew;
+mod surfaces;
 mod tools;

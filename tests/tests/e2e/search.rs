@@ -280,7 +280,7 @@ async fn search_looks_in_the_main_room_one_topic_or_every_scope() {
     let text = String::from_utf8(output.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
-    assert!(lines[0].starts_with("[parser] #8 "), "{text}");
+    assert!(lines[0].starts_with("#8 [parser] "), "{text}");
     assert!(lines[1].starts_with("#3 "), "{text}");
     // The JSON lines carry the topic's key only on a message in a topic.
     let output = room.chatroomd(&["search", "flaky", "--topic", "*", "--json", "--limit", "2"]);

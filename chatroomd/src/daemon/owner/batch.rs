@@ -366,7 +366,7 @@ impl Core {
                         "writes are stored again"
                     );
                 }
-                if changes.last_seen {
+                if changes.last_seen || changes.topic_activity {
                     self.mark_last_seen(now.at);
                 }
                 Settled {
@@ -529,7 +529,7 @@ impl Core {
             } else {
                 self.room.commit();
                 reply.outcome = outcome;
-                if changes.last_seen {
+                if changes.last_seen || changes.topic_activity {
                     self.mark_last_seen(now.at);
                 }
             }

@@ -360,9 +360,9 @@ impl Owner {
 
     fn flush_last_seen(&mut self) {
         if self.core.take_last_seen()
-            && let Err(err) = self.store.write_participants(self.core.room())
+            && let Err(err) = self.store.write_lazy(self.core.room())
         {
-            warn!(file = %err.file, cause = %err.cause, "could not rewrite participants.json; last_seen stays in memory");
+            warn!(file = %err.file, cause = %err.cause, "could not rewrite participants.json or topics.json; last_seen and topic activity stay in memory");
         }
     }
 }

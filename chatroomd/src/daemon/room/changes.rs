@@ -17,9 +17,11 @@ pub struct Changes {
     pub last_seen: bool,
     /// A main-room cursor moved: cursors.json must be durably rewritten.
     pub cursors: bool,
-    /// A topic was opened or closed, or its `last_activity_ts` moved: topics.json must be
-    /// durably rewritten.
+    /// A topic was opened or closed: topics.json must be durably rewritten.
     pub topics: bool,
+    /// Only topics' `last_activity_ts` moved (a message or summary in a topic): topics.json may
+    /// be rewritten lazily, like `last_seen`, since a start derives it from the records anyway.
+    pub topic_activity: bool,
     /// The topics opened or closed, as they now are, for the subscribers.
     pub topic_records: Vec<Topic>,
     /// A topic cursor moved: topic_cursors.json must be durably rewritten.
@@ -36,6 +38,7 @@ impl Changes {
             && !self.last_seen
             && !self.cursors
             && !self.topics
+            && !self.topic_activity
             && self.topic_records.is_empty()
             && !self.topic_cursors
             && !self.imports
@@ -49,13 +52,16 @@ impl Changes {
         self.last_seen |= other.last_seen;
         self.cursors |= other.cursors;
         self.topics |= other.topics;
+        self.topic_activity |= other.topic_activity;
         self.topic_records.extend(other.topic_records);
         self.topic_cursors |= other.topic_cursors;
         self.imports |= other.imports;
     }
 
-    /// Whether anything must be durable before the reply leaves (everything but `last_seen`).
+    /// Whether anything must be durable before the reply leaves (everything but `last_seen` and
+    /// `topic_activity`).
     pub fn needs_sync(&self) -> bool {
+        // The lazy ones are not acknowledged data.
         !self.messages.is_empty()
             || !self.summaries.is_empty()
             || self.membership

@@ -246,7 +246,7 @@ impl Room {
         let message = self.messages.append(name, to, content, human, scope, now);
         let changes = Changes {
             last_seen: self.presence.touch(name, now),
-            topics: self.touch_scope(scope, &message.ts),
+            topic_activity: self.touch_scope(scope, &message.ts),
             messages: vec![message],
             ..Changes::default()
         };

@@ -44,7 +44,7 @@ pub use params::subscription_filter;
 use presence::Presence;
 use summaries::Summaries;
 use topics::Topics;
-pub use topics::{EVERY_SCOPE, Scope, Subscription};
+pub use topics::{EVERY_SCOPE, Scope, Subscription, TOPIC_ID_RULE, topic_id_param};
 
 /// The daemon's id for one connection; presence belongs to sessions.
 pub type SessionId = u64;
@@ -117,10 +117,11 @@ impl Room {
     }
 
     /// Adds what the store loaded for topics and imports to a room [`Room::restore`] rebuilt:
-    /// the topic records, the topic cursors `(name, topic, id)` and the imports. A topic that
-    /// messages or summaries name but `topics.json` lacks (a file set aside as corrupt) gets a
-    /// record again — open, titled by its id, created at its first record — so its history stays
-    /// reachable; each such repair is returned as a line for the log.
+    /// the topic records, the topic cursors `(name, topic, id)` and the imports. A topic's
+    /// `last_activity_ts` is written lazily, so it is brought up to its newest message or
+    /// summary here. A topic that records name but `topics.json` lacks (a file set aside as
+    /// corrupt) gets a record again — open, titled by its id, created at its first record — so
+    /// its history stays reachable; each such repair is returned as a line for the log.
     pub fn restore_topics(
         &mut self,
         topics: Vec<Topic>,
@@ -130,8 +131,9 @@ impl Room {
         self.topics = Topics::restore(topics);
         self.cursors.restore_topics(topic_cursors);
         self.imports = Imports::restore(imports);
-        // Missing topic id -> (first ts, last ts) of its records, in the order first named.
-        let mut missing: Vec<(String, String, String)> = Vec::new();
+        // Each topic named by a record -> (its first ts, its newest ts), in the order first named.
+        let mut named: Vec<(String, String, String)> = Vec::new();
+        let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         let records = self
             .messages
             .iter()
@@ -143,11 +145,9 @@ impl Room {
             );
         for (topic, ts) in records {
             let Some(topic) = topic else { continue };
-            if self.topics.get(topic).is_some() {
-                continue;
-            }
-            match missing.iter_mut().find(|entry| &entry.0 == topic) {
-                Some(entry) => {
+            match at.get(topic) {
+                Some(&index) => {
+                    let entry = &mut named[index];
                     if *ts < entry.1 {
                         entry.1.clone_from(ts);
                     }
@@ -155,26 +155,39 @@ impl Room {
                         entry.2.clone_from(ts);
                     }
                 }
-                None => missing.push((topic.clone(), ts.clone(), ts.clone())),
+                None => {
+                    at.insert(topic.clone(), named.len());
+                    named.push((topic.clone(), ts.clone(), ts.clone()));
+                }
             }
         }
-        missing
-            .into_iter()
-            .map(|(id, first, last)| {
-                self.topics.insert(Topic {
-                    id: id.clone(),
-                    title: id.clone(),
-                    status: protocol::TopicStatus::Open,
-                    created_by: SYSTEM.to_owned(),
-                    created_at: first,
-                    closed_at: None,
-                    last_activity_ts: last,
-                });
-                format!(
-                    "topic '{id}' has records but no entry in topics.json: it is open again, titled by its id"
-                )
-            })
-            .collect()
+        let mut repairs = Vec::new();
+        for (id, first, newest) in named {
+            match self.topics.get(&id) {
+                Some(topic) => {
+                    if topic.last_activity_ts < newest {
+                        let mut topic = topic.clone();
+                        topic.last_activity_ts = newest;
+                        self.topics.insert(topic);
+                    }
+                }
+                None => {
+                    self.topics.insert(Topic {
+                        id: id.clone(),
+                        title: id.clone(),
+                        status: protocol::TopicStatus::Open,
+                        created_by: SYSTEM.to_owned(),
+                        created_at: first,
+                        closed_at: None,
+                        last_activity_ts: newest,
+                    });
+                    repairs.push(format!(
+                        "topic '{id}' has records but no entry in topics.json: it is open again, titled by its id"
+                    ));
+                }
+            }
+        }
+        repairs
     }
 
     /// Handles one contract request for an agent's `session` at `now` (unix seconds). A refused

@@ -153,7 +153,7 @@ impl Room {
         let id = summary.id;
         let changes = Changes {
             last_seen: self.presence.touch(name, now),
-            topics: self.touch_scope(room_scope, &summary.ts),
+            topic_activity: self.touch_scope(room_scope, &summary.ts),
             summaries: vec![summary],
             ..Changes::default()
         };

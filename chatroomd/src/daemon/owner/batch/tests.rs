@@ -859,3 +859,22 @@ fn keyed_topic_calls_and_topic_reads_answer_a_repeat_with_the_first_outcome() {
     );
     assert_eq!(repeat.replies[0].1, Ok(Response::Closed(true)), "not false");
 }
+
+#[test]
+fn a_topics_activity_is_written_lazily_like_last_seen() {
+    let mut check = Check::new();
+    check.batch(
+        vec![open_as(1, ClientKind::Human), call(1, open_topic("auth"))],
+        Disk::Takes,
+    );
+    check.core.take_last_seen();
+    check.later(1);
+    let seen = check.batch(
+        vec![call(1, in_topic(send("maria", "all", "hi"), "auth"))],
+        Disk::Takes,
+    );
+    assert!(seen.changes.topic_activity && !seen.changes.topics);
+    assert!(seen.changes.needs_sync(), "the message itself is durable");
+    assert!(check.core.last_seen_due(check.now.at + LAST_SEEN_FLUSH));
+    assert!(check.core.take_last_seen());
+}
