@@ -9,7 +9,8 @@
 //! the facade the rest of the daemon uses. Each concern is a module beside it: `params` (the
 //! parameters' rules and refusal texts), `presence` (participants, holders, `join`, `last_seen`,
 //! the name guard), `departures` (`leave`, a session's end, orphans), `messages` with `index`
-//! (the messages and who can see them, per scope), `cursors`, `summaries`, `handoff`, `topics`
+//! (the messages and who can see them, per scope), `search` (which words each message holds,
+//! and `search_messages`), `cursors`, `summaries`, `handoff`, `topics`
 //! (the topic records and the scope rules), `imports` (the sources imported), `undo` (what a
 //! batch changed, to roll it back) and `changes` (what the store must persist). A concern's handlers
 //! are `impl Room` blocks in its own module; its state is a part of the room with a small API.
