@@ -1067,6 +1067,132 @@ mod tests {
         }
     }
 
+    mod against_a_scan {
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+        use proptest::sample::select;
+
+        use super::*;
+
+        const WORDS: [&str; 8] = ["alpha", "Beta", "GAMMA", "delta", "é", "Ωmega", "x1", "42"];
+        const SEPARATORS: [&str; 5] = [" ", ", ", "-", "_", "\n"];
+        const NAMES: [&str; 3] = ["ana", "bo", "all"];
+        const TOPICS: [Option<&str>; 3] = [None, Some("t1"), Some("t2")];
+
+        fn content() -> impl Strategy<Value = String> {
+            vec((select(&WORDS[..]), select(&SEPARATORS[..])), 1..8).prop_map(|parts| {
+                parts
+                    .into_iter()
+                    .map(|(word, separator)| format!("{word}{separator}"))
+                    .collect()
+            })
+        }
+
+        fn messages() -> impl Strategy<Value = Vec<Message>> {
+            vec(
+                (
+                    content(),
+                    select(&NAMES[..2]),
+                    select(&NAMES[..]),
+                    select(&TOPICS[..]),
+                ),
+                0..60,
+            )
+            .prop_map(|specs| {
+                (1..)
+                    .zip(specs)
+                    .map(|(id, (content, from, to, topic))| Message {
+                        id,
+                        ts: "2020-01-01T00:00:00Z".into(),
+                        topic_id: topic.map(str::to_owned),
+                        from: from.into(),
+                        to: to.into(),
+                        content,
+                        human: false,
+                    })
+                    .collect()
+            })
+        }
+
+        fn query() -> impl Strategy<Value = String> {
+            prop_oneof![
+                vec(select(&WORDS[..]), 1..3).prop_map(|words| words.join(" ")),
+                vec(select(&WORDS[..]), 2..3).prop_map(|words| format!("\"{}\"", words.join(" "))),
+                (select(&WORDS[..]), select(&WORDS[..])).prop_map(|(a, b)| format!("{a}-{b}")),
+            ]
+        }
+
+        fn filter() -> impl Strategy<Value = Filter<'static>> {
+            (
+                select(vec![
+                    SearchScope::Main,
+                    SearchScope::Topic("t1"),
+                    SearchScope::Every,
+                ]),
+                select(vec![None, Some("ana"), Some("bo")]),
+                select(vec![None, Some("ana"), Some("bo")]),
+            )
+                .prop_map(|(scope, participant, from)| Filter {
+                    scope,
+                    participant,
+                    from,
+                })
+        }
+
+        /// What a search must answer: every message, newest first, checked one by one.
+        fn scanned(
+            messages: &[Message],
+            query: &Query,
+            filter: &Filter<'_>,
+            limit: usize,
+        ) -> Vec<usize> {
+            (0..messages.len())
+                .rev()
+                .filter(|&position| {
+                    filter.admits(&messages[position]) && query.matches(&messages[position].content)
+                })
+                .take(limit)
+                .collect()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn the_index_answers_what_a_scan_would_even_after_a_roll_back(
+                messages in messages(),
+                popped in 0..10usize,
+                query in query(),
+                filter in filter(),
+                limit in 1..30usize,
+            ) {
+                let mut index = SearchIndex::default();
+                for (position, message) in messages.iter().enumerate() {
+                    index.push(message, position);
+                }
+                let query = Query::parse(&query).unwrap();
+                prop_assert_eq!(
+                    index.search(&messages, &query, &filter, limit),
+                    scanned(&messages, &query, &filter, limit)
+                );
+                // Roll the newest back, then compare with an index that never held them.
+                let kept = messages.len().saturating_sub(popped);
+                for position in (kept..messages.len()).rev() {
+                    index.pop(&messages[position], position);
+                }
+                let mut fresh = SearchIndex::default();
+                for (position, message) in messages[..kept].iter().enumerate() {
+                    fresh.push(message, position);
+                }
+                prop_assert_eq!(&index, &fresh);
+                prop_assert_eq!(
+                    index.search(&messages[..kept], &query, &filter, limit),
+                    scanned(&messages[..kept], &query, &filter, limit)
+                );
+            }
+        }
+    }
+
     mod room {
         use protocol::{Refusal, Request, Response};
 
