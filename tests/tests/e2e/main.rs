@@ -20,6 +20,7 @@ mod load;
 mod persistence;
 mod python_sdk;
 mod replay;
+mod search;
 mod shim;
 mod skew;
 mod surfaces;
