@@ -25,3 +25,4 @@ mod shim;
 mod skew;
 mod surfaces;
 mod tools;
+mod topics;
