@@ -4,7 +4,8 @@
 //! long-lived local-socket connection to the room's `chatroomd`, started on demand; that
 //! connection is the agent's session, so the agent's presence ends when the shim does.
 //!
-//! - [`tools`]: the MCP server, its twelve tools and their parameters.
+//! - [`tools`]: the MCP server, its sixteen tools (twelve of v1, four for topics and search) and
+//!   their parameters.
 //! - [`render`]: daemon outcomes as the contract's tool results.
 //! - [`input`]: stdin lines repaired so that broken text gets an error result, not silence.
 //! - [`cli`]: `--help`, `--version` and the note for a person who runs the shim by hand.

@@ -3,7 +3,8 @@
 //! Pure functions only, so every result shape is pinned by unit tests without a daemon.
 
 use protocol::{
-    Cursor, Handoff, Message, Participant, Refusal, Response, RoomStatus, Summary, Unread,
+    Cursor, Handoff, Message, Participant, Refusal, Response, RoomStatus, Summary, Topic,
+    TopicCounts, TopicListing, TopicProgress, Unread,
 };
 use rmcp::model::{CallToolResult, ContentBlock};
 use serde::Serialize;
@@ -19,7 +20,7 @@ pub enum Shape {
     Left,
     /// `send_message`, `write_summary`: `{"id": N}`.
     Id,
-    /// `read_messages`: a list of messages.
+    /// `read_messages`, `search_messages`: a list of messages.
     Messages,
     /// `get_status`.
     Status,
@@ -31,6 +32,12 @@ pub enum Shape {
     Summary,
     /// `get_handoff`.
     Handoff,
+    /// `open_topic`: the topic record.
+    Topic,
+    /// `close_topic`: `{"closed": bool}`.
+    Closed,
+    /// `list_topics`: a list of topic records.
+    Topics,
 }
 
 /// The text of the result a mismatched reply turns into.
@@ -56,6 +63,9 @@ pub fn render(shape: Shape, outcome: Result<Response, Refusal>) -> CallToolResul
             Ok(CallToolResult::success(vec![ContentBlock::text("null")]))
         }
         (Shape::Handoff, Response::Handoff(handoff)) => object(handoff),
+        (Shape::Topic, Response::Topic(topic)) => object(topic),
+        (Shape::Closed, Response::Closed(closed)) => object(json!({ "closed": closed })),
+        (Shape::Topics, Response::Topics(listings)) => list(listings),
         (shape, response) => {
             tracing::error!(
                 ?shape,
@@ -140,25 +150,27 @@ impl IntoJson for Message {
         let Message {
             id,
             ts,
+            topic_id,
             from,
             to,
             content,
             human,
-            ..
         } = self;
-        let entries = [
-            ("id", Value::from(id)),
-            ("ts", Value::String(ts)),
-            ("from", Value::String(from)),
-            ("to", Value::String(to)),
-            ("content", Value::String(content)),
-        ];
-        // As `Message`'s own JSON form: the `human` key only when it is true.
-        let mut value = fields(entries);
-        if human && let Value::Object(map) = &mut value {
+        // As `Message`'s own JSON form: `topic_id` after `ts` only in a topic, the `human` key
+        // only when it is true.
+        let mut map = Map::with_capacity(7);
+        map.insert("id".to_owned(), Value::from(id));
+        map.insert("ts".to_owned(), Value::String(ts));
+        if let Some(topic_id) = topic_id {
+            map.insert("topic_id".to_owned(), Value::String(topic_id));
+        }
+        map.insert("from".to_owned(), Value::String(from));
+        map.insert("to".to_owned(), Value::String(to));
+        map.insert("content".to_owned(), Value::String(content));
+        if human {
             map.insert("human".to_owned(), Value::Bool(true));
         }
-        value
+        Value::Object(map)
     }
 }
 
@@ -184,18 +196,22 @@ impl IntoJson for Summary {
         let Summary {
             id,
             ts,
+            topic_id,
             from,
             scope,
             content,
-            ..
         } = self;
-        fields([
-            ("id", Value::from(id)),
-            ("ts", Value::String(ts)),
-            ("from", Value::String(from)),
-            ("scope", Value::String(scope)),
-            ("content", Value::String(content)),
-        ])
+        // `topic_id` after `ts`, only in a topic.
+        let mut map = Map::with_capacity(6);
+        map.insert("id".to_owned(), Value::from(id));
+        map.insert("ts".to_owned(), Value::String(ts));
+        if let Some(topic_id) = topic_id {
+            map.insert("topic_id".to_owned(), Value::String(topic_id));
+        }
+        map.insert("from".to_owned(), Value::String(from));
+        map.insert("scope".to_owned(), Value::String(scope));
+        map.insert("content".to_owned(), Value::String(content));
+        Value::Object(map)
     }
 }
 
@@ -205,28 +221,47 @@ impl IntoJson for RoomStatus {
             participant_count,
             message_count,
             last_activity_ts,
-            ..
+            topics,
         } = self;
-        fields([
+        let mut value = fields([
             ("participant_count", Value::from(participant_count)),
             ("message_count", Value::from(message_count)),
             (
                 "last_activity_ts",
                 last_activity_ts.map_or(Value::Null, Value::String),
             ),
-        ])
+        ]);
+        // v2's counts follow v1's three keys once the room has a topic.
+        if let Some(TopicCounts {
+            topic_count,
+            open_topic_count,
+            summary_count,
+        }) = topics
+            && let Value::Object(map) = &mut value
+        {
+            map.insert("topic_count".to_owned(), Value::from(topic_count));
+            map.insert("open_topic_count".to_owned(), Value::from(open_topic_count));
+            map.insert("summary_count".to_owned(), Value::from(summary_count));
+        }
+        value
     }
 }
 
 impl IntoJson for Cursor {
     fn into_json(self) -> Value {
         let Cursor {
-            name, last_read_id, ..
+            name,
+            topic_id,
+            last_read_id,
         } = self;
-        fields([
-            ("name", Value::String(name)),
-            ("last_read_id", Value::from(last_read_id)),
-        ])
+        // `topic_id` after `name`, only in a topic.
+        let mut map = Map::with_capacity(3);
+        map.insert("name".to_owned(), Value::String(name));
+        if let Some(topic_id) = topic_id {
+            map.insert("topic_id".to_owned(), Value::String(topic_id));
+        }
+        map.insert("last_read_id".to_owned(), Value::from(last_read_id));
+        Value::Object(map)
     }
 }
 
@@ -234,15 +269,19 @@ impl IntoJson for Unread {
     fn into_json(self) -> Value {
         let Unread {
             name,
+            topic_id,
             last_read_id,
             messages,
-            ..
         } = self;
-        fields([
-            ("name", Value::String(name)),
-            ("last_read_id", Value::from(last_read_id)),
-            ("messages", messages.into_json()),
-        ])
+        // `topic_id` after `name`, only in a topic.
+        let mut map = Map::with_capacity(4);
+        map.insert("name".to_owned(), Value::String(name));
+        if let Some(topic_id) = topic_id {
+            map.insert("topic_id".to_owned(), Value::String(topic_id));
+        }
+        map.insert("last_read_id".to_owned(), Value::from(last_read_id));
+        map.insert("messages".to_owned(), messages.into_json());
+        Value::Object(map)
     }
 }
 
@@ -250,31 +289,99 @@ impl IntoJson for Handoff {
     fn into_json(self) -> Value {
         let Handoff {
             participants,
+            topic,
             latest_message_id,
             cursor,
             unread_count,
             latest_summary,
             recent_messages,
-            ..
         } = self;
-        fields([
-            ("participants", participants.into_json()),
-            ("latest_message_id", Value::from(latest_message_id)),
-            ("cursor", cursor.map_or(Value::Null, Value::from)),
-            (
-                "unread_count",
-                unread_count.map_or(Value::Null, Value::from),
-            ),
-            ("latest_summary", latest_summary.into_json()),
-            ("recent_messages", recent_messages.into_json()),
-        ])
+        // `topic` after `participants`, only in a topic (where v2 places it).
+        let mut map = Map::with_capacity(7);
+        map.insert("participants".to_owned(), participants.into_json());
+        if let Some(topic) = topic {
+            map.insert("topic".to_owned(), topic.into_json());
+        }
+        map.insert(
+            "latest_message_id".to_owned(),
+            Value::from(latest_message_id),
+        );
+        map.insert("cursor".to_owned(), cursor.map_or(Value::Null, Value::from));
+        map.insert(
+            "unread_count".to_owned(),
+            unread_count.map_or(Value::Null, Value::from),
+        );
+        map.insert("latest_summary".to_owned(), latest_summary.into_json());
+        map.insert("recent_messages".to_owned(), recent_messages.into_json());
+        Value::Object(map)
+    }
+}
+
+impl IntoJson for Topic {
+    fn into_json(self) -> Value {
+        let mut map = Map::with_capacity(7);
+        topic_entries(&mut map, self);
+        Value::Object(map)
+    }
+}
+
+/// A topic's seven keys in the record's order, the start of a listing's entries too.
+fn topic_entries(map: &mut Map<String, Value>, topic: Topic) {
+    let Topic {
+        id,
+        title,
+        status,
+        created_by,
+        created_at,
+        closed_at,
+        last_activity_ts,
+    } = topic;
+    map.insert("id".to_owned(), Value::String(id));
+    map.insert("title".to_owned(), Value::String(title));
+    map.insert("status".to_owned(), Value::from(status.as_str()));
+    map.insert("created_by".to_owned(), Value::String(created_by));
+    map.insert("created_at".to_owned(), Value::String(created_at));
+    map.insert(
+        "closed_at".to_owned(),
+        closed_at.map_or(Value::Null, Value::String),
+    );
+    map.insert(
+        "last_activity_ts".to_owned(),
+        Value::String(last_activity_ts),
+    );
+}
+
+impl IntoJson for TopicListing {
+    fn into_json(self) -> Value {
+        let TopicListing { topic, progress } = self;
+        let mut map = Map::with_capacity(11);
+        topic_entries(&mut map, topic);
+        // With a name, v2's progress keys follow the record's own.
+        if let Some(TopicProgress {
+            latest_message_id,
+            cursor,
+            unread_count,
+            latest_summary,
+        }) = progress
+        {
+            map.insert(
+                "latest_message_id".to_owned(),
+                Value::from(latest_message_id),
+            );
+            map.insert("cursor".to_owned(), Value::from(cursor));
+            map.insert("unread_count".to_owned(), Value::from(unread_count));
+            map.insert("latest_summary".to_owned(), latest_summary.into_json());
+        }
+        Value::Object(map)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocol::{Cursor, Handoff, Message, Participant, RoomStatus, Summary, Unread};
+    use protocol::{
+        Cursor, Handoff, Message, Participant, RoomStatus, Summary, TopicStatus, Unread,
+    };
     use serde_json::Value;
 
     /// Checks one rendering: the exact text block, the structured content and the error flag.
@@ -293,9 +400,12 @@ mod tests {
         );
         assert_eq!(result.structured_content, structured);
         assert_eq!(result.is_error, Some(is_error));
-        if let Some(structured) = &result.structured_content
-            && !matches!(shape, Shape::Participants | Shape::Messages)
-        {
+        if let Some(structured) = &result.structured_content {
+            // A list is the text; its structured content wraps it as `{"result": [...]}`.
+            let structured = match shape {
+                Shape::Participants | Shape::Messages | Shape::Topics => &structured["result"],
+                _ => structured,
+            };
             let parsed: Value = serde_json::from_str(text).unwrap();
             assert_eq!(&parsed, structured, "text and structured content differ");
             // Clients that show the model the structured content must see the contract's key
@@ -338,6 +448,31 @@ mod tests {
             scope: "all".into(),
             content: "done".into(),
         }
+    }
+
+    fn in_topic<T>(mut record: T, set: impl FnOnce(&mut T)) -> T {
+        set(&mut record);
+        record
+    }
+
+    fn topic(status: TopicStatus) -> Topic {
+        Topic {
+            id: "auth".into(),
+            title: "Auth \"rework\"".into(),
+            status,
+            created_by: "ann".into(),
+            created_at: "2026-01-02T03:04:05Z".into(),
+            closed_at: (status == TopicStatus::Closed).then(|| "2026-01-02T04:00:00Z".into()),
+            last_activity_ts: "2026-01-02T04:00:00Z".into(),
+        }
+    }
+
+    /// `value`'s [`IntoJson`] form serializes to exactly its `Serialize` JSON form: the same keys
+    /// in the same order and the same values.
+    fn same_json<T: Serialize + IntoJson + Clone + std::fmt::Debug>(value: T) {
+        let text = serde_json::to_string(&value).unwrap();
+        let built = serde_json::to_string(&value.clone().into_json()).unwrap();
+        assert_eq!(built, text, "{value:?}");
     }
 
     const ANN: &str = r#"{"name":"ann","role":"general","joined_at":"2026-01-02T03:04:05Z","last_seen":"2026-01-02T03:04:06Z"}"#;
@@ -543,6 +678,240 @@ mod tests {
     }
 
     #[test]
+    fn every_shape_builds_the_json_of_its_serialize_form_with_and_without_topics() {
+        let topical = |id: u64, to: &str| {
+            in_topic(message(id, to), |message| {
+                message.topic_id = Some("auth".into())
+            })
+        };
+        let topic_summary = in_topic(summary(), |summary| summary.topic_id = Some("auth".into()));
+        let mut human = topical(3, "bob");
+        human.human = true;
+        for message in [message(1, "all"), topical(2, "all"), human.clone()] {
+            same_json(message);
+        }
+        same_json(summary());
+        same_json(topic_summary.clone());
+        same_json(participant("ann"));
+        for topics in [
+            None,
+            Some(TopicCounts {
+                topic_count: 2,
+                open_topic_count: 1,
+                summary_count: 5,
+            }),
+        ] {
+            for last_activity_ts in [None, Some("2026-01-02T03:04:05Z".to_owned())] {
+                same_json(RoomStatus {
+                    participant_count: 1,
+                    message_count: 9,
+                    last_activity_ts: last_activity_ts.clone(),
+                    topics: topics.clone(),
+                });
+            }
+        }
+        for topic_id in [None, Some("auth".to_owned())] {
+            same_json(Cursor {
+                name: "ann".into(),
+                topic_id: topic_id.clone(),
+                last_read_id: 7,
+            });
+            same_json(Unread {
+                name: "ann".into(),
+                topic_id: topic_id.clone(),
+                last_read_id: 7,
+                messages: vec![topical(7, "all"), human.clone()],
+            });
+        }
+        for status in [TopicStatus::Open, TopicStatus::Closed] {
+            same_json(topic(status));
+            for progress in [
+                None,
+                Some(TopicProgress {
+                    latest_message_id: 9,
+                    cursor: 2,
+                    unread_count: 3,
+                    latest_summary: None,
+                }),
+                Some(TopicProgress {
+                    latest_message_id: 9,
+                    cursor: 9,
+                    unread_count: 0,
+                    latest_summary: Some(topic_summary.clone()),
+                }),
+            ] {
+                same_json(TopicListing {
+                    topic: topic(status),
+                    progress,
+                });
+            }
+            for named in [false, true] {
+                same_json(Handoff {
+                    participants: vec![participant("ann"), participant("bob")],
+                    topic: Some(topic(status)),
+                    latest_message_id: 9,
+                    cursor: named.then_some(2),
+                    unread_count: named.then_some(3),
+                    latest_summary: named.then(|| topic_summary.clone()),
+                    recent_messages: vec![topical(9, "all")],
+                });
+                same_json(Handoff {
+                    participants: vec![],
+                    topic: None,
+                    latest_message_id: 1,
+                    cursor: named.then_some(0),
+                    unread_count: named.then_some(1),
+                    latest_summary: named.then(summary),
+                    recent_messages: vec![message(1, "all")],
+                });
+            }
+        }
+    }
+
+    const TOPIC: &str = r#"{"id":"auth","title":"Auth \"rework\"","status":"open","created_by":"ann","created_at":"2026-01-02T03:04:05Z","closed_at":null,"last_activity_ts":"2026-01-02T04:00:00Z"}"#;
+    const CLOSED_TOPIC: &str = r#"{"id":"auth","title":"Auth \"rework\"","status":"closed","created_by":"ann","created_at":"2026-01-02T03:04:05Z","closed_at":"2026-01-02T04:00:00Z","last_activity_ts":"2026-01-02T04:00:00Z"}"#;
+
+    fn parsed(text: &str) -> Value {
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn topic_results() {
+        check(
+            Shape::Topic,
+            Ok(Response::Topic(topic(TopicStatus::Open))),
+            TOPIC,
+            Some(parsed(TOPIC)),
+            false,
+        );
+        for closed in [true, false] {
+            check(
+                Shape::Closed,
+                Ok(Response::Closed(closed)),
+                &format!(r#"{{"closed":{closed}}}"#),
+                Some(json!({ "closed": closed })),
+                false,
+            );
+        }
+        check(
+            Shape::Topics,
+            Ok(Response::Topics(vec![])),
+            "[]",
+            Some(json!({"result": []})),
+            false,
+        );
+        let plain = TopicListing {
+            topic: topic(TopicStatus::Closed),
+            progress: None,
+        };
+        let named = TopicListing {
+            topic: topic(TopicStatus::Open),
+            progress: Some(TopicProgress {
+                latest_message_id: 9,
+                cursor: 2,
+                unread_count: 3,
+                latest_summary: None,
+            }),
+        };
+        let named_text = format!(
+            r#"{},"latest_message_id":9,"cursor":2,"unread_count":3,"latest_summary":null}}"#,
+            TOPIC.strip_suffix('}').unwrap()
+        );
+        check(
+            Shape::Topics,
+            Ok(Response::Topics(vec![named, plain])),
+            &format!("[{named_text},{CLOSED_TOPIC}]"),
+            Some(json!({"result": [parsed(&named_text), parsed(CLOSED_TOPIC)]})),
+            false,
+        );
+    }
+
+    #[test]
+    fn records_in_a_topic_carry_their_topic() {
+        let topical = in_topic(message(5, "all"), |message| {
+            message.topic_id = Some("auth".into())
+        });
+        let text = r#"{"id":5,"ts":"2026-01-02T03:04:05Z","topic_id":"auth","from":"ann","to":"all","content":"hi \"there\"\n"}"#;
+        // `search_messages` answers with messages of every scope, newest first.
+        check(
+            Shape::Messages,
+            Ok(Response::Messages(vec![topical.clone(), message(1, "all")])),
+            &format!("[{text},{MSG1}]"),
+            Some(json!({"result": [parsed(text), parsed(MSG1)]})),
+            false,
+        );
+        check(
+            Shape::Cursor,
+            Ok(Response::Cursor(Cursor {
+                topic_id: Some("auth".into()),
+                name: "ann".into(),
+                last_read_id: 5,
+            })),
+            r#"{"name":"ann","topic_id":"auth","last_read_id":5}"#,
+            Some(json!({"name": "ann", "topic_id": "auth", "last_read_id": 5})),
+            false,
+        );
+        let unread =
+            format!(r#"{{"name":"ann","topic_id":"auth","last_read_id":5,"messages":[{text}]}}"#);
+        check(
+            Shape::Unread,
+            Ok(Response::Unread(Unread {
+                topic_id: Some("auth".into()),
+                name: "ann".into(),
+                last_read_id: 5,
+                messages: vec![topical.clone()],
+            })),
+            &unread,
+            Some(parsed(&unread)),
+            false,
+        );
+        let summary_text = r#"{"id":4,"ts":"2026-01-02T03:04:05Z","topic_id":"auth","from":"ann","scope":"all","content":"done"}"#;
+        let topic_summary = in_topic(summary(), |summary| summary.topic_id = Some("auth".into()));
+        check(
+            Shape::Summary,
+            Ok(Response::Summary(Some(topic_summary.clone()))),
+            summary_text,
+            Some(parsed(summary_text)),
+            false,
+        );
+        let handoff = format!(
+            r#"{{"participants":[{ANN}],"topic":{TOPIC},"latest_message_id":5,"cursor":0,"unread_count":1,"latest_summary":{summary_text},"recent_messages":[{text}]}}"#
+        );
+        check(
+            Shape::Handoff,
+            Ok(Response::Handoff(Handoff {
+                participants: vec![participant("ann")],
+                topic: Some(topic(TopicStatus::Open)),
+                latest_message_id: 5,
+                cursor: Some(0),
+                unread_count: Some(1),
+                latest_summary: Some(topic_summary),
+                recent_messages: vec![topical],
+            })),
+            &handoff,
+            Some(parsed(&handoff)),
+            false,
+        );
+        let status = r#"{"participant_count":2,"message_count":7,"last_activity_ts":"2026-01-02T03:04:05Z","topic_count":3,"open_topic_count":2,"summary_count":1}"#;
+        check(
+            Shape::Status,
+            Ok(Response::Status(RoomStatus {
+                participant_count: 2,
+                message_count: 7,
+                last_activity_ts: Some("2026-01-02T03:04:05Z".into()),
+                topics: Some(TopicCounts {
+                    topic_count: 3,
+                    open_topic_count: 2,
+                    summary_count: 1,
+                }),
+            })),
+            status,
+            Some(parsed(status)),
+            false,
+        );
+    }
+
+    #[test]
     fn refusals_are_error_results_with_their_message() {
         check(
             Shape::Participants,
@@ -581,6 +950,20 @@ mod tests {
         check(
             Shape::Summary,
             Ok(Response::Messages(vec![])),
+            UNEXPECTED_REPLY,
+            None,
+            true,
+        );
+        check(
+            Shape::Topics,
+            Ok(Response::Topic(topic(TopicStatus::Open))),
+            UNEXPECTED_REPLY,
+            None,
+            true,
+        );
+        check(
+            Shape::Closed,
+            Ok(Response::Left(true)),
             UNEXPECTED_REPLY,
             None,
             true,

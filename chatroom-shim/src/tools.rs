@@ -1,4 +1,4 @@
-//! The MCP face of the shim: the twelve tools of the contract, each forwarding one request.
+//! The MCP face of the shim: the sixteen tools of the contract, each forwarding one request.
 //!
 //! Nothing here knows the room's rules. Parameters reach the daemon exactly as the agent gave
 //! them (untrimmed strings, signed integers) so that it alone validates, and every client gets
@@ -41,6 +41,16 @@ for a direct message that only that participant receives.
 progress, what is left.
 6. At the end, call leave(name). Your presence also ends automatically when your agent exits.
 
+Topics: the main room (the default) is for what everyone needs: who does what, announcements, \
+questions to all, handoffs. When one workstream would otherwise fill everyone's unread (a feature, \
+an investigation, a review), call open_topic(topic_id, title) and pass that topic_id to \
+send_message, read_unread, get_handoff, write_summary and the reads: a topic has its own \
+messages, cursors and summaries, unseen from the main room. topic_id is optional; without it \
+every call works in the main room as before. list_topics(name) shows the open topics with your \
+unread_count in each; close_topic when the work is done. search_messages(query) finds messages \
+containing every word, whole (a \"quoted phrase\" as a phrase), newest first; topic_id=\"*\" searches \
+the main room and every topic.
+
 Failed calls return an error result with a one-line reason; fix the argument it names, or \
 retry if it says so.";
 
@@ -68,8 +78,16 @@ fn ten() -> i64 {
     10
 }
 
+fn twenty() -> i64 {
+    20
+}
+
 fn yes() -> bool {
     true
+}
+
+fn open() -> String {
+    "open".to_owned()
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -88,6 +106,10 @@ pub struct NameParams {
     pub name: String,
 }
 
+// Every topic-scoped tool takes `topic_id` under the v2 server's name, optional here so that a
+// v1 call (no `topic_id`) keeps meaning the main room. Like every string it goes to the daemon
+// untrimmed: the daemon alone checks its pattern and that the topic exists.
+
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct SendMessageParams {
     /// Your name (the sender).
@@ -97,6 +119,9 @@ pub struct SendMessageParams {
     /// "all" for everyone, or one participant's name for a direct message.
     #[serde(default = "all")]
     pub to: String,
+    /// The topic to post in (an open one, see open_topic); empty for the main room.
+    #[serde(default = "nobody")]
+    pub topic_id: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -111,6 +136,18 @@ pub struct ReadMessagesParams {
     /// every message.
     #[serde(default = "nobody")]
     pub participant: String,
+    /// The topic to read; empty for the main room.
+    #[serde(default = "nobody")]
+    pub topic_id: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct GetCursorParams {
+    /// The participant whose cursor to return.
+    pub name: String,
+    /// The topic whose cursor to return (cursors are per topic); empty for the main room.
+    #[serde(default = "nobody")]
+    pub topic_id: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -119,6 +156,9 @@ pub struct SetCursorParams {
     pub name: String,
     /// Mark every message up to and including this id as read.
     pub message_id: i64,
+    /// The topic whose cursor moves; empty for the main room.
+    #[serde(default = "nobody")]
+    pub topic_id: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -131,6 +171,9 @@ pub struct ReadUnreadParams {
     /// Move your cursor past the returned messages; false only peeks.
     #[serde(default = "yes")]
     pub mark_read: bool,
+    /// The topic to read your unread messages in; empty for the main room.
+    #[serde(default = "nobody")]
+    pub topic_id: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -142,6 +185,9 @@ pub struct WriteSummaryParams {
     /// "all" for everyone, or the name of the participant the summary is for.
     #[serde(default = "all")]
     pub scope: String,
+    /// The topic the summary is about (an open one); empty for the main room.
+    #[serde(default = "nobody")]
+    pub topic_id: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -149,6 +195,9 @@ pub struct ReadLatestSummaryParams {
     /// The scope to look in: "all", or a participant's name.
     #[serde(default = "all")]
     pub scope: String,
+    /// The topic to look in; empty for the main room.
+    #[serde(default = "nobody")]
+    pub topic_id: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -159,6 +208,58 @@ pub struct GetHandoffParams {
     /// How many of the newest messages to include, 1 to 100.
     #[serde(default = "ten")]
     pub recent_limit: i64,
+    /// The topic to resume in; empty for the main room.
+    #[serde(default = "nobody")]
+    pub topic_id: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct OpenTopicParams {
+    /// The new topic's id: 1 to 64 of a-z, 0-9, '.', '_' and '-', starting with a letter or a
+    /// digit (e.g. "auth-refactor").
+    pub topic_id: String,
+    /// What the topic is for, in a few words.
+    pub title: String,
+    /// Your name, recorded as the topic's creator; empty records "system".
+    #[serde(default = "nobody")]
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct CloseTopicParams {
+    /// The topic to close.
+    pub topic_id: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ListTopicsParams {
+    /// Your name, to get your cursor, unread count and latest summary in each topic; empty for
+    /// the topics alone.
+    #[serde(default = "nobody")]
+    pub name: String,
+    /// "open" (default), "closed" or "all".
+    #[serde(default = "open")]
+    pub status: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SearchMessagesParams {
+    /// The words to find: all of them, as whole words, case-insensitive; a "quoted phrase"
+    /// matches as a phrase.
+    pub query: String,
+    /// Where to search: empty for the main room, a topic's id, or "*" for the main room and
+    /// every topic.
+    #[serde(default = "nobody")]
+    pub topic_id: String,
+    /// If set, only messages visible to this participant (sent to "all" or to it).
+    #[serde(default = "nobody")]
+    pub participant: String,
+    /// If set, only messages sent by this name.
+    #[serde(default = "nobody")]
+    pub from: String,
+    /// The most messages to return, 1 to 100.
+    #[serde(default = "twenty")]
+    pub limit: i64,
 }
 
 /// The MCP server: a router of tools over one shared daemon session.
@@ -231,7 +332,7 @@ impl Chatroom {
     }
 
     #[tool(
-        description = "Post a message from `name`. `to` is \"all\" (default) for everyone, or one participant's name for a direct message: it then appears only in that participant's read_unread and get_handoff, not in anyone else's (it is not secret: an unfiltered read_messages lists every message). Neither sender nor recipient has to be joined. Returns {\"id\": N}, the new message's id.",
+        description = "Post a message from `name`. `to` is \"all\" (default) for everyone, or one participant's name for a direct message: it then appears only in that participant's read_unread and get_handoff, not in anyone else's (it is not secret: an unfiltered read_messages lists every message). Neither sender nor recipient has to be joined. With `topic_id` the message goes to that open topic only; without, to the main room. Returns {\"id\": N}, the new message's id.",
         title = "Send a message",
         annotations(
             title = "Send a message",
@@ -245,21 +346,23 @@ impl Chatroom {
         &self,
         Parameters(params): Parameters<SendMessageParams>,
     ) -> CallToolResult {
-        let SendMessageParams { name, content, to } = params;
-        self.forward(
-            Shape::Id,
-            Request::SendMessage {
-                topic_id: String::new(),
-                name,
-                content,
-                to,
-            },
-        )
-        .await
+        let SendMessageParams {
+            name,
+            content,
+            to,
+            topic_id,
+        } = params;
+        let request = Request::SendMessage {
+            name,
+            content,
+            to,
+            topic_id,
+        };
+        self.forward(Shape::Id, request).await
     }
 
     #[tool(
-        description = "Read the history: messages with id greater than `since_id` (default 0), oldest first, at most `limit` (1-100, default 50). With `participant` set, only messages visible to that participant (sent to \"all\" or to it); by default every message, direct ones included. Marks nothing read (read_unread does). Returns a list of {id, ts, from, to, content}; to page on, pass the last id you got as since_id.",
+        description = "Read the history of the main room, or of one topic with `topic_id`: messages with id greater than `since_id` (default 0), oldest first, at most `limit` (1-100, default 50). With `participant` set, only messages visible to that participant (sent to \"all\" or to it); by default every message, direct ones included. Marks nothing read (read_unread does). Returns a list of {id, ts, from, to, content} (with topic_id after ts in a topic); to page on, pass the last id you got as since_id.",
         title = "Read the message history",
         annotations(
             title = "Read the message history",
@@ -277,12 +380,13 @@ impl Chatroom {
             since_id,
             limit,
             participant,
+            topic_id,
         } = params;
         let request = Request::ReadMessages {
-            topic_id: String::new(),
             since_id,
             limit,
             participant,
+            topic_id,
         };
         self.forward(Shape::Messages, request).await
     }
@@ -304,7 +408,7 @@ impl Chatroom {
     }
 
     #[tool(
-        description = "Room totals: {participant_count, message_count, last_activity_ts}, where last_activity_ts is the newest message's time (UTC, YYYY-MM-DDTHH:MM:SSZ) or null when there are no messages.",
+        description = "Room totals: {participant_count, message_count, last_activity_ts}, where last_activity_ts is the newest message's time (UTC, YYYY-MM-DDTHH:MM:SSZ) or null when there are no messages; both count the whole room, topics included. Once a topic was opened it also has {topic_count, open_topic_count, summary_count}.",
         title = "Get the room's status",
         annotations(
             title = "Get the room's status",
@@ -319,7 +423,7 @@ impl Chatroom {
     }
 
     #[tool(
-        description = "Return `name`'s read cursor {name, last_read_id}: the id of the last message it marked read, 0 if none. read_unread returns the visible messages after it.",
+        description = "Return `name`'s read cursor {name, last_read_id}: the id of the last message it marked read, 0 if none. read_unread returns the visible messages after it. Each topic has its own cursor: with `topic_id`, that topic's ({name, topic_id, last_read_id}).",
         title = "Get a read cursor",
         annotations(
             title = "Get a read cursor",
@@ -329,20 +433,14 @@ impl Chatroom {
             open_world_hint = false
         )
     )]
-    async fn get_cursor(&self, Parameters(params): Parameters<NameParams>) -> CallToolResult {
-        let NameParams { name } = params;
-        self.forward(
-            Shape::Cursor,
-            Request::GetCursor {
-                topic_id: String::new(),
-                name,
-            },
-        )
-        .await
+    async fn get_cursor(&self, Parameters(params): Parameters<GetCursorParams>) -> CallToolResult {
+        let GetCursorParams { name, topic_id } = params;
+        self.forward(Shape::Cursor, Request::GetCursor { name, topic_id })
+            .await
     }
 
     #[tool(
-        description = "Mark every message up to `message_id` as read for `name`. Cursors only move forward: an id at or below the current cursor changes nothing, and an id above the latest message is refused. Returns {name, last_read_id} as it is after the call.",
+        description = "Mark every message up to `message_id` as read for `name`, in the main room or, with `topic_id`, in that topic. Cursors only move forward: an id at or below the current cursor changes nothing, and an id above the latest message of the main room (or of the topic) is refused. Returns {name, last_read_id} as it is after the call (with topic_id after name in a topic).",
         title = "Set a read cursor",
         annotations(
             title = "Set a read cursor",
@@ -353,20 +451,21 @@ impl Chatroom {
         )
     )]
     async fn set_cursor(&self, Parameters(params): Parameters<SetCursorParams>) -> CallToolResult {
-        let SetCursorParams { name, message_id } = params;
-        self.forward(
-            Shape::Cursor,
-            Request::SetCursor {
-                topic_id: String::new(),
-                name,
-                message_id,
-            },
-        )
-        .await
+        let SetCursorParams {
+            name,
+            message_id,
+            topic_id,
+        } = params;
+        let request = Request::SetCursor {
+            name,
+            message_id,
+            topic_id,
+        };
+        self.forward(Shape::Cursor, request).await
     }
 
     #[tool(
-        description = "Your inbox: messages visible to `name` (sent to \"all\" or directly to it) that are newer than its cursor, oldest first, at most `limit` (1-100, default 50). With mark_read=true (the default) the cursor moves to the last message returned, so the same messages are not returned again; pass mark_read=false to peek without marking. Returns {name, last_read_id, messages}, last_read_id being the cursor after the call; if `limit` messages came back, call again for more.",
+        description = "Your inbox: messages visible to `name` (sent to \"all\" or directly to it) that are newer than its cursor, oldest first, at most `limit` (1-100, default 50). With mark_read=true (the default) the cursor moves to the last message returned, so the same messages are not returned again; pass mark_read=false to peek without marking. Without `topic_id` this is the main room's inbox; a topic's is read with its `topic_id` (list_topics(name) shows where you have unread). Returns {name, last_read_id, messages} (with topic_id after name in a topic), last_read_id being the cursor after the call; if `limit` messages came back, call again for more.",
         title = "Read unread messages",
         annotations(
             title = "Read unread messages",
@@ -384,18 +483,19 @@ impl Chatroom {
             name,
             limit,
             mark_read,
+            topic_id,
         } = params;
         let request = Request::ReadUnread {
-            topic_id: String::new(),
             name,
             limit,
             mark_read,
+            topic_id,
         };
         self.forward(Shape::Unread, request).await
     }
 
     #[tool(
-        description = "Record a handoff summary from `name` for whoever continues the work: what was done, what is in progress, what is left. `scope` is \"all\" (default) or the name of the participant it is meant for. Write one before handing off or stopping. Returns {\"id\": N}, the summary's id.",
+        description = "Record a handoff summary from `name` for whoever continues the work: what was done, what is in progress, what is left. `scope` is \"all\" (default) or the name of the participant it is meant for. With `topic_id` it belongs to that open topic (and shows in its handoff), else to the main room. Write one before handing off or stopping. Returns {\"id\": N}, the summary's id.",
         title = "Write a handoff summary",
         annotations(
             title = "Write a handoff summary",
@@ -413,18 +513,19 @@ impl Chatroom {
             name,
             content,
             scope,
+            topic_id,
         } = params;
         let request = Request::WriteSummary {
-            topic_id: String::new(),
             name,
             content,
             scope,
+            topic_id,
         };
         self.forward(Shape::Id, request).await
     }
 
     #[tool(
-        description = "Return the newest summary whose scope is exactly `scope` (default \"all\") as {id, ts, from, scope, content}, or null when there is none.",
+        description = "Return the newest summary whose scope is exactly `scope` (default \"all\") as {id, ts, from, scope, content}, or null when there is none; in the main room, or with `topic_id` in that topic (the summary then has topic_id after ts).",
         title = "Read the latest summary",
         annotations(
             title = "Read the latest summary",
@@ -438,19 +539,16 @@ impl Chatroom {
         &self,
         Parameters(params): Parameters<ReadLatestSummaryParams>,
     ) -> CallToolResult {
-        let ReadLatestSummaryParams { scope } = params;
+        let ReadLatestSummaryParams { scope, topic_id } = params;
         self.forward(
             Shape::Summary,
-            Request::ReadLatestSummary {
-                topic_id: String::new(),
-                scope,
-            },
+            Request::ReadLatestSummary { scope, topic_id },
         )
         .await
     }
 
     #[tool(
-        description = "Everything needed to start or resume, in one call: {participants, latest_message_id, cursor, unread_count, latest_summary, recent_messages}. With your `name`: your cursor and unread count, the newest summary scoped to \"all\" or to you, and the newest `recent_limit` (1-100, default 10) messages visible to you, oldest first. Without a name: cursor and unread_count are null, the summary is the newest scoped to \"all\", and recent_messages covers every message. Marks nothing read.",
+        description = "Everything needed to start or resume, in one call: {participants, latest_message_id, cursor, unread_count, latest_summary, recent_messages}. With your `name`: your cursor and unread count, the newest summary scoped to \"all\" or to you, and the newest `recent_limit` (1-100, default 10) messages visible to you, oldest first. Without a name: cursor and unread_count are null, the summary is the newest scoped to \"all\", and recent_messages covers every message. With `topic_id` all of it is that topic's, and `topic` (its record) follows participants; without, the main room's. Marks nothing read.",
         title = "Get the handoff",
         annotations(
             title = "Get the handoff",
@@ -464,16 +562,114 @@ impl Chatroom {
         &self,
         Parameters(params): Parameters<GetHandoffParams>,
     ) -> CallToolResult {
-        let GetHandoffParams { name, recent_limit } = params;
-        self.forward(
-            Shape::Handoff,
-            Request::GetHandoff {
-                topic_id: String::new(),
-                name,
-                recent_limit,
-            },
+        let GetHandoffParams {
+            name,
+            recent_limit,
+            topic_id,
+        } = params;
+        let request = Request::GetHandoff {
+            name,
+            recent_limit,
+            topic_id,
+        };
+        self.forward(Shape::Handoff, request).await
+    }
+
+    #[tool(
+        description = "Open a topic: a thread of its own for one workstream that would otherwise fill everyone's unread in the main room (a feature, an investigation, a review). Coordination everyone needs stays in the main room. Its messages, cursors and summaries are separate: pass its `topic_id` to send_message, read_unread, get_handoff, write_summary and the reads. `topic_id` is 1-64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit; `title` says what it is for; `name` is recorded as its creator. An existing id is refused. Returns the topic {id, title, status, created_by, created_at, closed_at, last_activity_ts}.",
+        title = "Open a topic",
+        annotations(
+            title = "Open a topic",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
         )
-        .await
+    )]
+    async fn open_topic(&self, Parameters(params): Parameters<OpenTopicParams>) -> CallToolResult {
+        let OpenTopicParams {
+            topic_id,
+            title,
+            name,
+        } = params;
+        let request = Request::OpenTopic {
+            topic_id,
+            title,
+            name,
+        };
+        self.forward(Shape::Topic, request).await
+    }
+
+    #[tool(
+        description = "Close a topic when its work is done: it takes no more messages or summaries, and stays readable. Returns {\"closed\": true}, or {\"closed\": false} if it was already closed.",
+        title = "Close a topic",
+        annotations(
+            title = "Close a topic",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn close_topic(
+        &self,
+        Parameters(params): Parameters<CloseTopicParams>,
+    ) -> CallToolResult {
+        let CloseTopicParams { topic_id } = params;
+        self.forward(Shape::Closed, Request::CloseTopic { topic_id })
+            .await
+    }
+
+    #[tool(
+        description = "List the topics (the main room is not one), most recently active first: `status` \"open\" (default), \"closed\" or \"all\". Each is {id, title, status, created_by, created_at, closed_at, last_activity_ts}. With your `name`, each also has latest_message_id, cursor, unread_count and latest_summary for you in it: where your unread is.",
+        title = "List the topics",
+        annotations(
+            title = "List the topics",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn list_topics(
+        &self,
+        Parameters(params): Parameters<ListTopicsParams>,
+    ) -> CallToolResult {
+        let ListTopicsParams { name, status } = params;
+        self.forward(Shape::Topics, Request::ListTopics { name, status })
+            .await
+    }
+
+    #[tool(
+        description = "Find messages whose content contains every word of `query` (whole words, case-insensitive: \"socket\" matches \"Socket,\" but not \"sockets\"; a \"quoted phrase\" matches only as a phrase), newest first, at most `limit` (1-100, default 20). `topic_id`: empty for the main room, a topic's id, or \"*\" for the main room and every topic. `participant`: only messages visible to it; `from`: only messages it sent. Marks nothing read. Returns a list of messages (with topic_id after ts for those in a topic).",
+        title = "Search the messages",
+        annotations(
+            title = "Search the messages",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn search_messages(
+        &self,
+        Parameters(params): Parameters<SearchMessagesParams>,
+    ) -> CallToolResult {
+        let SearchMessagesParams {
+            query,
+            topic_id,
+            participant,
+            from,
+            limit,
+        } = params;
+        let request = Request::SearchMessages {
+            query,
+            topic_id,
+            participant,
+            from,
+            limit,
+        };
+        self.forward(Shape::Messages, request).await
     }
 }
 
@@ -559,7 +755,7 @@ mod tests {
     }
 
     #[test]
-    fn the_twelve_tools_of_the_contract() {
+    fn the_sixteen_tools_of_the_contract() {
         let mut names: Vec<String> = server()
             .tools()
             .into_iter()
@@ -569,15 +765,19 @@ mod tests {
         assert_eq!(
             names,
             [
+                "close_topic",
                 "get_cursor",
                 "get_handoff",
                 "get_status",
                 "join",
                 "leave",
                 "list_participants",
+                "list_topics",
+                "open_topic",
                 "read_latest_summary",
                 "read_messages",
                 "read_unread",
+                "search_messages",
                 "send_message",
                 "set_cursor",
                 "write_summary",
@@ -592,6 +792,7 @@ mod tests {
 
     #[test]
     fn parameter_names_types_and_defaults() {
+        let topic = ("topic_id", "string", Some(json!("")));
         check(
             "join",
             &[
@@ -607,6 +808,7 @@ mod tests {
                 ("name", "string", None),
                 ("content", "string", None),
                 ("to", "string", Some(json!("all"))),
+                topic.clone(),
             ],
             &["content", "name"],
         );
@@ -616,15 +818,24 @@ mod tests {
                 ("since_id", "integer", Some(json!(0))),
                 ("limit", "integer", Some(json!(50))),
                 ("participant", "string", Some(json!(""))),
+                topic.clone(),
             ],
             &[],
         );
         check("list_participants", &[], &[]);
         check("get_status", &[], &[]);
-        check("get_cursor", &[("name", "string", None)], &["name"]);
+        check(
+            "get_cursor",
+            &[("name", "string", None), topic.clone()],
+            &["name"],
+        );
         check(
             "set_cursor",
-            &[("name", "string", None), ("message_id", "integer", None)],
+            &[
+                ("name", "string", None),
+                ("message_id", "integer", None),
+                topic.clone(),
+            ],
             &["message_id", "name"],
         );
         check(
@@ -633,6 +844,7 @@ mod tests {
                 ("name", "string", None),
                 ("limit", "integer", Some(json!(50))),
                 ("mark_read", "boolean", Some(json!(true))),
+                topic.clone(),
             ],
             &["name"],
         );
@@ -642,12 +854,13 @@ mod tests {
                 ("name", "string", None),
                 ("content", "string", None),
                 ("scope", "string", Some(json!("all"))),
+                topic.clone(),
             ],
             &["content", "name"],
         );
         check(
             "read_latest_summary",
-            &[("scope", "string", Some(json!("all")))],
+            &[("scope", "string", Some(json!("all"))), topic.clone()],
             &[],
         );
         check(
@@ -655,9 +868,106 @@ mod tests {
             &[
                 ("name", "string", Some(json!(""))),
                 ("recent_limit", "integer", Some(json!(10))),
+                topic.clone(),
             ],
             &[],
         );
+        check(
+            "open_topic",
+            &[
+                ("topic_id", "string", None),
+                ("title", "string", None),
+                ("name", "string", Some(json!(""))),
+            ],
+            &["title", "topic_id"],
+        );
+        check(
+            "close_topic",
+            &[("topic_id", "string", None)],
+            &["topic_id"],
+        );
+        check(
+            "list_topics",
+            &[
+                ("name", "string", Some(json!(""))),
+                ("status", "string", Some(json!("open"))),
+            ],
+            &[],
+        );
+        check(
+            "search_messages",
+            &[
+                ("query", "string", None),
+                topic,
+                ("participant", "string", Some(json!(""))),
+                ("from", "string", Some(json!(""))),
+                ("limit", "integer", Some(json!(20))),
+            ],
+            &["query"],
+        );
+    }
+
+    #[test]
+    fn reads_are_marked_read_only_and_writes_are_not() {
+        let read_only: Vec<String> = server()
+            .tools()
+            .into_iter()
+            .filter(|tool| {
+                tool.annotations
+                    .as_ref()
+                    .and_then(|annotations| annotations.read_only_hint)
+                    .expect("every tool says whether it is read-only")
+            })
+            .map(|tool| tool.name.to_string())
+            .collect();
+        let mut read_only: Vec<&str> = read_only.iter().map(String::as_str).collect();
+        read_only.sort_unstable();
+        assert_eq!(
+            read_only,
+            [
+                "get_cursor",
+                "get_handoff",
+                "get_status",
+                "list_participants",
+                "list_topics",
+                "read_latest_summary",
+                "read_messages",
+                "search_messages",
+            ]
+        );
+    }
+
+    /// A v2 caller passes `topic_id` by name beside the v1 arguments, in any order; a v1 caller
+    /// leaves it out and gets the main room.
+    #[test]
+    fn v2_calls_deserialize_with_their_topic_and_v1_calls_without_one() {
+        let send: SendMessageParams = serde_json::from_value(
+            json!({"name": "ann", "topic_id": "auth", "content": "hi", "to": "bob"}),
+        )
+        .unwrap();
+        assert_eq!((send.topic_id.as_str(), send.to.as_str()), ("auth", "bob"));
+        let read: ReadMessagesParams =
+            serde_json::from_value(json!({"topic_id": "auth", "since_id": 3})).unwrap();
+        assert_eq!((read.topic_id.as_str(), read.since_id), ("auth", 3));
+        let cursor: SetCursorParams =
+            serde_json::from_value(json!({"name": "ann", "topic_id": "auth", "message_id": 4}))
+                .unwrap();
+        assert_eq!(cursor.topic_id, "auth");
+        let handoff: GetHandoffParams =
+            serde_json::from_value(json!({"name": "ann", "topic_id": "auth", "recent_limit": 5}))
+                .unwrap();
+        assert_eq!(
+            (handoff.topic_id.as_str(), handoff.recent_limit),
+            ("auth", 5)
+        );
+        let unread: ReadUnreadParams = serde_json::from_value(json!({"name": "ann"})).unwrap();
+        assert_eq!(unread.topic_id, "");
+        let latest: ReadLatestSummaryParams = serde_json::from_value(json!({})).unwrap();
+        assert_eq!(latest.topic_id, "");
+        // Untrimmed, for the daemon to judge.
+        let get: GetCursorParams =
+            serde_json::from_value(json!({"name": "ann", "topic_id": " Auth "})).unwrap();
+        assert_eq!(get.topic_id, " Auth ");
     }
 
     #[test]
@@ -681,6 +991,22 @@ mod tests {
         assert_eq!(latest.scope, "all");
         let handoff: GetHandoffParams = serde_json::from_value(json!({})).unwrap();
         assert_eq!((handoff.name.as_str(), handoff.recent_limit), ("", 10));
+        let open: OpenTopicParams =
+            serde_json::from_value(json!({"topic_id": "auth", "title": "Auth"})).unwrap();
+        assert_eq!(open.name, "");
+        let topics: ListTopicsParams = serde_json::from_value(json!({})).unwrap();
+        assert_eq!((topics.name.as_str(), topics.status.as_str()), ("", "open"));
+        let search: SearchMessagesParams =
+            serde_json::from_value(json!({"query": "fsync"})).unwrap();
+        assert_eq!(
+            (
+                search.topic_id.as_str(),
+                search.participant.as_str(),
+                search.from.as_str(),
+                search.limit
+            ),
+            ("", "", "", 20)
+        );
     }
 
     #[test]
@@ -712,6 +1038,11 @@ mod tests {
             "send_message",
             "write_summary",
             "leave",
+            "open_topic",
+            "list_topics",
+            "close_topic",
+            "search_messages",
+            "topic_id",
         ] {
             assert!(instructions.contains(tool), "instructions omit {tool}");
         }

@@ -55,6 +55,9 @@ pub enum Command {
     /// Open or close a topic as a person, validated like an agent's open_topic and close_topic.
     /// Starts the daemon if none runs.
     Topic(TopicArgs),
+    /// Find messages by their words, newest first, in the main room, a topic or every scope
+    /// (`search_messages` for a person). Never starts a daemon.
+    Search(crate::commands::search::SearchArgs),
     /// Bring a Python server's history (a `.chatroom_v2/` or a v1 `.chatroom/`) into this room.
     /// Starts the daemon if none runs.
     ///
@@ -315,6 +318,9 @@ async fn surface(command: Command) -> anyhow::Result<()> {
         Command::Topic(TopicArgs {
             action: TopicAction::Close(args),
         }) => topics::close(&room_paths(&args.root)?, &args.id).await,
+        Command::Search(args) => {
+            crate::commands::search::search(&room_paths(&args.root)?, args).await
+        }
         Command::Import(args) => {
             crate::commands::import::import(&room_paths(&args.root)?, &args.dir, args.dry_run).await
         }

@@ -442,20 +442,27 @@ impl Serialize for Message {
         )?;
         record.serialize_field("id", &self.id)?;
         record.serialize_field("ts", &self.ts)?;
-        if with_topic {
-            record.serialize_field("topic_id", &self.topic_id)?;
-        } else {
-            record.skip_field("topic_id")?;
-        }
+        optional_field(&mut record, "topic_id", &self.topic_id, with_topic)?;
         record.serialize_field("from", &self.from)?;
         record.serialize_field("to", &self.to)?;
         record.serialize_field("content", &self.content)?;
-        if with_human {
-            record.serialize_field("human", &self.human)?;
-        } else {
-            record.skip_field("human")?;
-        }
+        optional_field(&mut record, "human", &self.human, with_human)?;
         record.end()
+    }
+}
+
+/// Writes `key` into a record being serialized when `present`, else tells the serializer it is
+/// skipped: JSON leaves such keys out so that v1 records keep v1's keys, while postcard, which
+/// is positional, always has them present.
+fn optional_field<R: SerializeStruct, T: Serialize + ?Sized>(
+    record: &mut R,
+    key: &'static str,
+    value: &T,
+    present: bool,
+) -> Result<(), R::Error> {
+    match present {
+        true => record.serialize_field(key, value),
+        false => record.skip_field(key),
     }
 }
 
@@ -490,11 +497,7 @@ impl Serialize for Summary {
         let mut record = serializer.serialize_struct("Summary", 5 + usize::from(with_topic))?;
         record.serialize_field("id", &self.id)?;
         record.serialize_field("ts", &self.ts)?;
-        if with_topic {
-            record.serialize_field("topic_id", &self.topic_id)?;
-        } else {
-            record.skip_field("topic_id")?;
-        }
+        optional_field(&mut record, "topic_id", &self.topic_id, with_topic)?;
         record.serialize_field("from", &self.from)?;
         record.serialize_field("scope", &self.scope)?;
         record.serialize_field("content", &self.content)?;
@@ -658,11 +661,7 @@ impl Serialize for Cursor {
         let with_topic = !serializer.is_human_readable() || self.topic_id.is_some();
         let mut record = serializer.serialize_struct("Cursor", 2 + usize::from(with_topic))?;
         record.serialize_field("name", &self.name)?;
-        if with_topic {
-            record.serialize_field("topic_id", &self.topic_id)?;
-        } else {
-            record.skip_field("topic_id")?;
-        }
+        optional_field(&mut record, "topic_id", &self.topic_id, with_topic)?;
         record.serialize_field("last_read_id", &self.last_read_id)?;
         record.end()
     }
@@ -674,11 +673,7 @@ impl Serialize for Unread {
         let with_topic = !serializer.is_human_readable() || self.topic_id.is_some();
         let mut record = serializer.serialize_struct("Unread", 3 + usize::from(with_topic))?;
         record.serialize_field("name", &self.name)?;
-        if with_topic {
-            record.serialize_field("topic_id", &self.topic_id)?;
-        } else {
-            record.skip_field("topic_id")?;
-        }
+        optional_field(&mut record, "topic_id", &self.topic_id, with_topic)?;
         record.serialize_field("last_read_id", &self.last_read_id)?;
         record.serialize_field("messages", &self.messages)?;
         record.end()
@@ -691,11 +686,7 @@ impl Serialize for Handoff {
         let with_topic = !serializer.is_human_readable() || self.topic.is_some();
         let mut record = serializer.serialize_struct("Handoff", 6 + usize::from(with_topic))?;
         record.serialize_field("participants", &self.participants)?;
-        if with_topic {
-            record.serialize_field("topic", &self.topic)?;
-        } else {
-            record.skip_field("topic")?;
-        }
+        optional_field(&mut record, "topic", &self.topic, with_topic)?;
         record.serialize_field("latest_message_id", &self.latest_message_id)?;
         record.serialize_field("cursor", &self.cursor)?;
         record.serialize_field("unread_count", &self.unread_count)?;

@@ -53,7 +53,7 @@ async def main(shim, repo):
             expected = {
                 "join", "leave", "send_message", "read_messages", "list_participants", "get_status",
                 "get_cursor", "set_cursor", "read_unread", "write_summary", "read_latest_summary",
-                "get_handoff",
+                "get_handoff", "open_topic", "close_topic", "list_topics", "search_messages",
             }
             assert set(tools) == expected, sorted(tools)
             assert tools["join"].input_schema["properties"]["role"]["default"] == "general"

@@ -180,6 +180,7 @@ impl TestRoom {
         Agent {
             client: Some(client),
             pid,
+            records: RECORD_KEYS,
         }
     }
 
@@ -371,11 +372,21 @@ pub struct Agent {
     client: Option<RunningService<RoleClient, ClientConfig>>,
     /// The shim's process id.
     pub pid: u32,
+    /// The record shapes [`Agent::ok`] admits: v1's, unless [`Agent::with_topic_records`].
+    records: &'static [&'static [&'static str]],
 }
 
 impl Agent {
     fn client(&self) -> &RunningService<RoleClient, ClientConfig> {
         self.client.as_ref().expect("agent already closed")
+    }
+
+    /// This agent's [`Agent::ok`] also admits the records of topics ([`TOPIC_RECORD_KEYS`]). An
+    /// agent that never names a topic keeps v1's shapes only, which is how a test holds that a
+    /// room used the v1 way yields v1 records.
+    pub fn with_topic_records(mut self) -> Self {
+        self.records = TOPIC_RECORD_KEYS;
+        self
     }
 
     /// The raw MCP peer, for listing tools and reading server info.
@@ -427,7 +438,7 @@ impl Agent {
             is_compact_json(&text),
             "{tool}: the text block must be compact JSON: {text}"
         );
-        if let Err(problem) = check_records(&text) {
+        if let Err(problem) = check_records_among(&text, self.records) {
             panic!("{tool}: {problem}: {text}");
         }
         match &value {
@@ -558,16 +569,90 @@ pub const RECORD_KEYS: &[&[&str]] = &[
     &["left"],
 ];
 
+/// [`RECORD_KEYS`] and the records a room with topics adds (the contract's "Topics"): a message
+/// or summary in a topic (`topic_id` after `ts`), a cursor or unread result in a topic
+/// (`topic_id` after `name`), a topic's handoff (`topic` after `participants`), `get_status`
+/// with the topic counts, the topic record, a `list_topics(name=...)` entry, `close_topic`'s.
+pub const TOPIC_RECORD_KEYS: &[&[&str]] = &[
+    &["id", "ts", "from", "to", "content"],
+    &["id", "ts", "from", "to", "content", "human"],
+    &["name", "role", "joined_at", "last_seen"],
+    &["id", "ts", "from", "scope", "content"],
+    &["participant_count", "message_count", "last_activity_ts"],
+    &["name", "last_read_id"],
+    &["name", "last_read_id", "messages"],
+    &[
+        "participants",
+        "latest_message_id",
+        "cursor",
+        "unread_count",
+        "latest_summary",
+        "recent_messages",
+    ],
+    &["id"],
+    &["left"],
+    &["id", "ts", "topic_id", "from", "to", "content"],
+    &["id", "ts", "topic_id", "from", "to", "content", "human"],
+    &["id", "ts", "topic_id", "from", "scope", "content"],
+    &["name", "topic_id", "last_read_id"],
+    &["name", "topic_id", "last_read_id", "messages"],
+    &[
+        "participants",
+        "topic",
+        "latest_message_id",
+        "cursor",
+        "unread_count",
+        "latest_summary",
+        "recent_messages",
+    ],
+    &[
+        "participant_count",
+        "message_count",
+        "last_activity_ts",
+        "topic_count",
+        "open_topic_count",
+        "summary_count",
+    ],
+    &[
+        "id",
+        "title",
+        "status",
+        "created_by",
+        "created_at",
+        "closed_at",
+        "last_activity_ts",
+    ],
+    &[
+        "id",
+        "title",
+        "status",
+        "created_by",
+        "created_at",
+        "closed_at",
+        "last_activity_ts",
+        "latest_message_id",
+        "cursor",
+        "unread_count",
+        "latest_summary",
+    ],
+    &["closed"],
+];
+
 /// Checks that every object in the JSON `text`, at any depth, is one of the contract's
 /// [`RECORD_KEYS`] with exactly its keys in its order.
 pub fn check_records(text: &str) -> Result<(), String> {
-    fn walk(node: &Ordered) -> Result<(), String> {
+    check_records_among(text, RECORD_KEYS)
+}
+
+/// Like [`check_records`], against the record shapes `shapes` (such as [`TOPIC_RECORD_KEYS`]).
+pub fn check_records_among(text: &str, shapes: &[&[&str]]) -> Result<(), String> {
+    fn walk(node: &Ordered, shapes: &[&[&str]]) -> Result<(), String> {
         match node {
             Ordered::Object(entries) => {
                 let keys: Vec<&str> = entries.iter().map(|(key, _)| key.as_str()).collect();
                 let mut sorted = keys.clone();
                 sorted.sort_unstable();
-                let shape = RECORD_KEYS.iter().find(|shape| {
+                let shape = shapes.iter().find(|shape| {
                     let mut expected = shape.to_vec();
                     expected.sort_unstable();
                     expected == sorted
@@ -585,14 +670,16 @@ pub fn check_records(text: &str) -> Result<(), String> {
                     }
                     Some(_) => {}
                 }
-                entries.iter().try_for_each(|(_, value)| walk(value))
+                entries
+                    .iter()
+                    .try_for_each(|(_, value)| walk(value, shapes))
             }
-            Ordered::Array(items) => items.iter().try_for_each(walk),
+            Ordered::Array(items) => items.iter().try_for_each(|item| walk(item, shapes)),
             Ordered::Scalar => Ok(()),
         }
     }
     let node: Ordered = serde_json::from_str(text).map_err(|err| format!("not JSON: {err}"))?;
-    walk(&node)
+    walk(&node, shapes)
 }
 
 /// A JSON value that remembers the order of object keys (`serde_json::Value` sorts them).
@@ -950,6 +1037,22 @@ mod tests {
         assert!(check_records(r#"{"ts":"t","id":1,"from":"a","to":"all","content":"c"}"#).is_err());
         assert!(check_records(r#"{"id":1,"extra":2}"#).is_err());
         assert!(check_records(r#"{"left":true,"why":"x"}"#).is_err());
+    }
+
+    #[test]
+    fn topic_records_are_admitted_only_where_asked_for() {
+        let in_topic = r#"[{"id":1,"ts":"t","topic_id":"a","from":"a","to":"all","content":"c"}]"#;
+        assert!(
+            check_records(in_topic).is_err(),
+            "v1 shapes only by default"
+        );
+        assert_eq!(check_records_among(in_topic, TOPIC_RECORD_KEYS), Ok(()));
+        let misplaced = r#"[{"id":1,"topic_id":"a","ts":"t","from":"a","to":"all","content":"c"}]"#;
+        assert!(check_records_among(misplaced, TOPIC_RECORD_KEYS).is_err());
+        // Every v1 shape stays admitted beside the topic ones.
+        for shape in RECORD_KEYS {
+            assert!(TOPIC_RECORD_KEYS.contains(shape), "{shape:?}");
+        }
     }
 
     #[test]

@@ -168,6 +168,7 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
         messages = message_count,
         summaries = summary_count,
         load_ms = started.elapsed().as_millis() as u64,
+        search_index_bytes = room.search_index_bytes(),
         "room loaded"
     );
 

@@ -142,8 +142,8 @@ async fn demo() -> anyhow::Result<()> {
         tool_names.join(", ")
     );
     ensure!(
-        tool_names.len() == 12,
-        "expected the contract's 12 tools, got {}",
+        tool_names.len() == 16,
+        "expected the contract's 16 tools, got {}",
         tool_names.len()
     );
     ensure!(

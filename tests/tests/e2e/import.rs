@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use chatroom_client::{Connection, Reach};
-use chatroom_tests::{Agent, TestRoom, contents, ids, text_of};
+use chatroom_tests::{Agent, TestRoom, contents, ids};
 use protocol::{ClientKind, RefusalKind, Request, Response};
 use serde_json::{Value, json};
 
@@ -93,7 +93,8 @@ async fn main_room(agent: &Agent) -> Value {
 async fn a_v2_state_comes_into_an_empty_room_as_it_was() {
     let room = TestRoom::new();
     copy_dir(&fixture("v2/.chatroom_v2"), &room.root.join(".chatroom_v2"));
-    let agent = room.agent().await;
+    // Its results are checked against v2's record shapes too.
+    let agent = room.agent().await.with_topic_records();
     agent.ok("list_participants", json!({})).await;
 
     // The empty room offers the import, in status and in the log.
@@ -133,12 +134,7 @@ async fn a_v2_state_comes_into_an_empty_room_as_it_was() {
     assert_eq!(status["daemon"]["open_topic_count"], 1);
 
     // Through the shim: v2's counts, and the main room untouched.
-    // (Read as the text the shim sends: the harness's record check predates v2's status keys.)
-    let result = agent
-        .call("get_status", json!({}))
-        .await
-        .expect("get_status");
-    let counts: Value = serde_json::from_str(&text_of(&result)).expect("get_status is JSON");
+    let counts = agent.ok("get_status", json!({})).await;
     assert_eq!(
         (
             &counts["message_count"],
@@ -150,7 +146,38 @@ async fn a_v2_state_comes_into_an_empty_room_as_it_was() {
     );
     assert_eq!(main_room(&agent).await, json!([]));
 
-    // An agent's session reads each topic from where its cursor says.
+    // An agent reads each topic from where its cursor says: through the shim, as v2 calls it…
+    let read =
+        |name: &str, topic: &str| json!({"name": name, "topic_id": topic, "mark_read": false});
+    let unread_claude = agent
+        .ok("read_unread", read("claude", "parser-refactor"))
+        .await;
+    assert_eq!(
+        (&unread_claude["topic_id"], &unread_claude["last_read_id"]),
+        (&json!("parser-refactor"), &json!(4))
+    );
+    assert_eq!(ids(&unread_claude["messages"]), [6]);
+    assert_eq!(unread_claude["messages"][0]["content"], "AST done");
+    let unread_codex = agent
+        .ok("read_unread", read("codex", "parser-refactor"))
+        .await;
+    assert_eq!(ids(&unread_codex["messages"]), [4, 6]);
+    let handoff = agent
+        .ok(
+            "get_handoff",
+            json!({"name": "claude", "topic_id": "release-notes"}),
+        )
+        .await;
+    assert_eq!(handoff["topic"]["status"], "closed");
+    assert_eq!(
+        (&handoff["cursor"], &handoff["unread_count"]),
+        (&json!(5), &json!(0))
+    );
+    assert_eq!(
+        handoff["latest_summary"]["content"],
+        "Release notes drafted and reviewed."
+    );
+    // …and through a session of its own.
     let session = connect(&room, ClientKind::Agent).await;
     assert_eq!(
         unread(&session, "claude", "parser-refactor").await,

@@ -249,3 +249,77 @@ async fn a_crash_after_the_files_and_one_in_a_checkpoint_lose_and_double_nothing
     assert_served(&files, &messages);
     room.finish();
 }
+
+#[tokio::test]
+async fn topic_writes_journalled_but_not_in_the_files_survive_a_crash() {
+    let (room, ann, markers) = crashing_room(&["journal-synced"]).await;
+    let ann = ann.with_topic_records();
+    let synced = &markers[0];
+
+    // Each topic write dies with its batch in the journal only; the shim's retry meets the
+    // replayed room and gets the first outcome.
+    let pid = arm(&room, synced);
+    let opened = ann
+        .ok(
+            "open_topic",
+            json!({"topic_id": "auth", "title": "Auth", "name": "ann"}),
+        )
+        .await;
+    assert_eq!(opened["id"], "auth");
+    assert_crashed(&room, synced, pid, "journal-synced");
+    let pid = arm(&room, synced);
+    let sent = ann
+        .ok(
+            "send_message",
+            json!({"name": "ann", "topic_id": "auth", "content": "in auth"}),
+        )
+        .await["id"]
+        .as_u64()
+        .unwrap();
+    assert_crashed(&room, synced, pid, "journal-synced");
+    let pid = arm(&room, synced);
+    let read = ann
+        .ok("read_unread", json!({"name": "ann", "topic_id": "auth"}))
+        .await;
+    assert_eq!(read["topic_id"], "auth");
+    assert_crashed(&room, synced, pid, "journal-synced");
+    ann.ok(
+        "set_cursor",
+        json!({"name": "ann", "topic_id": "auth", "message_id": sent}),
+    )
+    .await;
+    let pid = arm(&room, synced);
+    assert_eq!(
+        ann.ok("close_topic", json!({"topic_id": "auth"})).await,
+        json!({"closed": true}),
+        "the repeat of the close answers as the first did"
+    );
+    assert_crashed(&room, synced, pid, "journal-synced");
+
+    let topics = ann
+        .ok("list_topics", json!({"name": "ann", "status": "all"}))
+        .await;
+    let topics = topics.as_array().unwrap().clone();
+    assert_eq!(topics.len(), 1, "{topics:?}");
+    assert_eq!(topics[0]["status"], "closed");
+    assert_eq!(topics[0]["created_by"], "ann");
+    assert_eq!(topics[0]["cursor"].as_u64(), Some(sent));
+    let in_topic = ann
+        .ok("read_messages", json!({"topic_id": "auth"}))
+        .await
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(in_topic.len(), 1, "stored once: {in_topic:?}");
+    assert_eq!(in_topic[0]["id"].as_u64(), Some(sent));
+
+    // A clean stop leaves the v2-shaped objects complete.
+    ann.close().await;
+    let (messages, _) = assert_clean_files(&room);
+    assert_eq!(count(&messages, "in auth"), 1);
+    let topics: Value = serde_json::from_str(&room.read_state("topics.json")).unwrap();
+    assert_eq!(topics["auth"]["status"], "closed");
+    let cursors: Value = serde_json::from_str(&room.read_state("topic_cursors.json")).unwrap();
+    assert_eq!(cursors, json!({"ann": {"auth": sent}}));
+    room.finish();
+}

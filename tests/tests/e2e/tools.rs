@@ -12,16 +12,20 @@ use chatroom_tests::{
 };
 use serde_json::{Value, json};
 
-const TOOLS: [&str; 12] = [
+const TOOLS: [&str; 16] = [
+    "close_topic",
     "get_cursor",
     "get_handoff",
     "get_status",
     "join",
     "leave",
     "list_participants",
+    "list_topics",
+    "open_topic",
     "read_latest_summary",
     "read_messages",
     "read_unread",
+    "search_messages",
     "send_message",
     "set_cursor",
     "write_summary",
@@ -982,15 +986,19 @@ async fn every_tool_has_a_title_and_its_true_annotations() {
     let tools = agent.peer().list_all_tools().await.expect("tools/list");
     // (tool, read only, idempotent)
     let expected = [
+        ("close_topic", false, true),
         ("get_cursor", true, true),
         ("get_handoff", true, true),
         ("get_status", true, true),
         ("join", false, true),
         ("leave", false, true),
         ("list_participants", true, true),
+        ("list_topics", true, true),
+        ("open_topic", false, false),
         ("read_latest_summary", true, true),
         ("read_messages", true, true),
         ("read_unread", false, false),
+        ("search_messages", true, true),
         ("send_message", false, false),
         ("set_cursor", false, true),
         ("write_summary", false, false),

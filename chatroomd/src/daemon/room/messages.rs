@@ -10,6 +10,7 @@ use protocol::{Message, Response};
 use super::index::{VisibilityIndex, Visible};
 use super::params::optional_name_param;
 use super::params::{content_param, holder_name, limit_param, name_param, non_negative};
+use super::search::{Filter, Query, SearchIndex};
 use super::topics::Scope;
 use super::undo::Undoable;
 use super::{Changes, Handled, Room, SessionId};
@@ -44,6 +45,8 @@ pub(super) struct Messages {
     list: Vec<Message>,
     main: ScopeIndex,
     topics: HashMap<String, ScopeIndex>,
+    /// Which words each message holds, for `search_messages`.
+    search: SearchIndex,
     /// While recording: how many messages there were when it began.
     recorded_from: Option<usize>,
 }
@@ -66,6 +69,7 @@ impl Messages {
                 }
             },
         }
+        self.search.push(&message, position);
         self.list.push(message);
     }
 
@@ -171,6 +175,16 @@ impl Messages {
             .collect()
     }
 
+    /// The messages matching `query` that pass `filter`, newest first, at most `limit`.
+    pub(super) fn search(&self, query: &Query, filter: &Filter<'_>, limit: usize) -> Vec<Message> {
+        self.collect(self.search.search(&self.list, query, filter, limit))
+    }
+
+    /// The heap the search index holds, in bytes.
+    pub(super) fn search_index_bytes(&self) -> usize {
+        self.search.heap_bytes()
+    }
+
     /// The position of the first message with an id above `id`.
     fn first_position_after(&self, id: u64) -> usize {
         self.list.partition_point(|message| message.id <= id)
@@ -196,6 +210,7 @@ impl Undoable for Messages {
                 break;
             };
             let position = self.list.len();
+            self.search.pop(&message, position);
             match &message.topic_id {
                 None => self.main.pop(&message, position),
                 Some(topic) => {

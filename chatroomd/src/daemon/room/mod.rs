@@ -9,7 +9,8 @@
 //! the facade the rest of the daemon uses. Each concern is a module beside it: `params` (the
 //! parameters' rules and refusal texts), `presence` (participants, holders, `join`, `last_seen`,
 //! the name guard), `departures` (`leave`, a session's end, orphans), `messages` with `index`
-//! (the messages and who can see them, per scope), `cursors`, `summaries`, `handoff`, `topics`
+//! (the messages and who can see them, per scope), `search` (which words each message holds,
+//! and `search_messages`), `cursors`, `summaries`, `handoff`, `topics`
 //! (the topic records and the scope rules), `imports` (the sources imported), `undo` (what a
 //! batch changed, to roll it back) and `changes` (what the store must persist). A concern's handlers
 //! are `impl Room` blocks in its own module; its state is a part of the room with a small API.
@@ -24,6 +25,7 @@ mod index;
 mod messages;
 mod params;
 mod presence;
+mod search;
 mod summaries;
 #[cfg(test)]
 mod testkit;
@@ -262,7 +264,13 @@ impl Room {
             } => self.open_topic(session, &topic_id, &title, &name, now),
             Request::CloseTopic { topic_id } => self.close_topic(&topic_id, now),
             Request::ListTopics { name, status } => self.list_topics(&name, &status),
-            Request::SearchMessages { .. } => Err(Refusal::not_allowed("search is not served yet")),
+            Request::SearchMessages {
+                query,
+                topic_id,
+                participant,
+                from,
+                limit,
+            } => self.search_messages(&query, &topic_id, &participant, &from, limit),
             Request::DaemonStatus => {
                 Err(Refusal::not_allowed("daemon_status is not a room request"))
             }

@@ -73,7 +73,7 @@ impl RawClient {
         .context("chatroomd closed the connection")
     }
 
-    async fn call(&mut self, request: &Request) -> anyhow::Result<Response> {
+    pub(crate) async fn call(&mut self, request: &Request) -> anyhow::Result<Response> {
         let id = self.next_id;
         self.next_id += 1;
         let call = ClientMessage::Call {

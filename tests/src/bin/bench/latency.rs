@@ -33,8 +33,8 @@ pub(crate) async fn shim_start(options: &Options, report: &mut Report) -> anyhow
         let tools = bounded("tools/list", agent.peer().list_tools(None)).await?;
         listed.push(start.elapsed());
         ensure!(
-            tools.tools.len() == 12,
-            "expected 12 tools, got {}",
+            tools.tools.len() == 16,
+            "expected 16 tools, got {}",
             tools.tools.len()
         );
         agent.close().await;
@@ -53,7 +53,7 @@ pub(crate) async fn shim_start(options: &Options, report: &mut Report) -> anyhow
         "shim_spawn_tools_list",
         "spawn → initialize → tools/list answered",
         &listed,
-        "12 tools",
+        "16 tools",
     );
     drop(room);
 

@@ -5,7 +5,8 @@
 //!
 //! Sections: shim cold start; per-tool latency; rooms of 1k to 1M messages (built by writing
 //! `.chatroom/messages.jsonl` directly, then loaded by an auto-started daemon); the durable
-//! throughput of eight concurrent senders. Rows print as they complete; a JSON summary line ends
+//! throughput of eight concurrent senders; `search_messages` at 1k to 1M messages beside the
+//! search index's heap; per-topic reads in 100-topic rooms of 1k and 1M, and `list_topics`. Rows print as they complete; a JSON summary line ends
 //! the output. Every room lives in its own temporary git repository under `$TMPDIR`, and every
 //! daemon is stopped when its room is dropped.
 //!
@@ -23,9 +24,11 @@ mod latency;
 mod options;
 mod report;
 mod rooms;
+mod search;
 mod stats;
 mod syncs;
 mod throughput;
+mod topics;
 
 use std::process::ExitCode;
 
@@ -33,10 +36,12 @@ use anyhow::Context;
 
 use crate::floors::{TRIVIAL_SERVER_FLAG, trivial_server_main};
 use crate::latency::{shim_start, tool_latency};
-use crate::options::Options;
+use crate::options::{Options, Section};
 use crate::report::Report;
 use crate::rooms::big_room;
+use crate::search::search;
 use crate::throughput::throughput;
+use crate::topics::topic_rooms;
 
 /// About 100 bytes, like a real status line.
 pub(crate) const CONTENT: &str = "build of crate chatroomd passed on linux and macos; now looking at the windows pipe name (issue 42)";
@@ -64,6 +69,10 @@ they are reported as not measured. The targets of issue 11 end the table.
   --size-calls N      timed calls per tool and room size (default 500; quick 100)
   --senders N         concurrent agents in the throughput run (default 8)
   --per-sender N      messages each of them sends (default 2000; quick 200)
+  --search-sizes LIST rooms for search_messages (default 1k,100k,1m; quick 1k,10k)
+  --topic-sizes A,B   the small and large 100-topic rooms (default 1k,1m; quick 1k,10k)
+  --only LIST         run only these sections: start, latency, rooms, throughput, search,
+                      topics (default all)
   -h, --help          this text";
 
 fn main() -> ExitCode {
@@ -100,20 +109,34 @@ async fn run(options: Options) -> anyhow::Result<()> {
     report.environment()?;
     report.options = options.to_json();
 
-    shim_start(&options, &mut report)
-        .await
-        .context("shim cold start")?;
-    tool_latency(&options, &mut report)
-        .await
-        .context("tool latency")?;
-    for &size in &options.sizes {
-        big_room(&options, size, &mut report)
+    if options.runs(Section::Start) {
+        shim_start(&options, &mut report)
             .await
-            .with_context(|| format!("room of {size} messages"))?;
+            .context("shim cold start")?;
     }
-    throughput(&options, &mut report)
-        .await
-        .context("throughput")?;
+    if options.runs(Section::Latency) {
+        tool_latency(&options, &mut report)
+            .await
+            .context("tool latency")?;
+    }
+    if options.runs(Section::Rooms) {
+        for &size in &options.sizes {
+            big_room(&options, size, &mut report)
+                .await
+                .with_context(|| format!("room of {size} messages"))?;
+        }
+    }
+    if options.runs(Section::Throughput) {
+        throughput(&options, &mut report)
+            .await
+            .context("throughput")?;
+    }
+    if options.runs(Section::Search) {
+        search(&options, &mut report).await.context("search")?;
+    }
+    if options.runs(Section::Topics) {
+        topic_rooms(&options, &mut report).await.context("topics")?;
+    }
     report.finish();
     Ok(())
 }

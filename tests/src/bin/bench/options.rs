@@ -14,6 +14,52 @@ pub(crate) struct Options {
     pub(crate) size_calls: usize,
     pub(crate) senders: usize,
     pub(crate) per_sender: usize,
+    /// Room sizes for `search_messages`.
+    pub(crate) search_sizes: Vec<usize>,
+    /// The small and the large 100-topic room.
+    pub(crate) topic_sizes: [usize; 2],
+    /// The sections to run (all when `None`).
+    only: Option<Vec<Section>>,
+}
+
+/// The bench's sections, as `--only` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Section {
+    Start,
+    Latency,
+    Rooms,
+    Throughput,
+    Search,
+    Topics,
+}
+
+impl Section {
+    const ALL: [(Section, &'static str); 6] = [
+        (Section::Start, "start"),
+        (Section::Latency, "latency"),
+        (Section::Rooms, "rooms"),
+        (Section::Throughput, "throughput"),
+        (Section::Search, "search"),
+        (Section::Topics, "topics"),
+    ];
+
+    fn parse(text: &str) -> anyhow::Result<Self> {
+        Self::ALL
+            .iter()
+            .find(|(_, name)| *name == text.trim())
+            .map(|(section, _)| *section)
+            .with_context(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|(_, name)| *name).collect();
+                format!("unknown section {text:?} (one of {})", names.join(", "))
+            })
+    }
+
+    fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(section, _)| *section == self)
+            .map_or("?", |(_, name)| *name)
+    }
 }
 
 impl Options {
@@ -31,6 +77,9 @@ impl Options {
                 size_calls: 100,
                 senders: 8,
                 per_sender: 200,
+                search_sizes: vec![1_000, 10_000],
+                topic_sizes: [1_000, 10_000],
+                only: None,
             }
         } else {
             Self {
@@ -43,6 +92,9 @@ impl Options {
                 size_calls: 500,
                 senders: 8,
                 per_sender: 2000,
+                search_sizes: vec![1_000, 100_000, 1_000_000],
+                topic_sizes: [1_000, 1_000_000],
+                only: None,
             }
         };
         let mut args = args.iter();
@@ -62,11 +114,19 @@ impl Options {
                 "--size-calls" => options.size_calls = parse_count(&value(arg)?)?,
                 "--senders" => options.senders = parse_count(&value(arg)?)?,
                 "--per-sender" => options.per_sender = parse_count(&value(arg)?)?,
-                "--sizes" => {
-                    options.sizes = value(arg)?
-                        .split(',')
-                        .map(parse_count)
-                        .collect::<anyhow::Result<_>>()?;
+                "--sizes" => options.sizes = parse_counts(&value(arg)?)?,
+                "--search-sizes" => options.search_sizes = parse_counts(&value(arg)?)?,
+                "--topic-sizes" => match parse_counts(&value(arg)?)?.as_slice() {
+                    [small, large] => options.topic_sizes = [*small, *large],
+                    _ => bail!("--topic-sizes takes two sizes, e.g. 1k,1m"),
+                },
+                "--only" => {
+                    options.only = Some(
+                        value(arg)?
+                            .split(',')
+                            .map(Section::parse)
+                            .collect::<anyhow::Result<_>>()?,
+                    );
                 }
                 other => bail!("unknown argument {other:?}"),
             }
@@ -85,6 +145,14 @@ impl Options {
             options.sizes.iter().all(|size| *size >= 100),
             "room sizes must be at least 100"
         );
+        ensure!(
+            options.search_sizes.iter().all(|size| *size >= 1_000),
+            "search room sizes must be at least 1k (the selective query needs that many)"
+        );
+        ensure!(
+            options.topic_sizes.iter().all(|size| *size >= 1_000),
+            "topic room sizes must be at least 1k (every topic needs a few messages)"
+        );
         Ok(Some(options))
     }
 
@@ -99,8 +167,23 @@ impl Options {
             "size_calls": self.size_calls,
             "senders": self.senders,
             "per_sender": self.per_sender,
+            "search_sizes": self.search_sizes,
+            "topic_sizes": self.topic_sizes,
+            "only": self.only.as_ref().map(|sections| sections.iter().map(|section| section.name()).collect::<Vec<_>>()),
         })
     }
+
+    /// Whether `section` runs in this run.
+    pub(crate) fn runs(&self, section: Section) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|sections| sections.contains(&section))
+    }
+}
+
+/// `1k,100k,1m`.
+fn parse_counts(text: &str) -> anyhow::Result<Vec<usize>> {
+    text.split(',').map(parse_count).collect()
 }
 
 /// `2000`, `10k`, `1m`.

@@ -28,6 +28,11 @@ pub(crate) struct Report {
     pub(crate) read_added_us: Vec<(String, u64)>,
     /// The senders' msgs/s, and its ratio to the disk's limit for serial senders.
     pub(crate) throughput_of_limit: Option<(f64, f64)>,
+    /// Each search timed: room size, query kind, p50 (through the shim when it offers the
+    /// tool, else raw), and whether it went through the shim.
+    pub(crate) searches: Vec<(usize, String, Duration, bool)>,
+    /// Each per-topic call: its p50 in the small and the large topic room (raw), and the ratio.
+    pub(crate) topic_ratios: Vec<(String, Duration, Duration, f64)>,
 }
 
 impl Report {
@@ -152,6 +157,16 @@ impl Report {
         );
     }
 
+    /// One figure that is not a time (a size, a count), with its JSON.
+    pub(crate) fn figure(&mut self, id: &str, label: &str, value: &str, note: &str, json: Value) {
+        println!("  {label:<54} {:>6} {value:>10} {:>10}  {note}", 1, "-");
+        let mut row = json!({"label": label.trim(), "n": 1, "value": value});
+        if let (Value::Object(row), Value::Object(extra)) = (&mut row, json) {
+            row.extend(extra);
+        }
+        self.record(id, row);
+    }
+
     fn record(&mut self, id: &str, value: Value) {
         let _ = std::io::stdout().flush();
         self.results.insert(id.to_owned(), value);
@@ -243,6 +258,61 @@ impl Report {
             );
             worst <= 100
         });
+        // Issue 9's targets.
+        let search_target = self
+            .searches
+            .iter()
+            .map(|(size, ..)| *size)
+            .max()
+            .filter(|size| *size >= 1_000_000)
+            .map(|largest| {
+                let at_largest: Vec<_> = self
+                    .searches
+                    .iter()
+                    .filter(|(size, ..)| *size == largest)
+                    .collect();
+                let met = at_largest
+                    .iter()
+                    .all(|(_, _, p50, _)| *p50 < Duration::from_millis(5));
+                let each = at_largest
+                    .iter()
+                    .map(|(_, kind, p50, shim)| {
+                        format!("{kind} {}{}", ms(*p50), if *shim { "" } else { " raw" })
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                println!(
+                    "  search_messages p50 < 5 ms at {}: {} ({each})",
+                    crate::stats::human_count(largest),
+                    if met { "met" } else { "MISSED" }
+                );
+                met
+            });
+        if search_target.is_none() {
+            println!(
+                "  search_messages p50 < 5 ms at 1M:   not measured (no 1M search room in this run)"
+            );
+        }
+        let flat_target = (!self.topic_ratios.is_empty()).then(|| {
+            let reads: Vec<_> = self
+                .topic_ratios
+                .iter()
+                .filter(|(id, ..)| id == "read_unread" || id == "get_handoff")
+                .collect();
+            let met = reads.iter().all(|(.., ratio)| *ratio <= 1.5);
+            let each = reads
+                .iter()
+                .map(|(id, small, large, ratio)| {
+                    format!("{id} {} → {} ({ratio:.2}×)", ms(*small), ms(*large))
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            println!(
+                "  topic reads flat in room size (≤ 1.5×): {} ({each})",
+                if met { "met" } else { "MISSED" }
+            );
+            met
+        });
         let targets = json!({
             "load_1m_under_2s": largest_load.map(|load| load < 2000),
             "throughput_at_least_10k": self.throughput.map(|rate| rate >= 10_000.0),
@@ -250,6 +320,8 @@ impl Report {
             "throughput_at_least_0_8_disk_limit": limit_target,
             "one_sync_per_batch": sync_target,
             "reads_add_at_most_100us": reads_target,
+            "search_1m_p50_under_5ms": search_target,
+            "topic_reads_flat_within_1_5x": flat_target,
         });
         let summary = json!({
             "chatroom_bench": 1,

@@ -16,7 +16,7 @@ use crate::report::Report;
 use crate::stats::{human_count, ms};
 
 /// 2026-01-01T00:00:00Z, the first timestamp of generated rooms.
-const GENERATED_EPOCH: u64 = 1_767_225_600;
+pub(crate) const GENERATED_EPOCH: u64 = 1_767_225_600;
 
 pub(crate) async fn big_room(
     options: &Options,
@@ -151,7 +151,7 @@ pub(crate) async fn big_room(
 /// Writes `count` messages (80% broadcasts, 20% direct messages among five names, ≈100-byte
 /// contents) as compact JSON lines, and a cursor for `reader` twenty messages before the end.
 /// Returns the size of messages.jsonl.
-fn write_room(state_dir: &Path, count: usize) -> std::io::Result<u64> {
+pub(crate) fn write_room(state_dir: &Path, count: usize) -> std::io::Result<u64> {
     const NAMES: [&str; 5] = ["alice", "bob", "carol", "dave", "reader"];
     const TOPICS: [&str; 4] = [
         "the parser edge cases",
@@ -210,7 +210,7 @@ fn load_ms(log: &str) -> Option<u64> {
 }
 
 /// (VmRSS, VmHWM) of a process, in KiB.
-fn memory_kib(pid: u32) -> Option<(u64, u64)> {
+pub(crate) fn memory_kib(pid: u32) -> Option<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |name: &str| -> Option<u64> {
         let line = status.lines().find(|line| line.starts_with(name))?;
