@@ -58,6 +58,16 @@ pub enum Command {
     /// Find messages by their words, newest first, in the main room, a topic or every scope
     /// (`search_messages` for a person). Never starts a daemon.
     Search(crate::commands::search::SearchArgs),
+    /// Bring a Python server's history (a `.chatroom_v2/` or a v1 `.chatroom/`) into this room.
+    /// Starts the daemon if none runs.
+    ///
+    /// DIR is the state directory, or a repository holding one. Messages and summaries come in
+    /// order with their timestamps, authors, recipients and topics; topics with their status;
+    /// cursors per participant and topic. Ids are kept in an empty room and renumbered after
+    /// this room's own otherwise. A source imported before (grown since or not), a topic this
+    /// room already has, or a corrupt source (named by file and line) is refused, and nothing
+    /// changes. Participants are not imported: presence is a live connection here.
+    Import(crate::commands::import::ImportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -310,6 +320,9 @@ async fn surface(command: Command) -> anyhow::Result<()> {
         }) => topics::close(&room_paths(&args.root)?, &args.id).await,
         Command::Search(args) => {
             crate::commands::search::search(&room_paths(&args.root)?, args).await
+        }
+        Command::Import(args) => {
+            crate::commands::import::import(&room_paths(&args.root)?, &args.dir, args.dry_run).await
         }
         Command::Serve(_) | Command::Stop(_) => unreachable!("handled by run"),
     }

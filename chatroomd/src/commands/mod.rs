@@ -1,10 +1,11 @@
-//! The people's commands: `status`, `monitor`, `send`, `tail`, `export`, `topics`, `topic` and
-//! `search`. They reach a running daemon through `chatroom-client` ([`control`] opens the
-//! connection; none starts a daemon but the writes — `send`, `topic open|close` — and
-//! `tail --follow`), or read the room's files through [`source`] when none runs; [`view`] is the
-//! text they print.
+//! The people's commands: `status`, `monitor`, `send`, `tail`, `export`, `topics`, `topic`,
+//! `search` and `import`. They reach a running daemon through `chatroom-client` ([`control`]
+//! opens the connection; none starts a daemon but the writes — `send`, `topic open|close`,
+//! `import` — and `tail --follow`), or read the room's files through [`source`] when none runs;
+//! [`view`] is the text they print.
 
 pub mod control;
+pub mod import;
 pub mod monitor;
 pub mod search;
 pub mod source;

@@ -183,6 +183,13 @@ pub fn render(report: &StatusReport, now: u64) -> String {
                 (daemon.topic_count, daemon.open_topic_count)
             )
         );
+        if let Some(command) = &daemon.import_hint {
+            let _ = writeln!(
+                out,
+                "\nthis room is empty and the repository holds a Python server's state; import it with: {}",
+                view::inline(command)
+            );
+        }
     }
     if let Some(disk) = &report.on_disk {
         let _ = writeln!(out, "\non disk ({}):", view::inline(&report.state_dir));
@@ -294,5 +301,46 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn an_import_hint_is_one_line_naming_the_command() {
+        let daemon = |import_hint: Option<String>| DaemonStatus {
+            pid: 1,
+            package_version: "0.1.0".into(),
+            protocol_version: 1,
+            uptime_secs: 5,
+            root: "/repo".into(),
+            socket: "/run/s".into(),
+            log: "/repo/.chatroom/chatroomd.log".into(),
+            message_count: 0,
+            summary_count: 0,
+            topic_count: 0,
+            open_topic_count: 0,
+            import_hint,
+            sessions: vec![],
+            participants: vec![],
+            last_activity_ts: None,
+        };
+        let report = |daemon| StatusReport {
+            running: true,
+            root: "/repo".into(),
+            state_dir: "/repo/.chatroom".into(),
+            socket: "/run/s".into(),
+            log: "/repo/.chatroom/chatroomd.log".into(),
+            daemon: Some(daemon),
+            incompatible: None,
+            on_disk: None,
+        };
+        let hint = "chatroomd import /repo/.chatroom_v2";
+        let text = render(&report(daemon(Some(hint.into()))), 0);
+        assert!(
+            text.ends_with(&format!(
+                "\nthis room is empty and the repository holds a Python server's state; import it with: {hint}\n"
+            )),
+            "{text}"
+        );
+        let text = render(&report(daemon(None)), 0);
+        assert!(!text.contains("import"), "{text}");
     }
 }

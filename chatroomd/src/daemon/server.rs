@@ -8,6 +8,7 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -20,12 +21,13 @@ use protocol::frame::{
     write_frame,
 };
 use protocol::paths::RoomPaths;
-use protocol::{ClientMessage, HelloReply, ServerMessage, protocol_version};
+use protocol::{ClientMessage, HelloReply, Request, ServerMessage, protocol_version};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::daemon::dedupe::Dedupe;
+use crate::daemon::import;
 use crate::daemon::lock::RoomLock;
 use crate::daemon::owner::{self, Command, DaemonFacts, OwnerHandle, Presence};
 use crate::daemon::room::{Room, SessionId};
@@ -170,6 +172,17 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
         "room loaded"
     );
 
+    // A repository that used the Python v2 server has its history in `.chatroom_v2/`, which
+    // this room does not read: while the room is empty, the log and `chatroomd status` say how
+    // to bring it in.
+    let import_hint = room.is_empty().then(|| import::hint(&paths.root)).flatten();
+    if let Some(command) = &import_hint {
+        info!(
+            command = %command,
+            "this room is empty and the repository holds a Python server's state; import it with `{command}`"
+        );
+    }
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -192,6 +205,7 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
             root: config.paths.root.display().to_string(),
             socket: config.paths.socket.display().to_string(),
             log: config.paths.log_file.display().to_string(),
+            import_hint,
         };
         let shutdown = CancellationToken::new();
         let (owner, presence, owner_thread) =
@@ -460,6 +474,30 @@ async fn connection(
                 .await
                 .expect("semaphore never closed");
             match read_frame::<ClientMessage, _>(&mut reader, &mut buffer, MAX_CLIENT_FRAME).await {
+                Ok(Some(ClientMessage::Call {
+                    id,
+                    request: Request::Import { dir, dry_run },
+                })) => {
+                    // The source is read here, on a blocking thread, so that the owner only
+                    // plans and applies it: a large or slow source never holds up the room.
+                    let source = tokio::task::spawn_blocking(move || import::read(Path::new(&dir)))
+                        .await
+                        .unwrap_or_else(|err| {
+                            Err(import::SourceError(format!(
+                                "reading the source failed: {err}"
+                            )))
+                        });
+                    let call = Command::Import {
+                        session,
+                        id,
+                        dry_run,
+                        source: Box::new(source),
+                        permit: Some(permit),
+                    };
+                    if !owner.send(call) {
+                        return Ok(());
+                    }
+                }
                 Ok(Some(ClientMessage::Call { id, request })) => {
                     let call = Command::Call {
                         session,

@@ -14,6 +14,7 @@ mod docs;
 mod faults;
 mod hostile;
 mod human;
+mod import;
 mod journal;
 mod liveness;
 mod load;

@@ -20,6 +20,7 @@
 //! It logs its decisions with `tracing`, which is an observation, not an effect: nothing it
 //! decides depends on it.
 
+mod import;
 mod keyed;
 #[cfg(test)]
 mod tests;
@@ -66,6 +67,13 @@ pub(super) enum Input {
         id: u64,
         key: Option<Key>,
         request: Request,
+    },
+    /// `chatroomd import`, with the source the connection read (see `import.rs`).
+    Import {
+        session: SessionId,
+        id: u64,
+        dry_run: bool,
+        source: Box<Result<crate::daemon::import::Source, crate::daemon::import::SourceError>>,
     },
     Close {
         session: SessionId,
@@ -323,6 +331,23 @@ impl Core {
                         outcome,
                         wrote,
                         rerun: rerun.filter(|_| !wrote),
+                    });
+                }
+                Input::Import {
+                    session,
+                    id,
+                    dry_run,
+                    source,
+                } => {
+                    let (outcome, call_changes) = self.import(session, *source, dry_run, now);
+                    let wrote = call_changes.needs_sync();
+                    changes.merge(call_changes);
+                    replies.push(PendingReply {
+                        session,
+                        id,
+                        outcome,
+                        wrote,
+                        rerun: None,
                     });
                 }
                 Input::Stop => stop = true,
@@ -680,7 +705,11 @@ impl Core {
             last_activity_ts: self.room.last_activity_ts(),
             topic_count: self.room.topic_counts().0 as u64,
             open_topic_count: self.room.topic_counts().1 as u64,
-            import_hint: None,
+            import_hint: self
+                .room
+                .is_empty()
+                .then(|| self.facts.import_hint.clone())
+                .flatten(),
         }
     }
 

@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::daemon::dedupe::{Dedupe, Key};
+use crate::daemon::import::{Source, SourceError};
 use crate::daemon::room::{Room, SessionId};
 use crate::daemon::store::Store;
 use crate::shared::time::unix_now;
@@ -60,6 +61,15 @@ pub enum Command {
         request: Request,
         permit: Option<OwnedSemaphorePermit>,
     },
+    /// `chatroomd import`: the source as the connection read it (off this thread, so a large or
+    /// slow source never holds up the room), to be planned and carried out as one write.
+    Import {
+        session: SessionId,
+        id: u64,
+        dry_run: bool,
+        source: Box<Result<Source, SourceError>>,
+        permit: Option<OwnedSemaphorePermit>,
+    },
     /// The connection of `session` ended, however it ended.
     Close { session: SessionId },
     /// The server is shutting down: flush and end the thread.
@@ -83,6 +93,9 @@ pub struct DaemonFacts {
     pub root: String,
     pub socket: String,
     pub log: String,
+    /// The command that would import the Python server's state found in the repository at the
+    /// start, offered while the room is empty (`crate::daemon::import::hint`).
+    pub import_hint: Option<String>,
 }
 
 /// The sending side, cloned into every connection.
@@ -319,6 +332,21 @@ impl Owner {
                     request,
                 }
             }
+            Command::Import {
+                session,
+                id,
+                dry_run,
+                source,
+                permit,
+            } => {
+                permits.extend(permit);
+                Input::Import {
+                    session,
+                    id,
+                    dry_run,
+                    source,
+                }
+            }
             Command::Close { session } => {
                 self.outboxes.remove(&session);
                 Input::Close { session }
@@ -388,6 +416,7 @@ mod tests {
             root: String::new(),
             socket: String::new(),
             log: String::new(),
+            import_hint: None,
         }
     }
 

@@ -19,6 +19,7 @@ mod changes;
 mod cursors;
 mod departures;
 mod handoff;
+mod import;
 mod imports;
 mod index;
 mod messages;

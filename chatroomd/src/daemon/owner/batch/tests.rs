@@ -53,6 +53,7 @@ impl Check {
             root: "/repo".into(),
             socket: "/run/chatroom.sock".into(),
             log: "/repo/.chatroom/chatroomd.log".into(),
+            import_hint: None,
         };
         Self {
             core: Core::new(room, dedupe, facts, PID, at),
