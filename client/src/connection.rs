@@ -210,17 +210,37 @@ impl Connection {
         self.call(request).await?.map_err(CallError::Refused)
     }
 
+    /// Like [`Connection::request`], waiting up to `deadline` instead of [`REPLY_TIMEOUT`]: for
+    /// a request whose work grows with its input (an import of a whole history).
+    pub async fn request_within(
+        &self,
+        request: Request,
+        deadline: Duration,
+    ) -> Result<Response, CallError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.bounded_call_within(ClientMessage::Call { id, request }, id, deadline)
+            .await?
+            .map_err(CallError::Refused)
+    }
+
     async fn bounded_call(&self, message: ClientMessage, id: u64) -> Result<Outcome, CallError> {
+        self.bounded_call_within(message, id, REPLY_TIMEOUT).await
+    }
+
+    async fn bounded_call_within(
+        &self,
+        message: ClientMessage,
+        id: u64,
+        deadline: Duration,
+    ) -> Result<Outcome, CallError> {
         let bytes = match frame::encode(&message, MAX_CLIENT_FRAME) {
             Ok(bytes) => bytes,
             Err(FrameError::TooLarge { len, max }) => return Err(CallError::TooLarge { len, max }),
             Err(err) => return Err(CallError::Encode(err.to_string())),
         };
-        tokio::time::timeout(REPLY_TIMEOUT, self.send_frame(id, bytes))
+        tokio::time::timeout(deadline, self.send_frame(id, bytes))
             .await
-            .map_err(|_| CallError::TimedOut {
-                deadline: REPLY_TIMEOUT,
-            })?
+            .map_err(|_| CallError::TimedOut { deadline })?
     }
 
     /// Sends one encoded call (a frame whose call id is `id`) and waits for the reply with the

@@ -17,6 +17,11 @@ use crate::commands::control;
 use crate::commands::transcript::write_stdout;
 use crate::commands::view;
 
+/// How long the command waits for the daemon to read, check and store a whole history: a
+/// million messages take seconds in a release build, many more in a debug one. The usual 10 s
+/// reply bound would give up on an import the daemon then completes.
+const IMPORT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
 /// `chatroomd import`'s arguments.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
@@ -40,7 +45,10 @@ pub async fn import(paths: &RoomPaths, dir: &Path, dry_run: bool) -> anyhow::Res
         .with_context(|| format!("{} is not valid UTF-8", dir.display()))?
         .to_owned();
     let connection = control::connect_or_start(paths, ClientKind::Control).await?;
-    match connection.request(Request::Import { dir, dry_run }).await? {
+    match connection
+        .request_within(Request::Import { dir, dry_run }, IMPORT_DEADLINE)
+        .await?
+    {
         Response::Imported(report) => write_stdout(&render(&report)),
         other => anyhow::bail!("unexpected reply from chatroomd: {other:?}"),
     }
