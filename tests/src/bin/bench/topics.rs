@@ -1,6 +1,7 @@
 //! Section 6: topics. `read_unread` and `get_handoff` in one topic of a 100-topic room of 1M
 //! messages next to the same calls in a 100-topic room of 1k (reads must stay flat in the room's
-//! size), and `list_topics` over the 100 topics, plain and with a participant's progress. The
+//! size), `list_topics` over the 100 topics, plain and with a participant's progress, and a
+//! durable `send_message` into the topic beside one into the main room. The
 //! rooms are written as files before the daemon starts (`messages.jsonl` with `topic_id`,
 //! `summaries.jsonl`, `topics.json`, `topic_cursors.json`), as the contract's "On disk" has them.
 
@@ -80,8 +81,36 @@ fn calls() -> Vec<Call> {
                 status: "open".into(),
             },
         },
+        // The writes come last, so the reads above see the room as written. A send into a topic
+        // takes the main room's path (the topic's activity is written lazily), which these two
+        // show side by side.
+        Call {
+            id: "send_in_topic",
+            tool: "send_message",
+            args: json!({"name": "writer", "topic_id": MEASURED, "content": SENT}),
+            request: Request::SendMessage {
+                name: "writer".into(),
+                content: SENT.into(),
+                to: "all".into(),
+                topic_id: MEASURED.into(),
+            },
+        },
+        Call {
+            id: "send_in_main_room",
+            tool: "send_message",
+            args: json!({"name": "writer", "content": SENT}),
+            request: Request::SendMessage {
+                name: "writer".into(),
+                content: SENT.into(),
+                to: "all".into(),
+                topic_id: String::new(),
+            },
+        },
     ]
 }
+
+/// What the timed sends say (about 100 bytes, like the latency section's).
+const SENT: &str = "bench: a message of about a hundred bytes, sent durably into the room while it is being timed.";
 
 pub(crate) async fn topic_rooms(options: &Options, report: &mut Report) -> anyhow::Result<()> {
     let [small, large] = options.topic_sizes;
@@ -221,6 +250,7 @@ fn describe(reply: &Response) -> anyhow::Result<String> {
             );
             format!("{} topics", topics.len())
         }
+        Response::Id(id) => format!("durable; id {id}"),
         other => bail!("unexpected reply {other:?}"),
     })
 }
