@@ -546,51 +546,43 @@ pub fn is_compact_json(text: &str) -> bool {
     true
 }
 
+/// An array of the contract's v1 record shapes followed by `$extra` shapes: [`RECORD_KEYS`] and
+/// [`TOPIC_RECORD_KEYS`] share the first part.
+macro_rules! record_shapes {
+    ($($extra:expr),* $(,)?) => {
+        &[
+            &["id", "ts", "from", "to", "content"],
+            // A message a person posted with `chatroomd send`: the one record that carries a further key.
+            &["id", "ts", "from", "to", "content", "human"],
+            &["name", "role", "joined_at", "last_seen"],
+            &["id", "ts", "from", "scope", "content"],
+            &["participant_count", "message_count", "last_activity_ts"],
+            &["name", "last_read_id"],
+            &["name", "last_read_id", "messages"],
+            &[
+                "participants",
+                "latest_message_id",
+                "cursor",
+                "unread_count",
+                "latest_summary",
+                "recent_messages",
+            ],
+            &["id"],
+            &["left"],
+            $($extra,)*
+        ]
+    };
+}
+
 /// The keys of every record of the contract, in the contract's order (and the Python server's,
 /// which writes dicts in insertion order).
-pub const RECORD_KEYS: &[&[&str]] = &[
-    &["id", "ts", "from", "to", "content"],
-    // A message a person posted with `chatroomd send`: the one record that carries a further key.
-    &["id", "ts", "from", "to", "content", "human"],
-    &["name", "role", "joined_at", "last_seen"],
-    &["id", "ts", "from", "scope", "content"],
-    &["participant_count", "message_count", "last_activity_ts"],
-    &["name", "last_read_id"],
-    &["name", "last_read_id", "messages"],
-    &[
-        "participants",
-        "latest_message_id",
-        "cursor",
-        "unread_count",
-        "latest_summary",
-        "recent_messages",
-    ],
-    &["id"],
-    &["left"],
-];
+pub const RECORD_KEYS: &[&[&str]] = record_shapes!();
 
 /// [`RECORD_KEYS`] and the records a room with topics adds (the contract's "Topics"): a message
 /// or summary in a topic (`topic_id` after `ts`), a cursor or unread result in a topic
 /// (`topic_id` after `name`), a topic's handoff (`topic` after `participants`), `get_status`
 /// with the topic counts, the topic record, a `list_topics(name=...)` entry, `close_topic`'s.
-pub const TOPIC_RECORD_KEYS: &[&[&str]] = &[
-    &["id", "ts", "from", "to", "content"],
-    &["id", "ts", "from", "to", "content", "human"],
-    &["name", "role", "joined_at", "last_seen"],
-    &["id", "ts", "from", "scope", "content"],
-    &["participant_count", "message_count", "last_activity_ts"],
-    &["name", "last_read_id"],
-    &["name", "last_read_id", "messages"],
-    &[
-        "participants",
-        "latest_message_id",
-        "cursor",
-        "unread_count",
-        "latest_summary",
-        "recent_messages",
-    ],
-    &["id"],
-    &["left"],
+pub const TOPIC_RECORD_KEYS: &[&[&str]] = record_shapes![
     &["id", "ts", "topic_id", "from", "to", "content"],
     &["id", "ts", "topic_id", "from", "to", "content", "human"],
     &["id", "ts", "topic_id", "from", "scope", "content"],
