@@ -48,10 +48,6 @@ impl Positions {
     }
 
     /// The positions under `key`, ascending.
-    pub(super) fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     pub(super) fn get(&self, key: &str) -> &[usize] {
         self.0.get(key).map_or(&[], Vec::as_slice)
     }
@@ -59,6 +55,75 @@ impl Positions {
 
 /// Who can see which message: the positions of the broadcasts, and of the direct messages by
 /// recipient.
+impl Emptiable for Positions {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// An index that can tell it holds nothing, so that a topic's can be dropped when a roll back
+/// empties it (a room rolled back compares equal to what it was).
+pub(super) trait Emptiable {
+    fn is_empty(&self) -> bool;
+}
+
+/// One index per room scope: the main room's, and each topic's, made on the topic's first
+/// record and dropped again when a roll back empties it. Messages and summaries keep theirs in
+/// one of these.
+#[cfg_attr(test, derive(Clone, PartialEq, Debug))]
+pub(super) struct ByScope<I> {
+    main: I,
+    topics: HashMap<String, I>,
+}
+
+impl<I: Default> Default for ByScope<I> {
+    fn default() -> Self {
+        Self {
+            main: I::default(),
+            topics: HashMap::new(),
+        }
+    }
+}
+
+impl<I: Default + Emptiable> ByScope<I> {
+    /// The index of `scope`; `None` for a topic with no record.
+    pub(super) fn get(&self, scope: Option<&str>) -> Option<&I> {
+        match scope {
+            None => Some(&self.main),
+            Some(topic) => self.topics.get(topic),
+        }
+    }
+
+    /// The index a record of the topic `topic` (none: the main room) goes to, made if new.
+    pub(super) fn get_or_make(&mut self, topic: Option<&String>) -> &mut I {
+        match topic {
+            None => &mut self.main,
+            Some(topic) => {
+                if !self.topics.contains_key(topic) {
+                    self.topics.insert(topic.clone(), I::default());
+                }
+                self.topics.get_mut(topic).expect("inserted above")
+            }
+        }
+    }
+
+    /// Takes a record of `topic` out of its index with `pop`, dropping a topic's index it
+    /// leaves empty.
+    pub(super) fn pop(&mut self, topic: Option<&String>, pop: impl FnOnce(&mut I)) {
+        match topic {
+            None => pop(&mut self.main),
+            Some(topic) => {
+                if let Some(index) = self.topics.get_mut(topic) {
+                    pop(index);
+                    if index.is_empty() {
+                        self.topics.remove(topic);
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[derive(Default)]
 #[cfg_attr(test, derive(Clone, PartialEq, Debug))]
 pub(super) struct VisibilityIndex {

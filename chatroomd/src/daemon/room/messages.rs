@@ -3,16 +3,14 @@
 //! write and read them (`send_message`, `read_messages`). Reads cost O(log n + result) in the
 //! scope they read, whatever the size of the room or of other scopes: nothing here scans.
 
-use std::collections::HashMap;
-
 use protocol::{Message, Response};
 
-use super::index::{VisibilityIndex, Visible};
+use super::index::{ByScope, Emptiable, VisibilityIndex, Visible};
 use super::params::optional_name_param;
 use super::params::{content_param, holder_name, limit_param, name_param, non_negative};
 use super::search::{Filter, Query, SearchIndex};
 use super::topics::Scope;
-use super::undo::Undoable;
+use super::undo::{AppendedList, Undoable};
 use super::{Changes, Handled, Room, SessionId};
 use crate::shared::time::format_ts;
 
@@ -38,17 +36,20 @@ impl ScopeIndex {
     }
 }
 
+impl Emptiable for ScopeIndex {
+    fn is_empty(&self) -> bool {
+        self.all.is_empty()
+    }
+}
+
 /// Every message in strictly increasing id order, and each scope's index.
 #[derive(Default)]
 #[cfg_attr(test, derive(Clone, PartialEq))]
 pub(super) struct Messages {
-    list: Vec<Message>,
-    main: ScopeIndex,
-    topics: HashMap<String, ScopeIndex>,
+    list: AppendedList<Message>,
+    scopes: ByScope<ScopeIndex>,
     /// Which words each message holds, for `search_messages`.
     search: SearchIndex,
-    /// While recording: how many messages there were when it began.
-    recorded_from: Option<usize>,
 }
 
 /// The index of a scope with no messages.
@@ -58,18 +59,10 @@ impl Messages {
     /// Adds `message`, whose id must be above every id so far, to its scope.
     pub(super) fn push(&mut self, message: Message) {
         let position = self.list.len();
-        match &message.topic_id {
-            None => self.main.push(&message, position),
-            Some(topic) => match self.topics.get_mut(topic) {
-                Some(index) => index.push(&message, position),
-                None => {
-                    let mut index = ScopeIndex::default();
-                    index.push(&message, position);
-                    self.topics.insert(topic.clone(), index);
-                }
-            },
-        }
         self.search.push(&message, position);
+        self.scopes
+            .get_or_make(message.topic_id.as_ref())
+            .push(&message, position);
         self.list.push(message);
     }
 
@@ -117,10 +110,7 @@ impl Messages {
     }
 
     fn scope(&self, scope: Scope<'_>) -> &ScopeIndex {
-        match scope {
-            None => &self.main,
-            Some(topic) => self.topics.get(topic).unwrap_or(&EMPTY),
-        }
+        self.scopes.get(scope).unwrap_or(&EMPTY)
     }
 
     /// The newest message id in `scope`, 0 when it has none.
@@ -193,36 +183,22 @@ impl Messages {
 
 impl Undoable for Messages {
     fn begin(&mut self) {
-        self.recorded_from = Some(self.list.len());
+        self.list.begin();
     }
 
     fn commit(&mut self) {
-        self.recorded_from = None;
+        self.list.commit();
     }
 
     /// Drops the messages appended since, newest first, and their index entries with them.
     fn roll_back(&mut self) {
-        let Some(count) = self.recorded_from.take() else {
-            return;
-        };
-        while self.list.len() > count {
-            let Some(message) = self.list.pop() else {
-                break;
-            };
-            let position = self.list.len();
-            self.search.pop(&message, position);
-            match &message.topic_id {
-                None => self.main.pop(&message, position),
-                Some(topic) => {
-                    if let Some(index) = self.topics.get_mut(topic) {
-                        index.pop(&message, position);
-                        if index.all.is_empty() {
-                            self.topics.remove(topic);
-                        }
-                    }
-                }
-            }
-        }
+        let (scopes, search) = (&mut self.scopes, &mut self.search);
+        self.list.roll_back(|message, position| {
+            search.pop(message, position);
+            scopes.pop(message.topic_id.as_ref(), |index| {
+                index.pop(message, position);
+            });
+        });
     }
 }
 

@@ -3,14 +3,12 @@
 //! either is found at once, and the handlers that write and read them (`write_summary`,
 //! `read_summaries`, `read_latest_summary`).
 
-use std::collections::HashMap;
-
 use protocol::{Response, Summary};
 
-use super::index::Positions;
+use super::index::{ByScope, Positions};
 use super::params::{content_param, holder_name, limit_param, name_param, non_negative};
 use super::topics::Scope;
-use super::undo::Undoable;
+use super::undo::{AppendedList, Undoable};
 use super::{BROADCAST, Changes, Handled, Room, SessionId};
 use crate::shared::time::format_ts;
 
@@ -18,27 +16,19 @@ use crate::shared::time::format_ts;
 #[derive(Default)]
 #[cfg_attr(test, derive(Clone, PartialEq))]
 pub(super) struct Summaries {
-    list: Vec<Summary>,
-    /// Positions in `list` of the main room's, by summary scope; the last of each is the latest.
-    by_scope: Positions,
-    /// The same for each topic.
-    by_topic: HashMap<String, Positions>,
-    /// While recording: how many summaries there were when it began.
-    recorded_from: Option<usize>,
+    list: AppendedList<Summary>,
+    /// Positions in `list`, by room scope, then by summary scope; the last of each is the
+    /// latest.
+    scopes: ByScope<Positions>,
 }
 
 impl Summaries {
     /// Adds `summary`, whose id must be above every id so far.
     pub(super) fn push(&mut self, summary: Summary) {
         let position = self.list.len();
-        match &summary.topic_id {
-            None => self.by_scope.push(&summary.scope, position),
-            Some(topic) => self
-                .by_topic
-                .entry(topic.clone())
-                .or_default()
-                .push(&summary.scope, position),
-        }
+        self.scopes
+            .get_or_make(summary.topic_id.as_ref())
+            .push(&summary.scope, position);
         self.list.push(summary);
     }
 
@@ -79,11 +69,7 @@ impl Summaries {
 
     /// The latest summary in `room_scope` of exactly `scope`.
     pub(super) fn latest(&self, room_scope: Scope<'_>, scope: &str) -> Option<&Summary> {
-        let positions = match room_scope {
-            None => &self.by_scope,
-            Some(topic) => self.by_topic.get(topic)?,
-        };
-        let position = positions.get(scope).last()?;
+        let position = self.scopes.get(room_scope)?.get(scope).last()?;
         Some(&self.list[*position])
     }
 
@@ -102,35 +88,21 @@ impl Summaries {
 
 impl Undoable for Summaries {
     fn begin(&mut self) {
-        self.recorded_from = Some(self.list.len());
+        self.list.begin();
     }
 
     fn commit(&mut self) {
-        self.recorded_from = None;
+        self.list.commit();
     }
 
     /// Drops the summaries appended since, and their index entries with them.
     fn roll_back(&mut self) {
-        let Some(count) = self.recorded_from.take() else {
-            return;
-        };
-        while self.list.len() > count {
-            let Some(summary) = self.list.pop() else {
-                break;
-            };
-            let position = self.list.len();
-            match &summary.topic_id {
-                None => self.by_scope.pop(&summary.scope, position),
-                Some(topic) => {
-                    if let Some(positions) = self.by_topic.get_mut(topic) {
-                        positions.pop(&summary.scope, position);
-                        if positions.is_empty() {
-                            self.by_topic.remove(topic);
-                        }
-                    }
-                }
-            }
-        }
+        let scopes = &mut self.scopes;
+        self.list.roll_back(|summary, position| {
+            scopes.pop(summary.topic_id.as_ref(), |positions| {
+                positions.pop(&summary.scope, position);
+            });
+        });
     }
 }
 

@@ -2,9 +2,9 @@
 //! room records what it is about to change, so that [`Room::roll_back`](super::Room::roll_back)
 //! can put the room back exactly as it was when [`Room::begin`](super::Room::begin) was called.
 //!
-//! Each part of the room records its own changes ([`Undoable`]): the appended lists remember
-//! their length, and the keyed state lives in a [`RecordedMap`], which saves a key's value before
-//! its first change. A new part (topics, claims) implements [`Undoable`] and joins
+//! Each part of the room records its own changes ([`Undoable`]): the appended lists (messages,
+//! summaries) are an [`AppendedList`], which remembers its length, and the keyed state lives in
+//! a [`RecordedMap`], which saves a key's value before its first change. A new part (topics, claims) implements [`Undoable`] and joins
 //! [`Room::parts`]; nothing else here changes.
 
 use std::borrow::Borrow;
@@ -41,6 +41,60 @@ impl Room {
 /// A sorted map that, while recording, keeps the value each key had before its first change
 /// (`None`: the key was absent). Recording costs one entry per key changed, so a batch of sends in
 /// a large room copies nothing but the senders.
+/// An append-only list that can take back what was appended since [`AppendedList::begin`]:
+/// the shape of the messages and of the summaries. Their indexes hold positions in it, so a
+/// roll back hands each record it drops, newest first, with its position, to be unindexed.
+#[cfg_attr(test, derive(Clone, PartialEq))]
+pub(super) struct AppendedList<T> {
+    items: Vec<T>,
+    /// While recording: how many records there were when it began.
+    recorded_from: Option<usize>,
+}
+
+impl<T> Default for AppendedList<T> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            recorded_from: None,
+        }
+    }
+}
+
+impl<T> std::ops::Deref for AppendedList<T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        &self.items
+    }
+}
+
+impl<T> AppendedList<T> {
+    pub(super) fn push(&mut self, item: T) {
+        self.items.push(item);
+    }
+
+    pub(super) fn begin(&mut self) {
+        self.recorded_from = Some(self.items.len());
+    }
+
+    pub(super) fn commit(&mut self) {
+        self.recorded_from = None;
+    }
+
+    /// Drops the records appended since [`AppendedList::begin`], newest first, each after
+    /// `unindex` has seen it and the position it had; without a recording it drops nothing.
+    pub(super) fn roll_back(&mut self, mut unindex: impl FnMut(&T, usize)) {
+        let Some(count) = self.recorded_from.take() else {
+            return;
+        };
+        while self.items.len() > count {
+            let position = self.items.len() - 1;
+            unindex(&self.items[position], position);
+            self.items.pop();
+        }
+    }
+}
+
 #[cfg_attr(test, derive(Clone, PartialEq))]
 pub(super) struct RecordedMap<K, V> {
     entries: BTreeMap<K, V>,
@@ -147,6 +201,26 @@ mod tests {
 
     use super::*;
     use crate::daemon::room::testkit::*;
+
+    #[test]
+    fn an_appended_list_takes_back_what_came_since_begin_newest_first() {
+        let mut list = AppendedList::default();
+        list.push("kept");
+        // Without a recording, a roll back drops nothing.
+        list.roll_back(|_, _| panic!("nothing to unindex"));
+        list.begin();
+        list.push("a");
+        list.push("b");
+        let mut unindexed = Vec::new();
+        list.roll_back(|item, position| unindexed.push((*item, position)));
+        assert_eq!(unindexed, [("b", 2), ("a", 1)]);
+        assert_eq!(&*list, ["kept"]);
+        list.begin();
+        list.push("c");
+        list.commit();
+        list.roll_back(|_, _| panic!("committed"));
+        assert_eq!(&*list, ["kept", "c"]);
+    }
 
     #[test]
     fn a_recorded_map_puts_back_each_key_as_it_was_before_its_first_change() {
