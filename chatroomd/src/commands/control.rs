@@ -5,11 +5,9 @@
 //! of another version. `status` and `stop` use [`Connection::reach`] directly: to them such a daemon is
 //! something to report or stop, not an error.
 
-use std::collections::BTreeMap;
-
 use chatroom_client::{Connection, Handshake, Incompatible, Reach};
 use protocol::paths::RoomPaths;
-use protocol::{ClientKind, Topic};
+use protocol::{ClientKind, Request};
 
 use crate::commands::source;
 
@@ -32,20 +30,20 @@ pub async fn connect_or_start(paths: &RoomPaths, kind: ClientKind) -> anyhow::Re
 }
 
 /// Like [`connect_or_start`], for a request whose refusal depends on the room's topics: when no
-/// daemon runs, `refusal` is asked first with the topics the files hold, and a refusal it
-/// predicts (an unknown or closed topic, in the room's words) ends the command before a daemon
-/// is started for nothing. A running daemon, or files that cannot say for sure (a journal
-/// waiting to be replayed), leave the decision to the daemon.
+/// daemon runs, `probe` is put first to a room holding the topics the files hold
+/// ([`source::refusal_among`]), and the room's refusal (an unknown, closed or existing topic)
+/// ends the command before a daemon is started for nothing. A running daemon, or files that
+/// cannot say for sure (a journal waiting to be replayed), leave the decision to the daemon.
 pub async fn connect_or_start_checked(
     paths: &RoomPaths,
     kind: ClientKind,
-    refusal: impl FnOnce(&BTreeMap<String, Topic>) -> Option<String>,
+    probe: Request,
 ) -> anyhow::Result<Connection> {
     if let Some(connection) = connect(paths, kind).await? {
         return Ok(connection);
     }
     if let Some(topics) = source::topics_on_disk(&paths.state_dir)?
-        && let Some(refusal) = refusal(&topics)
+        && let Some(refusal) = source::refusal_among(&topics, probe)
     {
         anyhow::bail!("{refusal}");
     }

@@ -15,14 +15,13 @@ use std::path::{Path, PathBuf};
 use protocol::paths::RoomPaths;
 use protocol::{
     ClientKind, Message, Participant, Refusal, Request, Response, Summary, Topic, TopicListing,
-    TopicStatus,
 };
 
 use chatroom_client::Connection;
 
 use crate::commands::control;
 use crate::daemon::journal::JOURNAL_FILE;
-use crate::daemon::room::{EVERY_SCOPE, Room};
+use crate::daemon::room::{Caller, EVERY_SCOPE, Room};
 use crate::daemon::store::{self, LoadError, Loaded};
 use crate::shared::time::unix_now;
 use serde::de::DeserializeOwned;
@@ -338,16 +337,20 @@ pub fn topics_on_disk(state_dir: &Path) -> anyhow::Result<Option<BTreeMap<String
     Ok(Some(file.read_if_changed()?.unwrap_or_default()))
 }
 
-/// The room's refusal of a write to `topic_id` that `topics` (the files' topics) lets one
-/// predict: an unknown topic, or a closed one.
-pub fn refusal_for_write(topics: &BTreeMap<String, Topic>, topic_id: &str) -> Option<String> {
-    match topics.get(topic_id) {
-        None => Some(format!("unknown topic_id: {topic_id}")),
-        Some(topic) if topic.status == TopicStatus::Closed => {
-            Some(format!("topic '{topic_id}' is closed"))
-        }
-        Some(_) => None,
-    }
+/// The room's own refusal of `probe`, a person's request, in a room holding `topics` (the
+/// files' topics) and nothing else: what a request whose fate depends only on the topics (an
+/// unknown, closed or existing one) would meet, in the room's words. `None` if it would be taken.
+pub fn refusal_among(topics: &BTreeMap<String, Topic>, probe: Request) -> Option<String> {
+    let mut room = Room::new();
+    room.restore_topics(topics.values().cloned().collect(), Vec::new(), Vec::new());
+    let person = Caller {
+        session: 0,
+        human: true,
+    };
+    room.handle_as(person, probe, unix_now())
+        .reply
+        .err()
+        .map(|refusal| refusal.message)
 }
 
 /// How much of a JSONL file [`JsonlTail`] reads at a time, so that a first look at a large
@@ -662,13 +665,19 @@ mod tests {
         )
         .unwrap();
         let topics = topics_on_disk(dir.path()).unwrap().unwrap();
-        assert_eq!(refusal_for_write(&topics, "ui"), None);
+        let send = |topic: &str| Request::SendMessage {
+            name: "maria".into(),
+            content: "hi".into(),
+            to: "all".into(),
+            topic_id: topic.into(),
+        };
+        assert_eq!(refusal_among(&topics, send("ui")), None);
         assert_eq!(
-            refusal_for_write(&topics, "db").as_deref(),
+            refusal_among(&topics, send("db")).as_deref(),
             Some("topic 'db' is closed")
         );
         assert_eq!(
-            refusal_for_write(&topics, "api").as_deref(),
+            refusal_among(&topics, send("api")).as_deref(),
             Some("unknown topic_id: api")
         );
         std::fs::write(dir.path().join(JOURNAL_FILE), b"x").unwrap();

@@ -65,22 +65,16 @@ pub async fn open(
         name: name.unwrap_or("").to_owned(),
     };
     // What an empty room refuses in an open depends on the request alone (an id already taken
-    // is the only refusal that depends on the room, and the files say it when no daemon runs):
-    // refused here in the daemon's words, before a daemon is started for nothing.
-    let id = match Room::new()
+    // is the only refusal that depends on the room, and the files' topics say it when no daemon
+    // runs): refused here in the daemon's words, before a daemon is started for nothing.
+    if let Err(refusal) = Room::new()
         .handle_as(PERSON, request.clone(), unix_now())
         .reply
     {
-        Ok(Response::Topic(topic)) => topic.id,
-        Ok(other) => bail!("unexpected answer to open_topic: {other:?}"),
-        Err(refusal) => bail!("{refusal}"),
-    };
-    let connection = control::connect_or_start_checked(paths, ClientKind::Human, |topics| {
-        topics
-            .contains_key(&id)
-            .then(|| format!("topic '{id}' already exists"))
-    })
-    .await?;
+        bail!("{refusal}");
+    }
+    let connection =
+        control::connect_or_start_checked(paths, ClientKind::Human, request.clone()).await?;
     match connection.request(request).await? {
         Response::Topic(topic) => write_stdout(&format!(
             "opened topic {}: {}\n",
@@ -100,13 +94,11 @@ pub async fn close(paths: &RoomPaths, topic_id: &str) -> anyhow::Result<()> {
             .map_err(|refusal| anyhow::anyhow!("{refusal}"))?
             .to_owned(),
     };
-    let connection = control::connect_or_start_checked(paths, ClientKind::Human, |topics| {
-        (!topics.contains_key(&id)).then(|| format!("unknown topic_id: {id}"))
-    })
-    .await?;
     let request = Request::CloseTopic {
         topic_id: id.clone(),
     };
+    let connection =
+        control::connect_or_start_checked(paths, ClientKind::Human, request.clone()).await?;
     match connection.request(request).await? {
         Response::Closed(true) => write_stdout(&format!("closed topic {id}\n")),
         Response::Closed(false) => write_stdout(&format!("topic {id} was already closed\n")),

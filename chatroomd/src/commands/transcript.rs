@@ -75,10 +75,7 @@ pub async fn send(
     let connection = if topic_id.is_empty() {
         control::connect_or_start(paths, ClientKind::Human).await?
     } else {
-        control::connect_or_start_checked(paths, ClientKind::Human, |topics| {
-            source::refusal_for_write(topics, &topic_id)
-        })
-        .await?
+        control::connect_or_start_checked(paths, ClientKind::Human, request.clone()).await?
     };
     match connection.request(request).await? {
         Response::Id(id) => {
@@ -134,12 +131,20 @@ pub async fn tail(
         Start::Since(id) => id,
         Start::Last(_) => 0,
     };
-    // A topic that does not exist would start a daemon only to refuse the subscription.
-    let client = control::connect_or_start_checked(paths, ClientKind::Human, |topics| {
-        let id = scope.topic()?;
-        (!topics.contains_key(id)).then(|| format!("unknown topic_id: {id}"))
-    })
-    .await?;
+    // A topic that does not exist would start a daemon only to refuse the subscription: a read
+    // of it is refused the same way.
+    let client = match scope.topic() {
+        Some(id) => {
+            let probe = Request::ReadMessages {
+                since_id: 0,
+                limit: 1,
+                participant: String::new(),
+                topic_id: id.to_owned(),
+            };
+            control::connect_or_start_checked(paths, ClientKind::Human, probe).await?
+        }
+        None => control::connect_or_start(paths, ClientKind::Human).await?,
+    };
     // The first connection's errors are the person's to see (a daemon that cannot start, or
     // of another version, or an unknown topic); later ones are a daemon coming and going.
     let mut client = catch_up(client, start, participant, scope, &mut last_id, format).await?;
