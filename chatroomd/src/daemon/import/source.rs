@@ -18,26 +18,22 @@ use protocol::{Message, Summary, Topic, TopicStatus};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::daemon::room::{TOPIC_ID_RULE, topic_id_param};
+use crate::daemon::journal::JOURNAL_FILE;
+use crate::daemon::room::{
+    MAX_CONTENT_BYTES, MAX_NAME_CHARS, MAX_TITLE_CHARS, TOPIC_ID_RULE, topic_id_param,
+};
 use crate::shared::time::parse_ts;
 
-pub const MESSAGES_FILE: &str = "messages.jsonl";
-pub const SUMMARIES_FILE: &str = "summaries.jsonl";
-pub const TOPICS_FILE: &str = "topics.json";
-pub const CURSORS_FILE: &str = "cursors.json";
-/// Ours only: the per-topic cursors of a room of this project (`name → {topic_id → id}`).
-pub const TOPIC_CURSORS_FILE: &str = "topic_cursors.json";
-/// Ours only: batches a daemon of this project has acknowledged but maybe not yet written to
-/// the files above.
-const JOURNAL_FILE: &str = "journal";
-/// The Python v2 server's state directory, and the v1 one (both servers', and ours).
+// A source's files have the names the store gives ours (`topic_cursors.json` is ours only; the
+// journal holds batches a daemon of ours acknowledged but may not have written to the files
+// yet), and its records the limits the room puts on requests.
+pub use crate::daemon::store::{
+    CURSORS_FILE, MESSAGES_FILE, SUMMARIES_FILE, TOPIC_CURSORS_FILE, TOPICS_FILE,
+};
+/// The v1 state directory (both servers', and ours).
+pub use protocol::paths::STATE_DIR_NAME as V1_DIR;
+/// The Python v2 server's state directory.
 pub const V2_DIR: &str = ".chatroom_v2";
-pub const V1_DIR: &str = ".chatroom";
-
-/// The contract's limits on what a record may hold (`params` holds the same for requests).
-const MAX_NAME_CHARS: usize = 64;
-const MAX_TITLE_CHARS: usize = 256;
-const MAX_CONTENT_BYTES: usize = 64 * 1024;
 
 /// Which layout a source has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -42,11 +42,13 @@ pub use imports::ImportRecord;
 use imports::Imports;
 pub use index::is_visible_to;
 use messages::Messages;
-pub use params::subscription_filter;
+pub use params::{MAX_CONTENT_BYTES, MAX_NAME_CHARS, subscription_filter};
 use presence::Presence;
 use summaries::Summaries;
 use topics::Topics;
-pub use topics::{EVERY_SCOPE, Scope, Subscription, TOPIC_ID_RULE, topic_id_param};
+pub use topics::{
+    EVERY_SCOPE, MAX_TITLE_CHARS, Scope, Subscription, TOPIC_ID_RULE, topic_id_param,
+};
 
 /// The daemon's id for one connection; presence belongs to sessions.
 pub type SessionId = u64;

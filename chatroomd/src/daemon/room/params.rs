@@ -9,9 +9,9 @@ use super::{BROADCAST, SYSTEM};
 
 /// Names nobody can send as or join as: they would be mistaken for the room itself or for everyone.
 const RESERVED_NAMES: [&str; 2] = [SYSTEM, BROADCAST];
-const MAX_NAME_CHARS: usize = 64;
+pub const MAX_NAME_CHARS: usize = 64;
 const MAX_ROLE_CHARS: usize = 256;
-const MAX_CONTENT_BYTES: usize = 64 * 1024;
+pub const MAX_CONTENT_BYTES: usize = 64 * 1024;
 const MAX_LIMIT: usize = 100;
 
 /// A required string, trimmed; refused when blank.

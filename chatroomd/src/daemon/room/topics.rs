@@ -20,7 +20,7 @@ pub type Scope<'a> = Option<&'a str>;
 
 /// The longest topic id the pattern allows.
 const MAX_TOPIC_ID_CHARS: usize = 64;
-const MAX_TITLE_CHARS: usize = 256;
+pub const MAX_TITLE_CHARS: usize = 256;
 /// What every bad `topic_id` is told: the contract's pattern.
 pub const TOPIC_ID_RULE: &str = "topic_id must match ^[a-z0-9][a-z0-9._-]{0,63}$";
 
