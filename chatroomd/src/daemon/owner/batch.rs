@@ -687,6 +687,7 @@ impl Core {
     }
 
     fn status(&self, now: Now) -> DaemonStatus {
+        let (topic_count, open_topic_count) = self.room.topic_counts();
         DaemonStatus {
             pid: self.pid,
             package_version: protocol::PACKAGE_VERSION.to_owned(),
@@ -703,8 +704,8 @@ impl Core {
             message_count: self.room.message_count() as u64,
             summary_count: self.room.summary_count() as u64,
             last_activity_ts: self.room.last_activity_ts(),
-            topic_count: self.room.topic_counts().0 as u64,
-            open_topic_count: self.room.topic_counts().1 as u64,
+            topic_count: topic_count as u64,
+            open_topic_count: open_topic_count as u64,
             import_hint: self
                 .room
                 .is_empty()
