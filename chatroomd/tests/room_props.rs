@@ -385,7 +385,13 @@ impl Model {
             Request::DaemonStatus
             | Request::Shutdown
             | Request::Subscribe { .. }
-            | Request::Import { .. } => Err(RefusalKind::NotAllowed),
+            | Request::Import { .. }
+            | Request::WaitForMessages { .. }
+            | Request::CancelWait { .. }
+            | Request::Link { .. }
+            | Request::Reach { .. }
+            | Request::AwaitReach { .. }
+            | Request::ReadReceipts { .. } => Err(RefusalKind::NotAllowed),
             Request::OpenTopic {
                 topic_id,
                 title,

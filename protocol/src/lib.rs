@@ -14,7 +14,7 @@ pub use message::*;
 
 /// The protocol version carried by [`Hello`]. Bump it whenever any message's encoding changes
 /// (postcard encodes structs positionally and enum variants by index, so adding a field is a change).
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The protocol version this process speaks: [`PROTOCOL_VERSION`], unless the test-only variable
 /// `CHATROOM_TEST_PROTOCOL_VERSION` says otherwise. The end-to-end tests use it to make an older

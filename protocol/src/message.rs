@@ -239,6 +239,60 @@ pub enum Request {
     /// `chatroomd import DIR`: bring a Python server's state directory (`.chatroom_v2/` or a
     /// v1 `.chatroom/`) into this room; with `dry_run`, only report what it would import.
     Import { dir: String, dry_run: bool },
+    /// `wait_for_messages`: `read_unread` of one scope (`"*"`: the main room and every open
+    /// topic) that, when nothing is unread, waits up to `timeout_s` (1..=600) for a message
+    /// visible to `name` and not sent by it. Answered once the batch holding such a message is
+    /// durable, or at the timeout with `timed_out: true`. The session's other calls go on
+    /// meanwhile.
+    WaitForMessages {
+        name: String,
+        topic_id: String,
+        timeout_s: i64,
+        limit: i64,
+        mark_read: bool,
+    },
+    /// The client gave up on this session's `wait_for_messages` sent as call `call_id` (an MCP
+    /// `notifications/cancelled`): the daemon drops the wait, which marks nothing read, and
+    /// answers it with a refusal. `Cancelled(false)` when no such wait is pending.
+    CancelWait { call_id: u64 },
+    /// What links this agent session to its agent, for the hooks to find it: a session id the
+    /// client gave the MCP server (`CLAUDE_CODE_SESSION_ID`, Codex's turn metadata), and the
+    /// pid of the process that launched the shim (the agent's CLI). A blank id or a zero pid
+    /// adds nothing; ids add up (the latest few are kept), the pid replaces the one before.
+    Link {
+        client_session_id: String,
+        agent_pid: u32,
+    },
+    /// A hook asks about its agent: the agent session is found by `hook.session_id`, else by
+    /// the hook's process ancestry. With `deliver`, the messages returned are marked delivered
+    /// to the agent's names (which is not reading: cursors stay). `limit` bounds the messages
+    /// returned (0..=100; 0 only counts).
+    Reach {
+        hook: HookLink,
+        deliver: bool,
+        limit: i64,
+    },
+    /// The wake-up hook: waits up to `timeout_s` (1..=86400) until a message for the agent's
+    /// names arrives that it has neither read nor had delivered, then answers like a delivering
+    /// [`Request::Reach`]. One per agent session: a newer one replaces the older, which is
+    /// refused. Answered at once when such messages already wait.
+    AwaitReach {
+        hook: HookLink,
+        timeout_s: i64,
+        limit: i64,
+    },
+    /// `read_receipts`: who has message `message_id`, asked by one of this session's names
+    /// (or by a person or control session).
+    ReadReceipts { message_id: i64 },
+}
+
+/// What a hook knows of the agent it runs for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookLink {
+    /// The client's session id from the hook's stdin; blank when it has none.
+    pub session_id: String,
+    /// The hook's ancestors, its parent first (the agent's CLI is among them).
+    pub ancestors: Vec<u32>,
 }
 
 impl Request {
@@ -255,6 +309,10 @@ impl Request {
                 | Request::CloseTopic { .. }
                 | Request::Leave { .. }
                 | Request::ReadUnread {
+                    mark_read: true,
+                    ..
+                }
+                | Request::WaitForMessages {
                     mark_read: true,
                     ..
                 }
@@ -308,6 +366,14 @@ impl Request {
                 ..
             } => vec![query, topic_id, participant, from],
             Request::Import { dir, .. } => vec![dir],
+            Request::WaitForMessages { name, topic_id, .. } => vec![name, topic_id],
+            Request::Link {
+                client_session_id, ..
+            } => vec![client_session_id],
+            Request::Reach { hook, .. } | Request::AwaitReach { hook, .. } => {
+                vec![&mut hook.session_id]
+            }
+            Request::CancelWait { .. } | Request::ReadReceipts { .. } => Vec::new(),
             Request::ListParticipants
             | Request::GetStatus
             | Request::DaemonStatus
@@ -353,6 +419,74 @@ pub enum Response {
     Topics(Vec<TopicListing>),
     /// `chatroomd import`: what was (or, in a dry run, would be) imported.
     Imported(ImportReport),
+    /// `wait_for_messages`.
+    Waited(Waited),
+    /// [`Request::CancelWait`]: whether a wait was pending.
+    Cancelled(bool),
+    /// [`Request::Link`].
+    Linked,
+    /// [`Request::Reach`], [`Request::AwaitReach`].
+    Reached(HookReach),
+    /// `read_receipts`.
+    Receipts(Receipts),
+}
+
+/// `wait_for_messages`: `read_unread`'s record and `"timed_out"`. In the `"*"` scope the
+/// record's `topic_id` is `"*"`, each message carries its own, and `last_read_id` is the
+/// newest id read in any scope.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Waited {
+    pub unread: Unread,
+    /// No message came before the timeout.
+    pub timed_out: bool,
+}
+
+/// What a hook learns of its agent ([`Request::Reach`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookReach {
+    /// The names the agent holds, sorted; empty when no agent session was found for the hook
+    /// (or it holds no name): the hook then says nothing.
+    pub names: Vec<String>,
+    /// How the agent was found: `"session_id"`, `"ancestry"`, or blank when it was not.
+    pub linked_by: String,
+    /// Who is here.
+    pub participants: Vec<Participant>,
+    /// The latest summary of the main room.
+    pub latest_summary: Option<Summary>,
+    /// Messages of every scope visible to the names, not sent by them (nor by the room
+    /// itself), past their cursors.
+    pub unread_count: u64,
+    /// Of those, the ones not delivered before, people's first and then oldest first, at most
+    /// the request's limit.
+    pub messages: Vec<Message>,
+    /// Undelivered messages beyond `messages`.
+    pub more: u64,
+}
+
+/// `read_receipts`: who has one message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipts {
+    pub message_id: u64,
+    pub from: String,
+    pub to: String,
+    pub topic_id: Option<String>,
+    /// For a direct message its recipient; for a broadcast every present participant but the
+    /// sender, by name.
+    pub receipts: Vec<Receipt>,
+}
+
+/// One recipient of a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub name: String,
+    /// Whether the name is in the room now.
+    pub present: bool,
+    /// Its cursor in the message's scope is at or past the message.
+    pub read: bool,
+    /// When the cursor passed it, if this daemon saw it happen.
+    pub read_at: Option<String>,
+    /// When a hook put it in the agent's context, if one did.
+    pub delivered_at: Option<String>,
 }
 
 /// Why a request was not carried out. It changed nothing.
@@ -676,6 +810,27 @@ impl Serialize for Unread {
         optional_field(&mut record, "topic_id", &self.topic_id, with_topic)?;
         record.serialize_field("last_read_id", &self.last_read_id)?;
         record.serialize_field("messages", &self.messages)?;
+        record.end()
+    }
+}
+
+/// `wait_for_messages`' JSON: `read_unread`'s keys, then `timed_out`.
+impl Serialize for Waited {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if !serializer.is_human_readable() {
+            let mut record = serializer.serialize_struct("Waited", 2)?;
+            record.serialize_field("unread", &self.unread)?;
+            record.serialize_field("timed_out", &self.timed_out)?;
+            return record.end();
+        }
+        let unread = &self.unread;
+        let with_topic = unread.topic_id.is_some();
+        let mut record = serializer.serialize_struct("Waited", 4 + usize::from(with_topic))?;
+        record.serialize_field("name", &unread.name)?;
+        optional_field(&mut record, "topic_id", &unread.topic_id, with_topic)?;
+        record.serialize_field("last_read_id", &unread.last_read_id)?;
+        record.serialize_field("messages", &unread.messages)?;
+        record.serialize_field("timed_out", &self.timed_out)?;
         record.end()
     }
 }

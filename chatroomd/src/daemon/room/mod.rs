@@ -281,6 +281,14 @@ impl Room {
                 Err(Refusal::not_allowed("subscribe is not a room request"))
             }
             Request::Import { .. } => Err(Refusal::not_allowed("import is not a room request")),
+            Request::WaitForMessages { .. }
+            | Request::CancelWait { .. }
+            | Request::Link { .. }
+            | Request::Reach { .. }
+            | Request::AwaitReach { .. }
+            | Request::ReadReceipts { .. } => Err(Refusal::not_allowed(
+                "this request is not served by this daemon yet",
+            )),
         };
         match handled {
             Ok((reply, changes)) => Outcome {
