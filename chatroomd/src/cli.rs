@@ -68,11 +68,14 @@ pub enum Command {
     /// room already has, or a corrupt source (named by file and line) is refused, and nothing
     /// changes. Participants are not imported: presence is a live connection here.
     Import(crate::commands::import::ImportArgs),
-    /// Make this repository ready for agent clients (claude-code, codex, gemini, cursor; none
-    /// named: those it has configuration for, or whose command is on PATH): the chatroom MCP
-    /// server, the approvals each client asks for, and the `chatroomd hook` hooks. Merges into
-    /// existing files keeping every other key, comment and order; a second run changes nothing.
-    /// Shared files are in the repository (commit them), personal ones under $HOME.
+    /// Make this repository ready for agent clients: the chatroom MCP server, the approvals
+    /// each client asks for, and the `chatroomd hook` hooks.
+    ///
+    /// CLIENT is claude-code, codex, gemini or cursor; with none named, those the repository has
+    /// configuration for or whose command is on PATH. Setup merges into existing files keeping
+    /// every other key, comment and order, and a second run changes nothing. Shared files are in
+    /// the repository (commit them), personal ones under $HOME (yours only); --dry-run shows
+    /// which is which and the exact change. Never starts a daemon.
     Setup(crate::commands::setup::SetupArgs),
 }
 
