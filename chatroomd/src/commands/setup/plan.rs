@@ -233,6 +233,29 @@ mod tests {
     }
 
     #[test]
+    fn a_symlinked_config_is_written_where_it_points() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("dotfiles/settings.json");
+        fs::create_dir_all(real.parent().unwrap()).unwrap();
+        fs::write(&real, "{}\n").unwrap();
+        let link = dir.path().join("settings.json");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let target = Target::new(
+            link.clone(),
+            Scope::Personal,
+            Content::Json(vec![server_entry(&["mcpServers", "chatroom"], &[])]),
+        );
+        apply(&link, &plan(&target, false, false).unwrap()).unwrap();
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert!(fs::read_to_string(&real).unwrap().contains("chatroom-shim"));
+    }
+
+    #[test]
     fn the_diff_names_the_file_and_shows_the_lines() {
         let change = Change {
             before: None,
