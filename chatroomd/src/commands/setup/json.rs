@@ -7,7 +7,7 @@
 use serde::Serialize as _;
 use serde_json::{Map, Value};
 
-use super::Outcome;
+use super::{Outcome, dotted};
 
 /// One thing setup wants in a JSON file.
 #[derive(Debug, Clone)]
@@ -316,14 +316,6 @@ fn prune(doc: &mut Map<String, Value>, path: &[String]) {
 fn split(path: &[String]) -> (&[String], &str) {
     let (last, parent) = path.split_last().expect("an entry's path is never empty");
     (parent, last)
-}
-
-fn dotted(path: &[String], key: &str) -> String {
-    path.iter()
-        .map(String::as_str)
-        .chain([key])
-        .collect::<Vec<_>>()
-        .join(".")
 }
 
 fn compact(value: &Value) -> String {

@@ -219,6 +219,15 @@ fn path(keys: &[&str]) -> Vec<String> {
     keys.iter().map(|key| (*key).to_owned()).collect()
 }
 
+/// `path.key`, as a person names a setting in a note.
+fn dotted(path: &[String], key: &str) -> String {
+    path.iter()
+        .map(String::as_str)
+        .chain([key])
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 /// The server entry in a client's JSON `mcpServers`: `command`, `args` and `extra`.
 fn server_entry(at: &[&str], extra: &[(&str, Value)]) -> json::Entry {
     let mut keys = vec![

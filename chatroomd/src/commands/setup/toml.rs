@@ -4,7 +4,7 @@
 
 use toml_edit::{DocumentMut, Item, Table, Value};
 
-use super::Outcome;
+use super::{Outcome, dotted};
 
 /// One thing setup wants in a TOML file: these keys in the table at `path` (created, its
 /// parents implicit, when missing). A key the user already has with another value is kept (or
@@ -156,14 +156,6 @@ fn shown(value: &Value) -> String {
     let mut value = value.clone();
     value.decor_mut().clear();
     value.to_string()
-}
-
-fn dotted(path: &[String], key: &str) -> String {
-    path.iter()
-        .map(String::as_str)
-        .chain([key])
-        .collect::<Vec<_>>()
-        .join(".")
 }
 
 #[cfg(test)]
