@@ -223,8 +223,10 @@ fn gemini_gets_its_server_hooks_and_the_folders_trust() {
 }
 
 /// Cursor: `.cursor/mcp.json` `mcpServers` (https://cursor.com/docs/context/mcp) and
-/// `.cursor/hooks.json` as `{"version": 1, "hooks": {"<event>": [{"command"}]}}`
-/// (https://cursor.com/docs/agent/hooks); nothing personal.
+/// `.cursor/hooks.json` as `{"version": 1, "hooks": {"<event>": [{"command", "timeout"
+/// (seconds)}]}}` with the events whose output reaches the model (`sessionStart` and
+/// `postToolUse` add `additional_context`, `stop` a `followup_message`;
+/// https://cursor.com/docs/agent/hooks); nothing personal.
 #[test]
 fn cursor_gets_its_server_and_hooks_and_nothing_personal() {
     let setup = Setup::new();
@@ -233,15 +235,13 @@ fn cursor_gets_its_server_and_hooks_and_nothing_personal() {
         read_json(&setup.repo(".cursor/mcp.json")),
         json!({"mcpServers": {"chatroom": server()}})
     );
-    let hook = |event: &str| json!([{"command": format!("chatroomd hook cursor {event}")}]);
+    let hook =
+        |event: &str| json!([{"command": format!("chatroomd hook cursor {event}"), "timeout": 10}]);
     assert_eq!(
         read_json(&setup.repo(".cursor/hooks.json")),
         json!({"version": 1, "hooks": {
             "sessionStart": hook("session-start"),
-            "beforeSubmitPrompt": hook("prompt"),
-            "afterFileEdit": hook("post-tool"),
-            "afterShellExecution": hook("post-tool"),
-            "afterMCPExecution": hook("post-tool"),
+            "postToolUse": hook("post-tool"),
             "stop": hook("stop"),
         }})
     );

@@ -11,14 +11,13 @@ pub const NAME: &str = "cursor";
 pub const MARKERS: &[&str] = &[".cursor"];
 pub const COMMANDS: &[&str] = &["cursor-agent", "cursor"];
 
-/// Cursor has no single after-tool event: the three below cover edits, shell commands and MCP
-/// calls (its docs give them no output that reaches the model; the adapter decides what to do).
+/// `postToolUse` runs after every tool and may add `additional_context`; `beforeSubmitPrompt`
+/// can only allow or block a prompt, and `afterFileEdit`/`afterShellExecution`/
+/// `afterMCPExecution` reach the model with nothing, so no hook of ours runs there (the adapter
+/// would print nothing and deliver nothing: a process per prompt or tool call for no effect).
 const ROWS: &[Row] = &[
     Row::new("sessionStart", HookEvent::SessionStart),
-    Row::new("beforeSubmitPrompt", HookEvent::Prompt),
-    Row::new("afterFileEdit", HookEvent::PostTool),
-    Row::new("afterShellExecution", HookEvent::PostTool),
-    Row::new("afterMCPExecution", HookEvent::PostTool),
+    Row::new("postToolUse", HookEvent::PostTool),
     Row::new("stop", HookEvent::Stop),
 ];
 
@@ -34,11 +33,12 @@ pub fn targets(context: &Context) -> Vec<Target> {
             },
             json::Entry::Hooks {
                 path: path(&["hooks"]),
-                events: hooks::events(
-                    ROWS,
-                    false,
-                    |row| json!({"command": hooks::command(NAME, row.hook)}),
-                ),
+                events: hooks::events(ROWS, false, |row| {
+                    json!({
+                        "command": hooks::command(NAME, row.hook),
+                        "timeout": hooks::TIMEOUT_S,
+                    })
+                }),
                 nested: false,
             },
         ],
