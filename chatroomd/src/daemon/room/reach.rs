@@ -85,7 +85,7 @@ pub fn reaches(message: &Message, names: &[String]) -> bool {
 
 impl Room {
     /// The main room and every open topic: the scopes new messages can arrive in.
-    fn open_scopes(&self) -> Vec<Option<String>> {
+    pub fn open_scope_ids(&self) -> Vec<Option<String>> {
         std::iter::once(None)
             .chain(
                 self.topics
@@ -101,7 +101,7 @@ impl Room {
     /// delivered — people's first, then oldest first, at most `limit`. With `deliver`, the
     /// delivery marks move past them. `names` and `linked_by` are left for the caller.
     pub fn reach(&mut self, names: &[String], deliver: bool, limit: usize, now: u64) -> HookReach {
-        let scopes = self.open_scopes();
+        let scopes = self.open_scope_ids();
         let mut unread = BTreeSet::new();
         // Per name, the positions of its undelivered messages, ascending.
         let mut undelivered: Vec<(String, Vec<usize>)> = Vec::new();
@@ -179,7 +179,7 @@ impl Room {
         if mark_read {
             held_elsewhere.clone()?;
         }
-        let scopes = self.open_scopes();
+        let scopes = self.open_scope_ids();
         let mut positions: Vec<usize> = scopes
             .iter()
             .flat_map(|scope| {
@@ -211,11 +211,7 @@ impl Room {
             }
         }
         changes.last_seen = held_elsewhere.is_ok() && self.presence.touch(name, now);
-        let last_read_id = scopes
-            .iter()
-            .map(|scope| self.cursors.get(scope.as_deref(), name))
-            .max()
-            .unwrap_or(0);
+        let last_read_id = self.highest_cursor(name);
         let unread = Unread {
             name: name.to_owned(),
             topic_id: Some(super::EVERY_SCOPE.to_owned()),
@@ -223,6 +219,16 @@ impl Room {
             messages,
         };
         Ok((Response::Unread(unread), changes))
+    }
+
+    /// The highest cursor of `name` in the main room and the open topics.
+    pub fn highest_cursor(&self, name: &str) -> u64 {
+        let name = name.trim();
+        self.open_scope_ids()
+            .iter()
+            .map(|scope| self.cursors.get(scope.as_deref(), name))
+            .max()
+            .unwrap_or(0)
     }
 
     /// `read_receipts`: who has message `message_id`. `viewer` is the asking session's names

@@ -16,7 +16,7 @@ use protocol::{ClientKind, HookLink, HookReach, Message, Refusal, Request, Respo
 use tracing::debug;
 
 use super::{Core, Now, PendingReply};
-use crate::daemon::dedupe::{Key, KeyRecord};
+use crate::daemon::dedupe::{Key, KeyRecord, Recorded, ScopeRead};
 use crate::daemon::room::{Changes, EVERY_SCOPE, SessionId, reaches};
 
 /// How many waits one session may have pending.
@@ -371,16 +371,7 @@ impl Core {
         keys: &mut Vec<KeyRecord>,
     ) -> (Result<Response, Refusal>, Changes) {
         let (outcome, changes) = match scope {
-            // One read over every scope has no record to replay a repeat from: it reads anew.
-            WaitScope::Every => {
-                match self
-                    .room
-                    .read_unread_every(session, name, limit, mark_read, now.unix)
-                {
-                    Ok((reply, changes)) => (Ok(reply), changes),
-                    Err(refusal) => (Err(refusal), Changes::default()),
-                }
-            }
+            WaitScope::Every => self.read_every(session, key, name, limit, mark_read, now, keys),
             _ => {
                 let request = unread(name, scope, limit, mark_read);
                 match key {
@@ -398,6 +389,75 @@ impl Core {
             other => other,
         });
         (outcome, changes)
+    }
+
+    /// The read of every scope, keyed like `read_unread`: the first time its reads per scope
+    /// are recorded (with the batch, ahead of the cursor moves), and a repeat is answered with
+    /// the same messages.
+    #[allow(clippy::too_many_arguments)]
+    fn read_every(
+        &mut self,
+        session: SessionId,
+        key: Option<Key>,
+        name: &str,
+        limit: i64,
+        mark_read: bool,
+        now: Now,
+        keys: &mut Vec<KeyRecord>,
+    ) -> (Result<Response, Refusal>, Changes) {
+        if let Some(key) = key
+            && let Some(recorded) = self.dedupe.get(key).cloned()
+        {
+            return self.replay(session, recorded, Request::ListParticipants, now);
+        }
+        let before: Vec<(Option<String>, u64)> = self
+            .room
+            .open_scope_ids()
+            .into_iter()
+            .map(|scope| {
+                let cursor = self.room.cursor(scope.as_deref(), name.trim());
+                (scope, cursor)
+            })
+            .collect();
+        let (reply, changes) = match self
+            .room
+            .read_unread_every(session, name, limit, mark_read, now.unix)
+        {
+            Ok(read) => read,
+            Err(refusal) => return (Err(refusal), Changes::default()),
+        };
+        if let (Some(key), Response::Unread(unread)) = (key, &reply)
+            && mark_read
+            && !unread.messages.is_empty()
+        {
+            let reads = before
+                .into_iter()
+                .filter_map(|(topic_id, after)| {
+                    let through = unread
+                        .messages
+                        .iter()
+                        .filter(|message| message.topic_id == topic_id)
+                        .map(|message| message.id)
+                        .max()?;
+                    Some(ScopeRead {
+                        topic_id,
+                        after,
+                        through,
+                    })
+                })
+                .collect();
+            let record = KeyRecord {
+                key,
+                at: now.unix,
+                recorded: Recorded::UnreadEvery {
+                    name: unread.name.clone(),
+                    reads,
+                },
+            };
+            self.dedupe.insert(record.clone());
+            keys.push(record);
+        }
+        (Ok(reply), changes)
     }
 
     /// After a stored batch: the parked waits its messages are for become ready.

@@ -525,3 +525,32 @@ fn receipts_tell_who_read_and_who_had_it_delivered() {
         "unknown message_id: 999"
     );
 }
+
+#[test]
+fn a_keyed_wait_repeated_after_its_answer_was_lost_gets_the_same_messages_in_every_scope() {
+    let mut check = two_agents();
+    check.batch(vec![call(1, open_topic("t"))], Disk::Takes);
+    check.batch(
+        vec![
+            call(1, send("alice", "all", "main")),
+            call(1, in_topic(send("alice", "all", "topic"), "t")),
+        ],
+        Disk::Takes,
+    );
+    let keyed_wait = |scope: &str| Input::Call {
+        session: 2,
+        id: 7,
+        key: Some(0xabc + scope.len() as u128),
+        request: wait("bob", scope, 5),
+    };
+    let first = check.batch(vec![keyed_wait("*")], Disk::Takes);
+    let first = waited(&first, 2, 7);
+    assert_eq!(message_contents(&first.unread.messages), ["main", "topic"]);
+    check.batch(vec![call(1, send("alice", "all", "later"))], Disk::Takes);
+    // The client never saw the answer and asks again with the same key.
+    let again = check.batch(vec![keyed_wait("*")], Disk::Takes);
+    let again = waited(&again, 2, 7);
+    assert_eq!(again.unread.messages, first.unread.messages);
+    assert!(!again.timed_out);
+    assert_eq!(check.core.parked(), 0);
+}
