@@ -68,6 +68,15 @@ pub enum Command {
     /// room already has, or a corrupt source (named by file and line) is refused, and nothing
     /// changes. Participants are not imported: presence is a live connection here.
     Import(crate::commands::import::ImportArgs),
+    /// Make this repository ready for agent clients: the chatroom MCP server, the approvals
+    /// each client asks for, and the `chatroomd hook` hooks.
+    ///
+    /// CLIENT is claude-code, codex, gemini or cursor; with none named, those the repository has
+    /// configuration for or whose command is on PATH. Setup merges into existing files keeping
+    /// every other key, comment and order, and a second run changes nothing. Shared files are in
+    /// the repository (commit them), personal ones under $HOME (yours only); --dry-run shows
+    /// which is which and the exact change. Never starts a daemon.
+    Setup(crate::commands::setup::SetupArgs),
 }
 
 #[derive(Debug, Args)]
@@ -242,6 +251,7 @@ pub struct StatusArgs {
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Setup(args) => crate::commands::setup::run(args),
         Command::Stop(args) => {
             logging::to_stderr("warn");
             let paths = room_paths(&args)?;
@@ -324,7 +334,9 @@ async fn surface(command: Command) -> anyhow::Result<()> {
         Command::Import(args) => {
             crate::commands::import::import(&room_paths(&args.root)?, &args.dir, args.dry_run).await
         }
-        Command::Serve(_) | Command::Stop(_) => unreachable!("handled by run"),
+        Command::Serve(_) | Command::Stop(_) | Command::Setup(_) => {
+            unreachable!("handled by run")
+        }
     }
 }
 
