@@ -28,3 +28,4 @@ mod skew;
 mod surfaces;
 mod tools;
 mod topics;
+mod wait;
