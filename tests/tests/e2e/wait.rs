@@ -422,3 +422,108 @@ async fn channels_push_the_messages_for_the_agents_names() {
     );
     let _ = ann.cancel().await;
 }
+
+/// Asks the daemon, as a hook would, which names the agent with client session id `session_id`
+/// holds.
+async fn names_linked_to(room: &TestRoom, session_id: &str) -> Vec<String> {
+    let Reach::Connected(control) = Connection::reach(&room.paths(), ClientKind::Control)
+        .await
+        .unwrap()
+    else {
+        panic!("no daemon");
+    };
+    let request = Request::Reach {
+        hook: HookLink {
+            session_id: session_id.to_owned(),
+            ancestors: Vec::new(),
+        },
+        deliver: false,
+        limit: 0,
+    };
+    match control.request(request).await.unwrap() {
+        Response::Reached(found) => found.names,
+        other => panic!("not a reach: {other:?}"),
+    }
+}
+
+/// Codex gives its MCP servers no variable, but names its session in every `tools/call`'s
+/// `_meta["x-codex-turn-metadata"]` (clients.md; as an object, or serialized as a string).
+#[tokio::test]
+async fn a_codex_session_id_in_a_calls_meta_links_the_agent() {
+    let room = TestRoom::new();
+    let codex = room.agent().await;
+    join(&codex, "codex").await;
+    assert!(
+        names_linked_to(&room, "019a-codex-session")
+            .await
+            .is_empty()
+    );
+    for (turn, session_id) in [
+        (
+            json!({"session_id": "019a-codex-session", "thread_id": "t1", "turn_id": "u1"}),
+            "019a-codex-session",
+        ),
+        (
+            json!(json!({"session_id": "019b-codex-resumed", "turn_id": "u2"}).to_string()),
+            "019b-codex-resumed",
+        ),
+    ] {
+        let mut meta = serde_json::Map::new();
+        meta.insert("x-codex-turn-metadata".to_owned(), turn);
+        let mut params = CallToolRequestParams::new("get_status");
+        params.meta = Some(rmcp::model::RequestMetaObject(meta.into()));
+        let result = tokio::time::timeout(DEFAULT_TIMEOUT, codex.peer().call_tool(params))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_ne!(result.is_error, Some(true), "{}", text_of(&result));
+        assert_eq!(names_linked_to(&room, session_id).await, ["codex"]);
+    }
+    assert_eq!(
+        names_linked_to(&room, "019a-codex-session").await,
+        ["codex"],
+        "ids add up"
+    );
+}
+
+/// A wait in flight when the daemon dies is sent again on the shim's new connection (to the
+/// daemon it starts), with the name joined again, and answered there.
+#[tokio::test]
+async fn a_wait_survives_a_daemon_restart() {
+    let room = TestRoom::new();
+    let (ann, bob) = (room.agent().await, room.agent().await);
+    join(&ann, "ann").await;
+    join(&bob, "bob").await;
+    let wait = ok(
+        &ann,
+        "wait_for_messages",
+        json!({"name": "ann", "timeout_s": 15}),
+    );
+    let (waited, id) = tokio::join!(wait, async {
+        answered_meanwhile(&ann).await;
+        let old = room.kill_daemon();
+        // Bob's next call starts the new daemon; ann's shim follows on its own.
+        let (_, _) = chatroom_tests::eventually(DEFAULT_TIMEOUT, || async {
+            let participants = ok(&bob, "list_participants", json!({})).await;
+            let names = chatroom_tests::names(&participants);
+            (names.contains(&"ann".to_owned()) && room.daemon_pid() != Some(old)).then_some(())
+        })
+        .await
+        .expect("ann's shim joins the new daemon again");
+        send(&bob, "bob", "ann", "after the restart", "").await
+    });
+    // The new daemon posts the departures of the sessions it lost, which may answer the wait
+    // first; then bob's message is the next read's.
+    assert_eq!(waited["timed_out"], false);
+    let mut seen = contents(&waited["messages"]);
+    if waited["last_read_id"] != id {
+        seen.extend(contents(
+            &ok(&ann, "read_unread", json!({"name": "ann"})).await["messages"],
+        ));
+    }
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("after the restart"),
+        "{seen:?}"
+    );
+}
