@@ -379,7 +379,7 @@ async fn wait_for_agent(
                 let left = until.saturating_duration_since(Instant::now());
                 if left <= pause {
                     // Waited out: nothing woke the agent.
-                    return Ok(found.unwrap_or_else(|| nobody()));
+                    return Ok(found.unwrap_or_else(nobody));
                 }
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(30));
