@@ -74,6 +74,15 @@ pub enum Command {
     /// stdin and prints what that client documents for the event. Never starts a daemon; any
     /// failure prints nothing, exits 0 and is logged to .chatroom/hooks.log.
     Hook(crate::commands::hook::HookArgs),
+    /// Make this repository ready for agent clients: the chatroom MCP server, the approvals
+    /// each client asks for, and the `chatroomd hook` hooks.
+    ///
+    /// CLIENT is claude-code, codex, gemini or cursor; with none named, those the repository has
+    /// configuration for or whose command is on PATH. Setup merges into existing files keeping
+    /// every other key, comment and order, and a second run changes nothing. Shared files are in
+    /// the repository (commit them), personal ones under $HOME (yours only); --dry-run shows
+    /// which is which and the exact change. Never starts a daemon.
+    Setup(crate::commands::setup::SetupArgs),
 }
 
 #[derive(Debug, Args)]
@@ -249,6 +258,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Hook(args) => Ok(crate::commands::hook::run(args)),
+        Command::Setup(args) => crate::commands::setup::run(args),
         Command::Stop(args) => {
             logging::to_stderr("warn");
             let paths = room_paths(&args)?;
@@ -331,7 +341,7 @@ async fn surface(command: Command) -> anyhow::Result<()> {
         Command::Import(args) => {
             crate::commands::import::import(&room_paths(&args.root)?, &args.dir, args.dry_run).await
         }
-        Command::Serve(_) | Command::Stop(_) | Command::Hook(_) => {
+        Command::Serve(_) | Command::Stop(_) | Command::Hook(_) | Command::Setup(_) => {
             unreachable!("handled by run")
         }
     }

@@ -53,12 +53,25 @@ pub enum Recorded {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         topic_id: Option<String>,
     },
+    /// `wait_for_messages` over every scope (`"*"`) returned, per scope read, the messages
+    /// visible to `name` in `(after, through]` and moved that scope's cursor to `through`.
+    UnreadEvery { name: String, reads: Vec<ScopeRead> },
     /// `leave` released the name.
     Left,
     /// `open_topic` opened this topic.
     Opened { topic_id: String },
     /// `close_topic` closed an open topic.
     Closed,
+}
+
+/// One scope's part of a [`Recorded::UnreadEvery`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeRead {
+    /// The topic, absent for the main room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_id: Option<String>,
+    pub after: u64,
+    pub through: u64,
 }
 
 /// What the first call did, in words, for the log.
@@ -81,6 +94,9 @@ impl std::fmt::Display for Recorded {
                     Some(topic) => write!(f, " in topic {topic}"),
                     None => Ok(()),
                 }
+            }
+            Self::UnreadEvery { name, reads } => {
+                write!(f, "read {name}'s unread messages in {} scopes", reads.len())
             }
             Self::Left => write!(f, "left"),
             Self::Opened { topic_id } => write!(f, "opened topic {topic_id}"),
@@ -163,6 +179,9 @@ impl Dedupe {
                     Recorded::Message { id } => id <= last_message_id,
                     Recorded::Summary { id } => id <= last_summary_id,
                     Recorded::Unread { through, .. } => through <= last_message_id,
+                    Recorded::UnreadEvery { ref reads, .. } => {
+                        reads.iter().all(|read| read.through <= last_message_id)
+                    }
                     Recorded::Left | Recorded::Opened { .. } | Recorded::Closed => true,
                 };
             if !stored {

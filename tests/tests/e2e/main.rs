@@ -22,6 +22,7 @@ mod persistence;
 mod python_sdk;
 mod replay;
 mod search;
+mod setup;
 mod shim;
 mod skew;
 mod surfaces;

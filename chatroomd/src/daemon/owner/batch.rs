@@ -24,6 +24,7 @@ mod import;
 mod keyed;
 #[cfg(test)]
 mod tests;
+mod waits;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -110,6 +111,8 @@ pub(super) struct Core {
     storage_failure: Option<StorageFailure>,
     /// Set after a failed compaction of the keys file, so a full disk is not retried per batch.
     compaction_not_before: Option<Instant>,
+    /// The calls parked until a message comes for them or their time is up (`waits.rs`).
+    waits: Vec<waits::Wait>,
 }
 
 /// A live session as the core knows it; its outbox is the shell's.
@@ -119,6 +122,8 @@ struct Session {
     client_pid: u32,
     /// `Some` once the session subscribed: what it is sent.
     subscription: Option<Subscription>,
+    /// What links an agent's session to its client's hooks.
+    links: waits::Links,
 }
 
 /// Batches in a row that could not be stored.
@@ -212,6 +217,7 @@ impl Core {
                 batches: 1,
             }),
             compaction_not_before: None,
+            waits: Vec::new(),
         }
     }
 
@@ -225,7 +231,8 @@ impl Core {
         self.orphans_pending || !self.departures.is_empty()
     }
 
-    /// When the owner must act without a command: flush `last_seen`, or retry departures.
+    /// When the owner must act without a command: flush `last_seen`, retry departures, or
+    /// answer a wait that is ready or due.
     pub fn next_deadline(&self) -> Option<Instant> {
         let flush = self
             .last_seen_dirty_since
@@ -237,7 +244,8 @@ impl Core {
                     .map(|failure| failure.last + DEPARTURE_RETRY)
             })
             .flatten();
-        flush.into_iter().chain(retry).min()
+        let waits = self.waits_deadline(self.facts.started);
+        flush.into_iter().chain(retry).chain(waits).min()
     }
 
     /// Whether `last_seen`-only changes have waited long enough to be written.
@@ -269,6 +277,8 @@ impl Core {
             changes.merge(self.room.end_session(*session, now.unix));
         }
         let mut replies = Vec::new();
+        // Waits that became ready in the last batch, or whose time is up, are answered first.
+        self.answer_waits(now, &mut keys, &mut changes, &mut replies);
         let mut stop = false;
         let mut shutdown_requested = false;
         let mut keyed = false;
@@ -290,6 +300,7 @@ impl Core {
                         kind,
                         client_pid,
                         subscription: None,
+                        links: waits::Links::default(),
                     };
                     self.sessions.insert(session, entry);
                 }
@@ -297,11 +308,25 @@ impl Core {
                     if let Some(entry) = self.sessions.remove(&session) {
                         debug!(session, client_pid = entry.client_pid, "session closed");
                     }
+                    self.drop_waits(session);
                     for name in self.room.names_held_by(session) {
                         info!(session, name, "a name left with its session");
                     }
                     changes.merge(self.room.end_session(session, now.unix));
                     closed.push(session);
+                }
+                Input::Call {
+                    session,
+                    id,
+                    key,
+                    request:
+                        request @ (Request::WaitForMessages { .. }
+                        | Request::AwaitReach { .. }
+                        | Request::CancelWait { .. }),
+                } => {
+                    keyed |= key.is_some();
+                    let input = (session, id, key);
+                    self.wait_call(input, request, now, &mut keys, &mut changes, &mut replies);
                 }
                 Input::Call {
                     session,
@@ -470,6 +495,9 @@ impl Core {
             false if sessions_changed => self.publish(&Changes::default(), true, &mut deliver),
             false => Vec::new(),
         };
+        if settled.stored && !settled.changes.messages.is_empty() {
+            self.wake(&settled.changes.messages);
+        }
         for session in slow {
             // A subscriber that does not keep up is dropped rather than buffered without bound;
             // its connection ends, and it can subscribe again.
@@ -641,6 +669,21 @@ impl Core {
                 participant,
                 topic_id,
             } => unchanged(self.subscribe(session, &participant, &topic_id)),
+            Request::Link {
+                client_session_id,
+                agent_pid,
+            } => unchanged(self.link(session, &client_session_id, agent_pid)),
+            Request::Reach {
+                hook,
+                deliver,
+                limit,
+            } => unchanged(self.reach_call(&hook, deliver, limit, now)),
+            // A person or a command may ask about any message; an agent about its own.
+            Request::ReadReceipts { message_id } if kind != Some(ClientKind::Agent) => unchanged(
+                self.room
+                    .read_receipts(message_id, None)
+                    .map(|(reply, _)| reply),
+            ),
             Request::Join { .. } if kind != Some(ClientKind::Agent) => {
                 unchanged(Err(Refusal::not_allowed(
                     "only agent sessions can join the room; a person posts with `chatroomd send --as NAME`",

@@ -206,7 +206,10 @@ impl Owner {
                     Err(_) => break,
                 }
             }
-            let stop = if batch.is_empty() && !self.core.departures_pending() {
+            let idle = batch.is_empty()
+                && !self.core.departures_pending()
+                && !self.core.waits_due(Instant::now());
+            let stop = if idle {
                 false
             } else {
                 self.handle_batch(&mut batch)

@@ -18,13 +18,20 @@ use protocol::Refusal;
 pub(super) struct Cursors {
     by_name: RecordedMap<String, u64>,
     by_topic: RecordedMap<(String, String), u64>,
+    /// When each cursor moved, as `(id, unix)` ascending, the latest [`READ_LOG_LEN`] per
+    /// (name, topic or ""), for read receipts. In memory only: a restart forgets the times
+    /// (the cursors themselves are stored).
+    read_log: RecordedMap<(String, String), Vec<(u64, u64)>>,
 }
+
+/// How many cursor moves per name and scope keep their time.
+const READ_LOG_LEN: usize = 64;
 
 impl Cursors {
     pub(super) fn restore(cursors: Vec<(String, u64)>) -> Self {
         Self {
             by_name: cursors.into_iter().collect(),
-            by_topic: RecordedMap::default(),
+            ..Self::default()
         }
     }
 
@@ -71,7 +78,14 @@ impl Cursors {
     }
 
     /// Moves the cursor of `name` in `scope` up to `message_id`, never back; true if it moved.
-    pub(super) fn advance(&mut self, scope: Scope<'_>, name: &str, message_id: u64) -> bool {
+    /// `at` (unix seconds) is when, if known, for [`Cursors::read_at`].
+    pub(super) fn advance(
+        &mut self,
+        scope: Scope<'_>,
+        name: &str,
+        message_id: u64,
+        at: Option<u64>,
+    ) -> bool {
         if message_id <= self.get(scope, name) {
             return false;
         }
@@ -81,7 +95,24 @@ impl Cursors {
                 .by_topic
                 .insert((name.to_owned(), topic.to_owned()), message_id),
         }
+        if let Some(at) = at {
+            let key = (name.to_owned(), scope.unwrap_or_default().to_owned());
+            let mut log = self.read_log.get(&key).cloned().unwrap_or_default();
+            log.push((message_id, at));
+            if log.len() > READ_LOG_LEN {
+                log.remove(0);
+            }
+            self.read_log.insert(key, log);
+        }
         true
+    }
+
+    /// When the cursor of `name` in `scope` first reached `message_id`, if this daemon saw it.
+    pub(super) fn read_at(&self, scope: Scope<'_>, name: &str, message_id: u64) -> Option<u64> {
+        let key = (name.to_owned(), scope.unwrap_or_default().to_owned());
+        let log = self.read_log.get(&key)?;
+        let first = log.partition_point(|(id, _)| *id < message_id);
+        log.get(first).map(|(_, at)| *at)
     }
 }
 
@@ -89,16 +120,19 @@ impl Undoable for Cursors {
     fn begin(&mut self) {
         self.by_name.begin();
         self.by_topic.begin();
+        self.read_log.begin();
     }
 
     fn commit(&mut self) {
         self.by_name.commit();
         self.by_topic.commit();
+        self.read_log.commit();
     }
 
     fn roll_back(&mut self) {
         self.by_name.roll_back();
         self.by_topic.roll_back();
+        self.read_log.roll_back();
     }
 }
 
@@ -144,7 +178,10 @@ impl Room {
         self.presence.check_not_held_elsewhere(session, name)?;
         let changes = Changes {
             last_seen: self.presence.touch(name, now),
-            ..moved(scope, self.cursors.advance(scope, name, message_id))
+            ..moved(
+                scope,
+                self.cursors.advance(scope, name, message_id, Some(now)),
+            )
         };
         let cursor = Cursor {
             name: name.to_owned(),
@@ -179,7 +216,10 @@ impl Room {
         if let Some(newest) = messages.last()
             && mark_read
         {
-            changes = moved(scope, self.cursors.advance(scope, name, newest.id));
+            changes = moved(
+                scope,
+                self.cursors.advance(scope, name, newest.id, Some(now)),
+            );
         }
         // Someone else peeking is no sign of life from the holder.
         changes.last_seen = held_elsewhere.is_ok() && self.presence.touch(name, now);

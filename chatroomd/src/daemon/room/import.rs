@@ -97,7 +97,7 @@ impl Room {
             let scope = cursor.topic_id.as_deref();
             if self
                 .cursors
-                .advance(scope, &cursor.name, cursor.last_read_id)
+                .advance(scope, &cursor.name, cursor.last_read_id, None)
             {
                 changes.cursors |= scope.is_none();
                 changes.topic_cursors |= scope.is_some();

@@ -175,6 +175,17 @@ impl Messages {
         self.search.heap_bytes()
     }
 
+    /// The message with `id`, if there is one.
+    pub(super) fn get(&self, id: u64) -> Option<&Message> {
+        let position = self.first_position_after(id.saturating_sub(1));
+        self.list.get(position).filter(|message| message.id == id)
+    }
+
+    /// The message at `position` (one a [`Visible`] gave).
+    pub(super) fn at(&self, position: usize) -> &Message {
+        &self.list[position]
+    }
+
     /// The position of the first message with an id above `id`.
     fn first_position_after(&self, id: u64) -> usize {
         self.list.partition_point(|message| message.id <= id)

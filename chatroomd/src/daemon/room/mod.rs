@@ -11,7 +11,8 @@
 //! the name guard), `departures` (`leave`, a session's end, orphans), `messages` with `index`
 //! (the messages and who can see them, per scope), `search` (which words each message holds,
 //! and `search_messages`), `cursors`, `summaries`, `handoff`, `topics`
-//! (the topic records and the scope rules), `imports` (the sources imported), `undo` (what a
+//! (the topic records and the scope rules), `imports` (the sources imported), `reach` (what
+//! hooks delivered, the read of every scope, read receipts), `undo` (what a
 //! batch changed, to roll it back) and `changes` (what the store must persist). A concern's handlers
 //! are `impl Room` blocks in its own module; its state is a part of the room with a small API.
 
@@ -25,6 +26,7 @@ mod index;
 mod messages;
 mod params;
 mod presence;
+mod reach;
 mod search;
 mod summaries;
 #[cfg(test)]
@@ -44,6 +46,8 @@ pub use index::is_visible_to;
 use messages::Messages;
 pub use params::{MAX_CONTENT_BYTES, MAX_NAME_CHARS, subscription_filter};
 use presence::Presence;
+use reach::Deliveries;
+pub use reach::reaches;
 use summaries::Summaries;
 use topics::Topics;
 pub use topics::{
@@ -83,6 +87,7 @@ pub struct Room {
     cursors: Cursors,
     topics: Topics,
     imports: Imports,
+    deliveries: Deliveries,
 }
 
 /// A room call's successful result, before it becomes an [`Outcome`].
@@ -281,13 +286,16 @@ impl Room {
                 Err(Refusal::not_allowed("subscribe is not a room request"))
             }
             Request::Import { .. } => Err(Refusal::not_allowed("import is not a room request")),
+            Request::ReadReceipts { message_id } => {
+                let names = self.names_held_by(session);
+                self.read_receipts(message_id, (!human).then_some(&names[..]))
+            }
             Request::WaitForMessages { .. }
             | Request::CancelWait { .. }
             | Request::Link { .. }
             | Request::Reach { .. }
-            | Request::AwaitReach { .. }
-            | Request::ReadReceipts { .. } => Err(Refusal::not_allowed(
-                "this request is not served by this daemon yet",
+            | Request::AwaitReach { .. } => Err(Refusal::not_allowed(
+                "waits and hooks are the daemon's requests, not the room's",
             )),
         };
         match handled {
@@ -380,6 +388,11 @@ impl Room {
     /// The id of the newest summary, 0 when there is none.
     pub fn last_summary_id(&self) -> u64 {
         self.summaries.last_id()
+    }
+
+    /// Whether `session` may move the cursors of `name` (it holds it, or nobody does).
+    pub fn may_move_cursor(&self, session: SessionId, name: &str) -> Result<(), Refusal> {
+        self.presence.check_not_held_elsewhere(session, name.trim())
     }
 
     /// The cursor of `name` in `scope` (0 when none is stored); `name` and the topic as the

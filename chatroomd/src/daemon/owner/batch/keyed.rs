@@ -68,7 +68,7 @@ impl Core {
     }
 
     /// The outcome a keyed write had the first time.
-    fn replay(
+    pub(super) fn replay(
         &mut self,
         session: SessionId,
         recorded: Recorded,
@@ -125,6 +125,35 @@ impl Core {
                 ),
             },
             Recorded::Closed => (Ok(Response::Closed(true)), Changes::default()),
+            Recorded::UnreadEvery { name, reads } => {
+                let mut messages = Vec::new();
+                let mut changes = Changes::default();
+                for read in &reads {
+                    let scope = read.topic_id.as_deref();
+                    messages.extend(self.room.visible_between(
+                        scope,
+                        &name,
+                        read.after,
+                        read.through,
+                    ));
+                    // The cursor moves may not have reached the disk before a crash.
+                    let request = Request::SetCursor {
+                        name: name.clone(),
+                        message_id: read.through as i64,
+                        topic_id: read.topic_id.clone().unwrap_or_default(),
+                    };
+                    changes.merge(self.room.handle(session, request, now.unix).changes);
+                }
+                messages.sort_by_key(|message| message.id);
+                let last_read_id = self.room.highest_cursor(&name);
+                let unread = protocol::Unread {
+                    name,
+                    topic_id: Some(crate::daemon::room::EVERY_SCOPE.to_owned()),
+                    last_read_id,
+                    messages,
+                };
+                (Ok(Response::Unread(unread)), changes)
+            }
         }
     }
 }

@@ -2,6 +2,8 @@
 //! what the disk does with the plan go in; the plan's keys and changes, the replies, the events
 //! and the evictions come out. No thread, no file, no channel, no sleep.
 
+mod waits;
+
 use super::*;
 use crate::daemon::dedupe::{RETENTION_SECS, Recorded};
 use protocol::Participant;
@@ -36,6 +38,8 @@ struct Seen {
     shutdown_requested: bool,
     /// The replies queued, in order.
     replies: Vec<(SessionId, Result<Response, Refusal>)>,
+    /// The call ids of those replies, in the same order.
+    reply_ids: Vec<u64>,
     /// The events queued, in order.
     events: Vec<(SessionId, Event)>,
     delivered: Delivered,
@@ -75,14 +79,17 @@ impl Check {
             _ => Ok(()),
         };
         let settled = self.core.settle(plan, stored, self.now);
-        let (mut replies, mut events) = (Vec::new(), Vec::new());
+        let (mut replies, mut events, mut reply_ids) = (Vec::new(), Vec::new(), Vec::new());
         let full = &self.full;
         let delivered = self.core.deliver(settled, |session, message| {
             if full.contains(&session) {
                 return Delivery::Full;
             }
             match message {
-                ServerMessage::Reply { outcome, .. } => replies.push((session, outcome)),
+                ServerMessage::Reply { outcome, id } => {
+                    replies.push((session, outcome));
+                    reply_ids.push(id);
+                }
                 ServerMessage::Event(event) => events.push((session, event)),
                 other => panic!("the owner sends only replies and events, not {other:?}"),
             }
@@ -94,6 +101,7 @@ impl Check {
             stop,
             shutdown_requested,
             replies,
+            reply_ids,
             events,
             delivered,
         }
