@@ -271,6 +271,13 @@ pub fn run(args: HookArgs) -> i32 {
         Ok(Output::Wake(_)) => 2,
         Ok(_) => 0,
         Err(err) => {
+            // A failure before the stdin named a directory is logged in the room of the one
+            // the hook runs in (clients run hooks in the project).
+            let state_dir = state_dir.or_else(|| {
+                let cwd = std::env::current_dir().ok()?;
+                let paths = RoomPaths::discover(&cwd, None).ok()?;
+                paths.state_dir.is_dir().then_some(paths.state_dir)
+            });
             if let Some(dir) = state_dir {
                 log_failure(&dir, args.client, args.event, &err);
             }
