@@ -115,7 +115,7 @@ async fn session(room: &TestRoom, name: &str, id: &str) -> anyhow::Result<Connec
     };
     let join = Request::Join {
         name: name.into(),
-        role: String::new(),
+        role: "bench".into(),
     };
     bounded("join", connection.request(join)).await?;
     let link = Request::Link {
