@@ -341,7 +341,7 @@ async fn the_wake_hook_exits_2_at_a_message_and_not_for_the_agents_own() {
     // Its own message wakes nothing: the wait runs out and the hook exits 0, silent.
     let mut own = hook_command(&room, &["claude-code", "wake", "--wait-s", "1"], &stdin);
     own.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let waiting = own.spawn().expect("wake hook");
+    let mut waiting = own.spawn().expect("wake hook");
     let send = Request::SendMessage {
         name: "alice".into(),
         content: "note to all".into(),
@@ -349,8 +349,9 @@ async fn the_wake_hook_exits_2_at_a_message_and_not_for_the_agents_own() {
         topic_id: String::new(),
     };
     alice.request(send).await.expect("send");
-    let output = waiting.wait_with_output().expect("wake hook output");
-    assert_silent(&output);
+    let status = wait_exit(&mut waiting, DEFAULT_TIMEOUT).expect("the wake hook exits");
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(output_of(&mut waiting), (String::new(), String::new()));
 
     // Another's message wakes it at once.
     let mut wake = Command::new(daemon_bin());
@@ -376,10 +377,7 @@ async fn the_wake_hook_exits_2_at_a_message_and_not_for_the_agents_own() {
     let status = wait_exit(&mut wake, DEFAULT_TIMEOUT).expect("wake exits");
     let woke_after = sent.elapsed();
     assert_eq!(status.code(), Some(2));
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut wake.stderr.take().unwrap(), &mut stderr).unwrap();
-    let mut stdout = String::new();
-    std::io::Read::read_to_string(&mut wake.stdout.take().unwrap(), &mut stdout).unwrap();
+    let (stdout, stderr) = output_of(&mut wake);
     assert!(stdout.is_empty(), "{stdout}");
     assert!(
         stderr.contains(&format!("#{id} bob → alice: review my branch")),
@@ -392,6 +390,15 @@ async fn the_wake_hook_exits_2_at_a_message_and_not_for_the_agents_own() {
     // Delivered by the wake: the next prompt has nothing new.
     let prompt = stdin_of("claude-code", "prompt", &room.root, "sid-wake");
     assert_silent(&hook(&room, &["claude-code", "prompt"], &prompt));
+}
+
+/// The stdout and stderr of an exited child.
+fn output_of(child: &mut std::process::Child) -> (String, String) {
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    (stdout, stderr)
 }
 
 fn hook_direct(mut command: Command, stdin: &Value) -> std::process::Child {
