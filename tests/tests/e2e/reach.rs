@@ -130,6 +130,11 @@ fn event_name(client: &str, event: &str) -> &'static str {
 /// An agent session standing in for a shim: it joins `name` and links itself to the client's
 /// session `id`, as the shim does with `CLAUDE_CODE_SESSION_ID` or Codex's turn metadata.
 async fn linked(room: &TestRoom, name: &str, id: &str) -> Connection {
+    linked_as(room, name, id, 0).await
+}
+
+/// [`linked`] with the pid of the agent's CLI, as the shim sends its parent's.
+async fn linked_as(room: &TestRoom, name: &str, id: &str, agent_pid: u32) -> Connection {
     let Reach::Connected(connection) = Connection::reach(&room.paths(), ClientKind::Agent)
         .await
         .expect("reaching the daemon")
@@ -143,7 +148,7 @@ async fn linked(room: &TestRoom, name: &str, id: &str) -> Connection {
     connection.request(join).await.expect("join");
     let link = Request::Link {
         client_session_id: id.into(),
-        agent_pid: 0,
+        agent_pid,
     };
     assert!(matches!(
         connection.request(link).await.expect("link"),
@@ -470,6 +475,31 @@ fn without_a_room_a_hook_is_silent_and_creates_nothing() {
     assert_silent(&run_bounded(garbage, DEFAULT_TIMEOUT).unwrap());
     assert!(!room.state_dir().exists());
     assert_eq!(room.daemon_pid(), None);
+}
+
+/// With no session id in common, the hook's ancestry finds the agent whose CLI (this test
+/// process, the parent of the hook's `sh -c`) linked it; the daemon is started bare so that no
+/// other session claims the same CLI.
+#[tokio::test]
+async fn ancestry_finds_the_agent_of_the_hooks_cli() {
+    let room = TestRoom::new();
+    let mut daemon = room.spawn_daemon(&[]);
+    {
+        let _session = linked_as(&room, "codex-agent", "", std::process::id()).await;
+        let id = person_says(&room, "codex-agent", "found you");
+        let stdin = stdin_of("codex", "prompt", &room.root, "never-linked");
+        let text = context_of(
+            "codex",
+            "UserPromptSubmit",
+            &hook(&room, &["codex", "prompt"], &stdin),
+        );
+        assert!(
+            text.contains(&format!("#{id} carol (person) → codex-agent")),
+            "{text}"
+        );
+    }
+    room.stop_daemon();
+    wait_exit(&mut daemon, DEFAULT_TIMEOUT).expect("the daemon exits");
 }
 
 /// A real shim launched with `CLAUDE_CODE_SESSION_ID` (as Claude Code launches it) is the agent
