@@ -31,16 +31,18 @@ pub(crate) enum Section {
     Throughput,
     Search,
     Topics,
+    Hooks,
 }
 
 impl Section {
-    const ALL: [(Section, &'static str); 6] = [
+    const ALL: [(Section, &'static str); 7] = [
         (Section::Start, "start"),
         (Section::Latency, "latency"),
         (Section::Rooms, "rooms"),
         (Section::Throughput, "throughput"),
         (Section::Search, "search"),
         (Section::Topics, "topics"),
+        (Section::Hooks, "hooks"),
     ];
 
     fn parse(text: &str) -> anyhow::Result<Self> {
