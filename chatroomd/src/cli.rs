@@ -68,6 +68,12 @@ pub enum Command {
     /// room already has, or a corrupt source (named by file and line) is refused, and nothing
     /// changes. Participants are not imported: presence is a live connection here.
     Import(crate::commands::import::ImportArgs),
+    /// An agent client's hook: puts the room before the agent (who it is and who is here at
+    /// session start; messages for it next to its prompts and tool results, and as a reason to
+    /// go on when it stops; `claude-code wake` waits and wakes it). Reads the hook's JSON on
+    /// stdin and prints what that client documents for the event. Never starts a daemon; any
+    /// failure prints nothing, exits 0 and is logged to .chatroom/hooks.log.
+    Hook(crate::commands::hook::HookArgs),
     /// Make this repository ready for agent clients: the chatroom MCP server, the approvals
     /// each client asks for, and the `chatroomd hook` hooks.
     ///
@@ -251,6 +257,7 @@ pub struct StatusArgs {
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Hook(args) => Ok(crate::commands::hook::run(args)),
         Command::Setup(args) => crate::commands::setup::run(args),
         Command::Stop(args) => {
             logging::to_stderr("warn");
@@ -334,7 +341,7 @@ async fn surface(command: Command) -> anyhow::Result<()> {
         Command::Import(args) => {
             crate::commands::import::import(&room_paths(&args.root)?, &args.dir, args.dry_run).await
         }
-        Command::Serve(_) | Command::Stop(_) | Command::Setup(_) => {
+        Command::Serve(_) | Command::Stop(_) | Command::Hook(_) | Command::Setup(_) => {
             unreachable!("handled by run")
         }
     }

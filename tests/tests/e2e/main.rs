@@ -20,6 +20,7 @@ mod liveness;
 mod load;
 mod persistence;
 mod python_sdk;
+mod reach;
 mod replay;
 mod search;
 mod setup;

@@ -6,7 +6,8 @@
 //! Sections: shim cold start; per-tool latency; rooms of 1k to 1M messages (built by writing
 //! `.chatroom/messages.jsonl` directly, then loaded by an auto-started daemon); the durable
 //! throughput of eight concurrent senders; `search_messages` at 1k to 1M messages beside the
-//! search index's heap; per-topic reads in 100-topic rooms of 1k and 1M, and `list_topics`; `wait_for_messages`' wake-up
+//! search index's heap; per-topic reads in 100-topic rooms of 1k and 1M, and `list_topics`; a `chatroomd hook` process,
+//! spawn to exit, against the floor of spawning `chatroomd --version`; `wait_for_messages`' wake-up
 //! beside a raw-socket waiter's. Rows print as they complete; a JSON summary line ends
 //! the output. Every room lives in its own temporary git repository under `$TMPDIR`, and every
 //! daemon is stopped when its room is dropped.
@@ -21,6 +22,7 @@
 
 mod calls;
 mod floors;
+mod hooks;
 mod latency;
 mod options;
 mod report;
@@ -64,7 +66,7 @@ are syncs per batch), and N concurrent senders (syncs per acknowledged send). Wi
 they are reported as not measured. The targets of issue 11 end the table.
 
   --quick             a short smoke run: rooms of 1k and 10k only, fewer iterations
-  --spawns N          shim cold starts to time (default 50; quick 10)
+  --spawns N          shim cold starts and hook runs to time (default 50; quick 10)
   --cold-runs N       first calls against a cold daemon (default 10; quick 3)
   --calls N           timed calls per tool (default 2000; quick 200)
   --warmup N          untimed calls before each timed series (default 200; quick 20)
@@ -75,7 +77,7 @@ they are reported as not measured. The targets of issue 11 end the table.
   --search-sizes LIST rooms for search_messages (default 1k,100k,1m; quick 1k,10k)
   --topic-sizes A,B   the small and large 100-topic rooms (default 1k,1m; quick 1k,10k)
   --only LIST         run only these sections: start, latency, rooms, throughput, search,
-                      topics, wait (default all)
+                      topics, hooks, wait (default all)
   -h, --help          this text";
 
 fn main() -> ExitCode {
@@ -139,6 +141,9 @@ async fn run(options: Options) -> anyhow::Result<()> {
     }
     if options.runs(Section::Topics) {
         topic_rooms(&options, &mut report).await.context("topics")?;
+    }
+    if options.runs(Section::Hooks) {
+        hooks::hooks(&options, &mut report).await.context("hooks")?;
     }
     if options.runs(Section::Wait) {
         wait_wakeup(&options, &mut report)

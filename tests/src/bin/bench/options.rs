@@ -31,17 +31,19 @@ pub(crate) enum Section {
     Throughput,
     Search,
     Topics,
+    Hooks,
     Wait,
 }
 
 impl Section {
-    const ALL: [(Section, &'static str); 7] = [
+    const ALL: [(Section, &'static str); 8] = [
         (Section::Start, "start"),
         (Section::Latency, "latency"),
         (Section::Rooms, "rooms"),
         (Section::Throughput, "throughput"),
         (Section::Search, "search"),
         (Section::Topics, "topics"),
+        (Section::Hooks, "hooks"),
         (Section::Wait, "wait"),
     ];
 

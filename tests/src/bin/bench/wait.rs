@@ -26,7 +26,7 @@ pub(crate) async fn wait_wakeup(options: &Options, report: &mut Report) -> anyho
     let count = (options.calls / 10).max(20);
     let warmup = (options.warmup / 10).max(2);
     report.section(&format!(
-        "7. wait_for_messages wake-up: message sent → waiter answered ({count} wakes each)"
+        "8. wait_for_messages wake-up: message sent → waiter answered ({count} wakes each)"
     ));
     let room = TestRoom::new();
     let agent = room.agent_from(quiet_shim(&room)).await;
