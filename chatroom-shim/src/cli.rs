@@ -8,6 +8,7 @@ use chatroom_client::launch::ENV_DAEMON;
 use protocol::paths::{ENV_ROOT, ENV_RUNTIME_DIR};
 
 use crate::ENV_LOG;
+use crate::channel::ENV_CHANNELS;
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -71,6 +72,8 @@ working directory itself. Environment (all optional):
   {ENV_LOG}          log filter on stderr (tracing directives; default warn)
   {ENV_DAEMON}       the chatroomd program to start (default: next to this one, then PATH)
   {ENV_RUNTIME_DIR}  where the room's socket lives
+  {ENV_CHANNELS}     1: push messages to Claude Code as channel events (launch
+                        `claude --dangerously-load-development-channels server:chatroom`)
 
 A person watches and talks with `chatroomd monitor`, `chatroomd tail --follow` and
 `chatroomd send`; `chatroomd --help` lists them.
@@ -113,6 +116,7 @@ mod tests {
             "CHATROOM_LOG",
             "CHATROOM_DAEMON",
             "CHATROOM_RUNTIME_DIR",
+            "CHATROOM_CHANNELS",
             "Claude Code",
             "Codex",
         ] {

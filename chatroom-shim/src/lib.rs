@@ -4,8 +4,10 @@
 //! long-lived local-socket connection to the room's `chatroomd`, started on demand; that
 //! connection is the agent's session, so the agent's presence ends when the shim does.
 //!
-//! - [`tools`]: the MCP server, its sixteen tools (twelve of v1, four for topics and search) and
-//!   their parameters.
+//! - [`tools`]: the MCP server, its eighteen tools (twelve of v1, four for topics and search,
+//!   `wait_for_messages` and `read_receipts`) and their parameters.
+//! - [`link`]: what links the shim to its agent for the hooks (parent pid, client session ids).
+//! - [`channel`]: Claude Code channels (`CHATROOM_CHANNELS=1`): messages pushed as notifications.
 //! - [`render`]: daemon outcomes as the contract's tool results.
 //! - [`input`]: stdin lines repaired so that broken text gets an error result, not silence.
 //! - [`cli`]: `--help`, `--version` and the note for a person who runs the shim by hand.
@@ -14,8 +16,10 @@
 //!
 //! Stdout carries JSON-RPC and nothing else: logs go to stderr.
 
+pub mod channel;
 pub mod cli;
 pub mod input;
+pub mod link;
 pub mod render;
 pub mod tools;
 
@@ -44,7 +48,13 @@ pub async fn run() -> anyhow::Result<()> {
         Err(err) => tracing::warn!(cause = %err, "no room"),
     }
     watch_parent();
-    let server = tools::Chatroom::new(chatroom_client::Session::new(paths));
+    let session = chatroom_client::Session::new(paths).with_link(link::from_env());
+    let channels = channel::enabled();
+    let mut server = tools::Chatroom::new(session);
+    if channels {
+        server = server.with_channels();
+    }
+    let session = server.session();
     // MCP clients launch us with pipes: drive them on the reactor rather than tokio's blocking
     // pool, which costs a thread hand-off per message (a third of the shim's CPU under load).
     let (stdin, stdout) = rmcp::transport::stdio_pipes();
@@ -52,6 +62,9 @@ pub async fn run() -> anyhow::Result<()> {
         .serve((input::repaired(stdin), stdout))
         .await
         .context("mcp initialization failed")?;
+    if channels {
+        tokio::spawn(channel::forward(session, service.peer().clone()));
+    }
     let reason = service
         .waiting()
         .await

@@ -3,8 +3,8 @@
 //! Pure functions only, so every result shape is pinned by unit tests without a daemon.
 
 use protocol::{
-    Cursor, Handoff, Message, Participant, Refusal, Response, RoomStatus, Summary, Topic,
-    TopicCounts, TopicListing, TopicProgress, Unread,
+    Cursor, Handoff, Message, Participant, Receipt, Receipts, Refusal, Response, RoomStatus,
+    Summary, Topic, TopicCounts, TopicListing, TopicProgress, Unread, Waited,
 };
 use rmcp::model::{CallToolResult, ContentBlock};
 use serde::Serialize;
@@ -38,6 +38,10 @@ pub enum Shape {
     Closed,
     /// `list_topics`: a list of topic records.
     Topics,
+    /// `wait_for_messages`: `read_unread`'s record and `timed_out`.
+    Waited,
+    /// `read_receipts`.
+    Receipts,
 }
 
 /// The text of the result a mismatched reply turns into.
@@ -66,6 +70,8 @@ pub fn render(shape: Shape, outcome: Result<Response, Refusal>) -> CallToolResul
         (Shape::Topic, Response::Topic(topic)) => object(topic),
         (Shape::Closed, Response::Closed(closed)) => object(json!({ "closed": closed })),
         (Shape::Topics, Response::Topics(listings)) => list(listings),
+        (Shape::Waited, Response::Waited(waited)) => object(waited),
+        (Shape::Receipts, Response::Receipts(receipts)) => object(receipts),
         (shape, response) => {
             tracing::error!(
                 ?shape,
@@ -282,6 +288,58 @@ impl IntoJson for Unread {
         map.insert("last_read_id".to_owned(), Value::from(last_read_id));
         map.insert("messages".to_owned(), messages.into_json());
         Value::Object(map)
+    }
+}
+
+impl IntoJson for Waited {
+    fn into_json(self) -> Value {
+        let Waited { unread, timed_out } = self;
+        let mut record = unread.into_json();
+        if let Value::Object(map) = &mut record {
+            map.insert("timed_out".to_owned(), Value::Bool(timed_out));
+        }
+        record
+    }
+}
+
+impl IntoJson for Receipts {
+    fn into_json(self) -> Value {
+        let Receipts {
+            message_id,
+            from,
+            to,
+            topic_id,
+            receipts,
+        } = self;
+        fields([
+            ("message_id", Value::from(message_id)),
+            ("from", Value::String(from)),
+            ("to", Value::String(to)),
+            ("topic_id", topic_id.map_or(Value::Null, Value::String)),
+            ("receipts", receipts.into_json()),
+        ])
+    }
+}
+
+impl IntoJson for Receipt {
+    fn into_json(self) -> Value {
+        let Receipt {
+            name,
+            present,
+            read,
+            read_at,
+            delivered_at,
+        } = self;
+        fields([
+            ("name", Value::String(name)),
+            ("present", Value::Bool(present)),
+            ("read", Value::Bool(read)),
+            ("read_at", read_at.map_or(Value::Null, Value::String)),
+            (
+                "delivered_at",
+                delivered_at.map_or(Value::Null, Value::String),
+            ),
+        ])
     }
 }
 
@@ -609,6 +667,74 @@ mod tests {
         );
     }
 
+    fn receipts(topic_id: Option<String>) -> Receipts {
+        Receipts {
+            message_id: 7,
+            from: "ann".into(),
+            to: "all".into(),
+            topic_id,
+            receipts: vec![
+                Receipt {
+                    name: "bob".into(),
+                    present: true,
+                    read: true,
+                    read_at: Some("2026-01-02T03:04:05Z".into()),
+                    delivered_at: None,
+                },
+                Receipt {
+                    name: "cy".into(),
+                    present: false,
+                    read: false,
+                    read_at: None,
+                    delivered_at: Some("2026-01-02T03:04:06Z".into()),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn a_wait_is_read_unread_and_whether_it_timed_out() {
+        let waited = |messages: Vec<Message>, timed_out| {
+            Ok(Response::Waited(Waited {
+                unread: Unread {
+                    topic_id: None,
+                    name: "ann".into(),
+                    last_read_id: 1,
+                    messages,
+                },
+                timed_out,
+            }))
+        };
+        check(
+            Shape::Waited,
+            waited(vec![message(1, "all")], false),
+            &format!(r#"{{"name":"ann","last_read_id":1,"messages":[{MSG1}],"timed_out":false}}"#),
+            Some(
+                json!({"name": "ann", "last_read_id": 1, "messages": [serde_json::from_str::<Value>(MSG1).unwrap()], "timed_out": false}),
+            ),
+            false,
+        );
+        check(
+            Shape::Waited,
+            waited(vec![], true),
+            r#"{"name":"ann","last_read_id":1,"messages":[],"timed_out":true}"#,
+            Some(json!({"name": "ann", "last_read_id": 1, "messages": [], "timed_out": true})),
+            false,
+        );
+    }
+
+    #[test]
+    fn receipts_name_each_recipient() {
+        let text = r#"{"message_id":7,"from":"ann","to":"all","topic_id":null,"receipts":[{"name":"bob","present":true,"read":true,"read_at":"2026-01-02T03:04:05Z","delivered_at":null},{"name":"cy","present":false,"read":false,"read_at":null,"delivered_at":"2026-01-02T03:04:06Z"}]}"#;
+        check(
+            Shape::Receipts,
+            Ok(Response::Receipts(receipts(None))),
+            text,
+            Some(serde_json::from_str(text).unwrap()),
+            false,
+        );
+    }
+
     #[test]
     fn summary_or_null() {
         check(
@@ -722,6 +848,18 @@ mod tests {
                 last_read_id: 7,
                 messages: vec![topical(7, "all"), human.clone()],
             });
+            for timed_out in [false, true] {
+                same_json(Waited {
+                    unread: Unread {
+                        name: "ann".into(),
+                        topic_id: topic_id.clone(),
+                        last_read_id: 7,
+                        messages: vec![topical(7, "all")],
+                    },
+                    timed_out,
+                });
+            }
+            same_json(receipts(topic_id.clone()));
         }
         for status in [TopicStatus::Open, TopicStatus::Closed] {
             same_json(topic(status));

@@ -1,9 +1,10 @@
-//! The MCP face of the shim: the sixteen tools of the contract, each forwarding one request.
+//! The MCP face of the shim: the eighteen tools of the contract, each forwarding one request.
 //!
 //! Nothing here knows the room's rules. Parameters reach the daemon exactly as the agent gave
 //! them (untrimmed strings, signed integers) so that it alone validates, and every client gets
 //! the same refusals.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use protocol::Request;
@@ -11,18 +12,18 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ServerCapabilities,
-    ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ProtocolVersion,
+    ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 
-use crate::input;
+use crate::{channel, input, link};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::render::{Shape, failure, render};
-use chatroom_client::Session;
+use chatroom_client::{CallError, Session};
 
 /// Sent to the client at `initialize`; many clients put it in the model's context.
 pub const INSTRUCTIONS: &str = "\
@@ -50,6 +51,8 @@ every call works in the main room as before. list_topics(name) shows the open to
 unread_count in each; close_topic when the work is done. search_messages(query) finds messages \
 containing every word, whole (a \"quoted phrase\" as a phrase), newest first; topic_id=\"*\" searches \
 the main room and every topic.
+
+Instead of polling read_unread, call wait_for_messages(name): it returns at once when you have unread messages, else blocks until one arrives for you (or its timeout_s passes), and marks them read. read_receipts(message_id) tells you who has read a message you sent.
 
 Failed calls return an error result with a one-line reason; fix the argument it names, or \
 retry if it says so.";
@@ -262,11 +265,39 @@ pub struct SearchMessagesParams {
     pub limit: i64,
 }
 
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct WaitForMessagesParams {
+    /// Your name.
+    pub name: String,
+    /// Where to wait: empty for the main room, a topic's id, or "*" for the main room and every
+    /// open topic.
+    #[serde(default = "nobody")]
+    pub topic_id: String,
+    /// The longest to wait for a message, in seconds: 1 to 600.
+    #[serde(default = "fifty")]
+    pub timeout_s: i64,
+    /// The most messages to return, 1 to 100.
+    #[serde(default = "fifty")]
+    pub limit: i64,
+    /// Move your cursor past the returned messages; false only peeks.
+    #[serde(default = "yes")]
+    pub mark_read: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ReadReceiptsParams {
+    /// The id of the message (as send_message returned it).
+    pub message_id: i64,
+}
+
 /// The MCP server: a router of tools over one shared daemon session.
 #[derive(Clone)]
 pub struct Chatroom {
     session: Arc<Session>,
     tool_router: ToolRouter<Self>,
+    /// Claude Code channels are on (`CHATROOM_CHANNELS=1`): the capability is declared and the
+    /// protocol kept to one Claude Code registers channels for.
+    channels: bool,
 }
 
 impl Chatroom {
@@ -274,7 +305,19 @@ impl Chatroom {
         Self {
             session: Arc::new(session),
             tool_router: Self::tool_router(),
+            channels: false,
         }
+    }
+
+    /// The same server declaring the `claude/channel` capability ([`channel`]).
+    pub fn with_channels(mut self) -> Self {
+        self.channels = true;
+        self
+    }
+
+    /// The daemon session the tools share (the channel follows the room beside it).
+    pub fn session(&self) -> Arc<Session> {
+        Arc::clone(&self.session)
     }
 
     /// Every tool this server offers, as `tools/list` shows them.
@@ -286,12 +329,36 @@ impl Chatroom {
         if input::has_invalid_text(request.strings_mut().into_iter().map(|value| &*value)) {
             return failure(input::INVALID_TEXT_REFUSAL.to_owned());
         }
-        match self.session.call(request).await {
-            Ok(outcome) => render(shape, outcome),
-            Err(err) => {
-                tracing::warn!(cause = %err, "tool call failed");
-                failure(err.to_string())
-            }
+        rendered(shape, self.session.call(request).await)
+    }
+
+    /// A `wait_for_messages`: like [`Chatroom::forward`], for as long as the wait takes, and
+    /// given up when the client cancels the call (`notifications/cancelled`): dropping the wait
+    /// cancels it in the daemon, which then marks nothing read. rmcp runs each `tools/call` in
+    /// a task of its own, so the agent's other calls go on meanwhile.
+    async fn forward_wait(
+        &self,
+        mut request: Request,
+        context: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        if input::has_invalid_text(request.strings_mut().into_iter().map(|value| &*value)) {
+            return failure(input::INVALID_TEXT_REFUSAL.to_owned());
+        }
+        tokio::select! {
+            outcome = self.session.wait(request) => rendered(Shape::Waited, outcome),
+            // rmcp sends no answer to a cancelled request; this result goes nowhere.
+            () = context.ct.cancelled() => failure("the client cancelled the wait"),
+        }
+    }
+}
+
+/// The tool result of a call's outcome, or of why it failed.
+fn rendered(shape: Shape, result: Result<chatroom_client::Outcome, CallError>) -> CallToolResult {
+    match result {
+        Ok(outcome) => render(shape, outcome),
+        Err(err) => {
+            tracing::warn!(cause = %err, "tool call failed");
+            failure(err.to_string())
         }
     }
 }
@@ -671,6 +738,59 @@ impl Chatroom {
         };
         self.forward(Shape::Messages, request).await
     }
+
+    #[tool(
+        description = "Wait for messages instead of polling: returns at once if `name` has unread messages (sent to \"all\" or to it, not by it) in the scope, else blocks until one arrives or `timeout_s` (1-600, default 50) passes. Scope: the main room by default, a topic with `topic_id`, or topic_id=\"*\" for the main room and every open topic. Returns read_unread's {name, last_read_id, messages} plus \"timed_out\" (true when nothing came); with mark_read=true (the default) the returned messages are marked read. Your other tool calls go on while it waits. Keep timeout_s under your client's tool-call limit: Codex abandons a call after tool_timeout_sec (300 s by default, 60 s in older versions); Claude Code moves a call still running after 2 minutes to a background task whose result arrives later as a notification.",
+        title = "Wait for messages",
+        annotations(
+            title = "Wait for messages",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn wait_for_messages(
+        &self,
+        Parameters(params): Parameters<WaitForMessagesParams>,
+        context: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let WaitForMessagesParams {
+            name,
+            topic_id,
+            timeout_s,
+            limit,
+            mark_read,
+        } = params;
+        let request = Request::WaitForMessages {
+            name,
+            topic_id,
+            timeout_s,
+            limit,
+            mark_read,
+        };
+        self.forward_wait(request, context).await
+    }
+
+    #[tool(
+        description = "Who has message `message_id`: for a direct message whether its recipient has read it (its cursor passed it) or had it put in its context by a hook, and when; for a message to \"all\", the same for every participant present but the sender. Returns {message_id, from, to, topic_id, receipts: [{name, present, read, read_at, delivered_at}]} (times are UTC, null when unknown). Marks nothing read.",
+        title = "Read receipts",
+        annotations(
+            title = "Read receipts",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn read_receipts(
+        &self,
+        Parameters(params): Parameters<ReadReceiptsParams>,
+    ) -> CallToolResult {
+        let ReadReceiptsParams { message_id } = params;
+        self.forward(Shape::Receipts, Request::ReadReceipts { message_id })
+            .await
+    }
 }
 
 // The router built once in `new`; a bare `#[tool_handler]` would rebuild it on every request.
@@ -682,6 +802,10 @@ impl ServerHandler for Chatroom {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let tool = request.name.clone();
+        // Codex names its session on every call; the first call of each links it.
+        if let Some(session_id) = link::codex_session_id(&context.meta.0.0) {
+            self.session.link(&session_id).await;
+        }
         let context = ToolCallContext::new(self, request, context);
         let result = self.tool_router.call(context).await;
         if let Err(error) = &result {
@@ -698,9 +822,22 @@ impl ServerHandler for Chatroom {
     }
 
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        let mut capabilities = ServerCapabilities::builder().enable_tools().build();
+        if self.channels {
+            capabilities.experimental = Some(channel::capability());
+        }
+        ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("chatroom", protocol::PACKAGE_VERSION))
             .with_instructions(INSTRUCTIONS)
+    }
+
+    /// With channels on, none newer than Claude Code registers channels for
+    /// ([`channel::NEWEST_PROTOCOL`]); otherwise every version rmcp knows.
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        match self.channels {
+            true => Cow::Borrowed(ProtocolVersion::known_up_to(&channel::NEWEST_PROTOCOL)),
+            false => Cow::Borrowed(ProtocolVersion::KNOWN_VERSIONS),
+        }
     }
 }
 
@@ -755,7 +892,7 @@ mod tests {
     }
 
     #[test]
-    fn the_sixteen_tools_of_the_contract() {
+    fn the_eighteen_tools_of_the_contract() {
         let mut names: Vec<String> = server()
             .tools()
             .into_iter()
@@ -776,10 +913,12 @@ mod tests {
                 "open_topic",
                 "read_latest_summary",
                 "read_messages",
+                "read_receipts",
                 "read_unread",
                 "search_messages",
                 "send_message",
                 "set_cursor",
+                "wait_for_messages",
                 "write_summary",
             ]
         );
@@ -895,6 +1034,22 @@ mod tests {
             &[],
         );
         check(
+            "wait_for_messages",
+            &[
+                ("name", "string", None),
+                topic.clone(),
+                ("timeout_s", "integer", Some(json!(50))),
+                ("limit", "integer", Some(json!(50))),
+                ("mark_read", "boolean", Some(json!(true))),
+            ],
+            &["name"],
+        );
+        check(
+            "read_receipts",
+            &[("message_id", "integer", None)],
+            &["message_id"],
+        );
+        check(
             "search_messages",
             &[
                 ("query", "string", None),
@@ -932,6 +1087,7 @@ mod tests {
                 "list_topics",
                 "read_latest_summary",
                 "read_messages",
+                "read_receipts",
                 "search_messages",
             ]
         );
@@ -1043,9 +1199,62 @@ mod tests {
             "close_topic",
             "search_messages",
             "topic_id",
+            "wait_for_messages",
+            "read_receipts",
         ] {
             assert!(instructions.contains(tool), "instructions omit {tool}");
         }
+        assert!(
+            info.capabilities.experimental.is_none(),
+            "no channel unless asked"
+        );
+        assert_eq!(
+            server().supported_protocol_versions(),
+            ProtocolVersion::KNOWN_VERSIONS
+        );
+    }
+
+    /// clients.md and <https://code.claude.com/docs/en/channels-reference>: the capability, and
+    /// no protocol newer than one Claude Code registers channels for.
+    #[test]
+    fn channels_declare_their_capability_and_an_older_protocol() {
+        let server = server().with_channels();
+        let experimental = server.get_info().capabilities.experimental.unwrap();
+        assert_eq!(
+            serde_json::to_value(experimental).unwrap(),
+            json!({"claude/channel": {}})
+        );
+        let versions = server.supported_protocol_versions();
+        assert!(versions.contains(&ProtocolVersion::V_2025_11_25));
+        assert!(!versions.contains(&ProtocolVersion::V_2026_07_28));
+    }
+
+    #[test]
+    fn a_wait_takes_the_contract_defaults_and_passes_values_through() {
+        let wait: WaitForMessagesParams = serde_json::from_value(json!({"name": "ann"})).unwrap();
+        assert_eq!(
+            (
+                wait.topic_id.as_str(),
+                wait.timeout_s,
+                wait.limit,
+                wait.mark_read
+            ),
+            ("", 50, 50, true)
+        );
+        let wait: WaitForMessagesParams = serde_json::from_value(
+            json!({"name": " ann ", "topic_id": "*", "timeout_s": 0, "limit": 500, "mark_read": false}),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                wait.name.as_str(),
+                wait.topic_id.as_str(),
+                wait.timeout_s,
+                wait.limit,
+                wait.mark_read
+            ),
+            (" ann ", "*", 0, 500, false)
+        );
     }
 
     #[tokio::test]

@@ -259,6 +259,32 @@ impl Connection {
         reply.await.map_err(|_closed| CallError::ConnectionLost)
     }
 
+    /// Cancels call `call_id`, whose caller has gone, by sending `bytes` (call `cancel_id`, a
+    /// [`Request::CancelWait`]). The daemon then answers the cancelled call with a refusal that
+    /// nobody reads: it is taken here rather than logged as a reply to no call.
+    pub(crate) async fn cancel_call(&self, call_id: u64, cancel_id: u64, bytes: Vec<u8>) {
+        let Some(cancelled_reply) = self.calls.register(call_id) else {
+            return;
+        };
+        let _forget = Forget {
+            calls: &self.calls,
+            id: call_id,
+        };
+        match tokio::time::timeout(REPLY_TIMEOUT, self.send_frame(cancel_id, bytes)).await {
+            Ok(Ok(Ok(Response::Cancelled(true)))) => {
+                // Its refusal comes before or just after this answer; if it never does, the
+                // entry goes anyway.
+                let _ = tokio::time::timeout(REPLY_TIMEOUT, cancelled_reply).await;
+            }
+            Ok(Ok(Ok(Response::Cancelled(false)))) => {
+                tracing::debug!(call_id, "the wait had ended before it was cancelled");
+            }
+            Ok(Ok(outcome)) => tracing::info!(call_id, ?outcome, "could not cancel the wait"),
+            Ok(Err(err)) => tracing::info!(call_id, cause = %err, "could not cancel the wait"),
+            Err(_) => tracing::info!(call_id, "chatroomd did not answer the cancel of a wait"),
+        }
+    }
+
     /// The next event the daemon pushed (after a [`Request::Subscribe`]), in the order they came,
     /// those that arrived while a reply was awaited included. `None` once the connection has
     /// ended and every event before its end was taken.

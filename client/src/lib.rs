@@ -22,4 +22,4 @@ pub mod session;
 
 pub use connection::{Connection, Handshake, Incompatible, Outcome, Reach};
 pub use error::CallError;
-pub use session::Session;
+pub use session::{Link, Session};

@@ -2,6 +2,9 @@
 //! shared by concurrent calls, and reopened after a drop with the session's names joined again.
 //! Every rule of a call's life is here: one deadline, the retries and their backoff, the re-join
 //! of held names, idempotency keys for writes, and what to do about a daemon of another version.
+//! So are the two things each connection owes the hooks and the waits: the [`Link`] sent before
+//! anything else on it, and a `wait_for_messages` abandoned by its caller cancelled on the
+//! connection that carried it ([`Session::wait`]).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +29,68 @@ pub const CALL_DEADLINE: Duration = Duration::from_secs(30);
 /// would only be more likely to be in flight when the next death comes.
 const BACKOFF_START: Duration = Duration::from_millis(25);
 const BACKOFF_CAP: Duration = Duration::from_secs(1);
+/// What links this session to its agent, sent as [`Request::Link`] on every connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Link {
+    /// The pid of the agent CLI that launched the shim (0: none).
+    pub agent_pid: u32,
+    /// The client session ids given to the MCP server, oldest first (`CLAUDE_CODE_SESSION_ID`,
+    /// each new Codex session id); blank ones are never kept.
+    pub client_session_ids: Vec<String>,
+}
+
+impl Link {
+    /// The agent process and, if the client gave one, its session id.
+    pub fn new(agent_pid: u32, client_session_id: &str) -> Self {
+        let mut link = Self {
+            agent_pid,
+            client_session_ids: Vec::new(),
+        };
+        link.add(client_session_id);
+        link
+    }
+
+    /// Adds `id` unless it is blank or known; returns whether it was new.
+    pub fn add(&mut self, id: &str) -> bool {
+        let id = id.trim();
+        if id.is_empty() || self.client_session_ids.iter().any(|known| known == id) {
+            return false;
+        }
+        self.client_session_ids.push(id.to_owned());
+        true
+    }
+
+    /// The requests that tell a new connection all of it: one per id (the daemon keeps the
+    /// latest few, so the newest goes last), or the pid alone; none when there is nothing.
+    pub fn requests(&self) -> Vec<Request> {
+        let link = |client_session_id: &str| Request::Link {
+            client_session_id: client_session_id.to_owned(),
+            agent_pid: self.agent_pid,
+        };
+        match self.client_session_ids.as_slice() {
+            [] if self.agent_pid == 0 => Vec::new(),
+            [] => vec![link("")],
+            ids => ids.iter().map(|id| link(id)).collect(),
+        }
+    }
+}
+
+/// How long past its own `timeout_s` a `wait_for_messages` may take before the session gives up
+/// on it: the session's deadline for any call (the connect, a durable write, a retry).
+fn wait_deadline(request: &Request, margin: Duration) -> Option<Duration> {
+    match request {
+        Request::WaitForMessages { timeout_s, .. } => {
+            // Out of range is refused at once by the daemon; the deadline just stays bounded.
+            let seconds = (*timeout_s).clamp(0, 600) as u64;
+            Some(Duration::from_secs(seconds) + margin)
+        }
+        _ => None,
+    }
+}
+
+/// The call a [`Session::wait`] has in flight: the connection it went out on and its call id.
+type InFlightWait = Mutex<Option<(Arc<Connection>, u64)>>;
+
 /// The client side of this agent's session with the daemon.
 pub struct Session {
     /// Resolved once at startup; an error is reported by every call instead of failing startup,
@@ -42,6 +107,11 @@ pub struct Session {
     taken: Mutex<Vec<String>>,
     /// [`CALL_DEADLINE`], shorter in tests.
     deadline: Duration,
+    /// Sent on every new connection before anything else.
+    link: Mutex<Link>,
+    /// Counts the connections opened, for whoever follows the daemon beside this session (the
+    /// channel's event stream): a change means a (new) daemon is there to subscribe to.
+    connects: tokio::sync::watch::Sender<u64>,
 }
 
 impl Session {
@@ -53,7 +123,73 @@ impl Session {
             held: Mutex::new(HeldNames::default()),
             taken: Mutex::new(Vec::new()),
             deadline: CALL_DEADLINE,
+            link: Mutex::new(Link::default()),
+            connects: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// The same client, linked to its agent by `link` on every connection.
+    pub fn with_link(self, link: Link) -> Self {
+        *lock(&self.link) = link;
+        self
+    }
+
+    /// Links this session to one more client session id (Codex's, from a tool call): sent now
+    /// if it is new, and on every later connection. A blank or known id sends nothing.
+    pub async fn link(&self, client_session_id: &str) {
+        let request = {
+            let mut link = lock(&self.link);
+            if !link.add(client_session_id) {
+                return;
+            }
+            Request::Link {
+                client_session_id: client_session_id.trim().to_owned(),
+                agent_pid: link.agent_pid,
+            }
+        };
+        // A connection opened by this very call has sent it already; twice adds nothing.
+        match self.call(request).await {
+            Ok(Ok(_)) => tracing::debug!(client_session_id, "linked the session"),
+            Ok(Err(refusal)) => tracing::info!(cause = %refusal, "chatroomd refused the link"),
+            Err(err) => tracing::info!(cause = %err, "could not link the session"),
+        }
+    }
+
+    /// The names this session holds now, in name order.
+    pub fn held_names(&self) -> Vec<String> {
+        self.held()
+            .names()
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    /// Changes each time this session opens a connection to a daemon (its value counts them).
+    pub fn connects(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.connects.subscribe()
+    }
+
+    /// Where the room is, if it was found.
+    pub fn paths(&self) -> Option<&RoomPaths> {
+        self.paths.as_ref().ok()
+    }
+
+    /// A `wait_for_messages` call: like [`Session::call`], with `timeout_s` plus the session's
+    /// deadline to answer in, and cancelled if the caller drops it before it is answered (an MCP
+    /// `notifications/cancelled`): [`Request::CancelWait`] goes out on the connection that
+    /// carries the wait, so the daemon drops it and marks nothing read.
+    pub async fn wait(&self, request: Request) -> Result<Outcome, CallError> {
+        let deadline = wait_deadline(&request, self.deadline).unwrap_or(self.deadline);
+        let mut guard = CancelOnDrop {
+            session: self,
+            in_flight: Mutex::new(None),
+            answered: false,
+        };
+        let result = self
+            .bounded(request, deadline, Some(&guard.in_flight))
+            .await;
+        guard.answered = true;
+        result
     }
 
     /// The same client with another overall deadline per call.
@@ -79,17 +215,7 @@ impl Session {
             client: self,
             change,
         });
-        let result = match tokio::time::timeout(self.deadline, self.attempts(request)).await {
-            Ok(result) => result,
-            Err(_elapsed) => {
-                let deadline = self.deadline;
-                tracing::warn!(
-                    ?deadline,
-                    "chatroomd did not answer in time; giving up on the call"
-                );
-                Err(CallError::TimedOut { deadline })
-            }
-        };
+        let result = self.bounded(request, self.deadline, None).await;
         let Some(change) = &change else {
             return result;
         };
@@ -105,11 +231,35 @@ impl Session {
         Ok(outcome)
     }
 
+    /// [`Session::attempts`] within `deadline`.
+    async fn bounded(
+        &self,
+        request: Request,
+        deadline: Duration,
+        in_flight: Option<&InFlightWait>,
+    ) -> Result<Outcome, CallError> {
+        match tokio::time::timeout(deadline, self.attempts(request, in_flight)).await {
+            Ok(result) => result,
+            Err(_elapsed) => {
+                tracing::warn!(
+                    ?deadline,
+                    "chatroomd did not answer in time; giving up on the call"
+                );
+                Err(CallError::TimedOut { deadline })
+            }
+        }
+    }
+
     /// Sends `request` until it is answered: again on a new connection, after a growing pause,
     /// when the connection or the daemon is lost under it, at most [`MAX_ATTEMPTS`] times, and
     /// not again once the daemon died twice while it was in flight (a request that crashes the
     /// daemon must not restart it in a loop).
-    async fn attempts(&self, request: Request) -> Result<Outcome, CallError> {
+    /// `in_flight`, if given, holds the connection and id of the attempt on the wire.
+    async fn attempts(
+        &self,
+        request: Request,
+        in_flight: Option<&InFlightWait>,
+    ) -> Result<Outcome, CallError> {
         let key = request.wants_key().then(new_key);
         let mut attempt = 1;
         let mut pause = Duration::ZERO;
@@ -142,6 +292,9 @@ impl Session {
                         return Err(CallError::NamesTaken { names: taken });
                     }
                     lost_on = Some(connection.daemon_pid());
+                    if let Some(in_flight) = in_flight {
+                        *lock(in_flight) = Some((Arc::clone(&connection), id));
+                    }
                     connection.send_frame(id, bytes).await
                 }
                 Err(err) => Err(err),
@@ -251,10 +404,29 @@ impl Session {
             result => result?,
         };
         let connection = Arc::new(connection);
+        // Before any call, so that a hook run for this agent finds it as soon as it holds a name.
+        self.send_link(&connection).await?;
         // Empty on the first connection; after a drop, the names the agent still believes it has.
         self.rejoin(&connection).await?;
         *current = Some(Arc::clone(&connection));
+        self.connects.send_modify(|count| *count += 1);
         Ok(connection)
+    }
+
+    /// Tells a new connection what links it to the agent. A refusal (a daemon that links
+    /// nothing) is logged and the session goes on: the link serves the hooks, not the tools.
+    async fn send_link(&self, connection: &Connection) -> Result<(), CallError> {
+        let requests = lock(&self.link).requests();
+        for request in requests {
+            let (id, bytes) = self.encode(request, None)?;
+            match connection.send_frame(id, bytes).await? {
+                Ok(_) => {}
+                Err(refusal) => {
+                    tracing::info!(cause = %refusal, "chatroomd refused the link");
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Joins again, on a new connection, every name the previous one held: to the agent the
@@ -287,6 +459,46 @@ impl Session {
         }
         Ok(())
     }
+}
+
+/// Cancels a [`Session::wait`] dropped before its answer came.
+struct CancelOnDrop<'a> {
+    session: &'a Session,
+    in_flight: InFlightWait,
+    answered: bool,
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        let Some((connection, call_id)) = lock(&self.in_flight).take() else {
+            return;
+        };
+        if !connection.is_open() {
+            // The daemon drops the waits of a session that ended.
+            return;
+        }
+        let Ok((cancel_id, bytes)) = self.session.encode(Request::CancelWait { call_id }, None)
+        else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        tracing::debug!(call_id, "cancelling an abandoned wait");
+        runtime.spawn(async move {
+            connection.cancel_call(call_id, cancel_id, bytes).await;
+        });
+    }
+}
+
+/// Locks `mutex` even if a holder panicked: every update under these locks is one assignment.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A name change in flight, ended in [`HeldNames`] when its call ends.
@@ -1025,6 +1237,191 @@ mod tests {
         );
         assert_eq!(second.unwrap(), status(1), "said once, then calls go on");
         assert!(client.held().names().is_empty());
+    }
+
+    fn wait_request(timeout_s: i64) -> Request {
+        Request::WaitForMessages {
+            name: "ann".into(),
+            topic_id: String::new(),
+            timeout_s,
+            limit: 50,
+            mark_read: true,
+        }
+    }
+
+    #[test]
+    fn a_link_sends_every_id_with_the_pid_or_the_pid_alone() {
+        assert!(Link::default().requests().is_empty(), "nothing to link");
+        let pid_only = Link::new(42, "  ");
+        assert_eq!(
+            pid_only.requests(),
+            [Request::Link {
+                client_session_id: String::new(),
+                agent_pid: 42
+            }]
+        );
+        let mut link = Link::new(42, "claude-1");
+        assert!(link.add(" codex-1 "));
+        assert!(!link.add("codex-1"), "a known id is not new");
+        assert!(!link.add(""), "a blank id is nothing");
+        let ids: Vec<_> = link
+            .requests()
+            .into_iter()
+            .map(|request| match request {
+                Request::Link {
+                    client_session_id,
+                    agent_pid: 42,
+                } => client_session_id,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(ids, ["claude-1", "codex-1"]);
+    }
+
+    #[test]
+    fn a_wait_may_take_its_timeout_and_the_margin() {
+        let margin = Duration::from_secs(30);
+        assert_eq!(
+            wait_deadline(&wait_request(50), margin),
+            Some(Duration::from_secs(80))
+        );
+        assert_eq!(
+            wait_deadline(&wait_request(100_000), margin),
+            Some(Duration::from_secs(630)),
+            "bounded even when the daemon will refuse it"
+        );
+        assert_eq!(wait_deadline(&wait_request(-5), margin), Some(margin));
+        assert_eq!(wait_deadline(&Request::GetStatus, margin), None);
+    }
+
+    #[tokio::test]
+    async fn every_connection_is_linked_before_its_first_call_and_new_ids_at_once() {
+        let daemon = crate::fake::Daemon::start("link");
+        let client = Session::new(Ok(daemon.paths.clone())).with_link(Link::new(77, "claude-1"));
+        let mut connects = client.connects();
+        let linked = |id: &str| Request::Link {
+            client_session_id: id.into(),
+            agent_pid: 77,
+        };
+        let daemon_side = async {
+            let mut session = daemon.accept().await;
+            let (id, request) = session.next_call().await;
+            assert_eq!(request, linked("claude-1"), "the link comes first");
+            session.reply(id, Ok(Response::Linked)).await;
+            let (id, request) = session.next_call().await;
+            assert_eq!(request, Request::GetStatus);
+            session.reply(id, status(1)).await;
+            let (id, request) = session.next_call().await;
+            assert_eq!(request, linked("codex-1"), "a new id is sent when it comes");
+            // A daemon that links nothing refuses; the session goes on.
+            session
+                .reply(id, Err(Refusal::not_allowed("unknown request")))
+                .await;
+            drop(session);
+            let mut session = daemon.accept_as(3).await;
+            for expected in ["claude-1", "codex-1"] {
+                let (id, request) = session.next_call().await;
+                assert_eq!(
+                    request,
+                    linked(expected),
+                    "a reconnect links every id again"
+                );
+                session
+                    .reply(id, Err(Refusal::not_allowed("unknown request")))
+                    .await;
+            }
+            let (id, request) = session.next_call().await;
+            assert_eq!(request, Request::GetStatus);
+            session.reply(id, status(2)).await;
+            session
+        };
+        let calls = async {
+            assert_eq!(client.call(Request::GetStatus).await.unwrap(), status(1));
+            client.link("codex-1").await;
+            client.link("codex-1").await;
+            connects.changed().await.unwrap();
+            assert_eq!(*connects.borrow_and_update(), 1);
+            while client
+                .current
+                .lock()
+                .await
+                .as_ref()
+                .is_some_and(|c| c.is_open())
+            {
+                tokio::task::yield_now().await;
+            }
+            assert_eq!(client.call(Request::GetStatus).await.unwrap(), status(2));
+            assert_eq!(*connects.borrow(), 2);
+        };
+        let (_session, ()) = bounded(async { tokio::join!(daemon_side, calls) }).await;
+    }
+
+    #[tokio::test]
+    async fn a_wait_dropped_before_its_answer_is_cancelled_by_its_call_id() {
+        let daemon = crate::fake::Daemon::start("cancel");
+        let client = Arc::new(Session::new(Ok(daemon.paths.clone())));
+        let (sent_tx, sent_rx) = tokio::sync::oneshot::channel();
+        let daemon_side = async {
+            let mut session = daemon.accept().await;
+            let (wait_id, key, request) = session.next_keyed_call().await;
+            assert_eq!(request, wait_request(50));
+            assert!(key.is_some(), "a wait that marks read is keyed");
+            sent_tx.send(()).unwrap();
+            // Meanwhile the session's other calls go on.
+            let (id, request) = session.next_call().await;
+            assert_eq!(request, Request::GetStatus);
+            session.reply(id, status(4)).await;
+            let (cancel_id, request) = session.next_call().await;
+            assert_eq!(request, Request::CancelWait { call_id: wait_id });
+            session
+                .reply(wait_id, Err(Refusal::not_allowed("the wait was cancelled")))
+                .await;
+            session
+                .reply(cancel_id, Ok(Response::Cancelled(true)))
+                .await;
+            session
+        };
+        let calls = async {
+            let waiting = {
+                let client = Arc::clone(&client);
+                tokio::spawn(async move { client.wait(wait_request(50)).await })
+            };
+            sent_rx.await.unwrap();
+            assert_eq!(client.call(Request::GetStatus).await.unwrap(), status(4));
+            waiting.abort();
+            assert!(waiting.await.unwrap_err().is_cancelled());
+        };
+        let (_session, ()) = bounded(async { tokio::join!(daemon_side, calls) }).await;
+    }
+
+    #[tokio::test]
+    async fn a_wait_outlives_the_deadline_of_other_calls() {
+        let daemon = crate::fake::Daemon::start("long-wait");
+        let client =
+            Session::new(Ok(daemon.paths.clone())).with_deadline(Duration::from_millis(200));
+        let daemon_side = async {
+            let mut session = daemon.accept().await;
+            let (id, _, request) = session.next_keyed_call().await;
+            assert_eq!(request, wait_request(1));
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            let waited = protocol::Waited {
+                unread: protocol::Unread {
+                    name: "ann".into(),
+                    topic_id: None,
+                    last_read_id: 0,
+                    messages: vec![],
+                },
+                timed_out: true,
+            };
+            session.reply(id, Ok(Response::Waited(waited))).await;
+            session
+        };
+        let (_session, outcome) =
+            bounded(async { tokio::join!(daemon_side, client.wait(wait_request(1))) }).await;
+        assert!(
+            matches!(outcome.unwrap(), Ok(Response::Waited(waited)) if waited.timed_out),
+            "answered after 600 ms, past the 200 ms deadline of a call, within 1 s + 200 ms"
+        );
     }
 
     #[test]

@@ -29,3 +29,4 @@ mod skew;
 mod surfaces;
 mod tools;
 mod topics;
+mod wait;

@@ -12,7 +12,7 @@ use chatroom_tests::{
 };
 use serde_json::{Value, json};
 
-const TOOLS: [&str; 16] = [
+const TOOLS: [&str; 18] = [
     "close_topic",
     "get_cursor",
     "get_handoff",
@@ -24,10 +24,12 @@ const TOOLS: [&str; 16] = [
     "open_topic",
     "read_latest_summary",
     "read_messages",
+    "read_receipts",
     "read_unread",
     "search_messages",
     "send_message",
     "set_cursor",
+    "wait_for_messages",
     "write_summary",
 ];
 
@@ -997,10 +999,12 @@ async fn every_tool_has_a_title_and_its_true_annotations() {
         ("open_topic", false, false),
         ("read_latest_summary", true, true),
         ("read_messages", true, true),
+        ("read_receipts", true, true),
         ("read_unread", false, false),
         ("search_messages", true, true),
         ("send_message", false, false),
         ("set_cursor", false, true),
+        ("wait_for_messages", false, false),
         ("write_summary", false, false),
     ];
     assert_eq!(tools.len(), expected.len());

@@ -7,7 +7,8 @@
 //! `.chatroom/messages.jsonl` directly, then loaded by an auto-started daemon); the durable
 //! throughput of eight concurrent senders; `search_messages` at 1k to 1M messages beside the
 //! search index's heap; per-topic reads in 100-topic rooms of 1k and 1M, and `list_topics`; a `chatroomd hook` process,
-//! spawn to exit, against the floor of spawning `chatroomd --version`. Rows print as they complete; a JSON summary line ends
+//! spawn to exit, against the floor of spawning `chatroomd --version`; `wait_for_messages`' wake-up
+//! beside a raw-socket waiter's. Rows print as they complete; a JSON summary line ends
 //! the output. Every room lives in its own temporary git repository under `$TMPDIR`, and every
 //! daemon is stopped when its room is dropped.
 //!
@@ -31,6 +32,7 @@ mod stats;
 mod syncs;
 mod throughput;
 mod topics;
+mod wait;
 
 use std::process::ExitCode;
 
@@ -44,6 +46,7 @@ use crate::rooms::big_room;
 use crate::search::search;
 use crate::throughput::throughput;
 use crate::topics::topic_rooms;
+use crate::wait::wait_wakeup;
 
 /// About 100 bytes, like a real status line.
 pub(crate) const CONTENT: &str = "build of crate chatroomd passed on linux and macos; now looking at the windows pipe name (issue 42)";
@@ -74,7 +77,7 @@ they are reported as not measured. The targets of issue 11 end the table.
   --search-sizes LIST rooms for search_messages (default 1k,100k,1m; quick 1k,10k)
   --topic-sizes A,B   the small and large 100-topic rooms (default 1k,1m; quick 1k,10k)
   --only LIST         run only these sections: start, latency, rooms, throughput, search,
-                      topics, hooks (default all)
+                      topics, hooks, wait (default all)
   -h, --help          this text";
 
 fn main() -> ExitCode {
@@ -141,6 +144,11 @@ async fn run(options: Options) -> anyhow::Result<()> {
     }
     if options.runs(Section::Hooks) {
         hooks::hooks(&options, &mut report).await.context("hooks")?;
+    }
+    if options.runs(Section::Wait) {
+        wait_wakeup(&options, &mut report)
+            .await
+            .context("wait wake-up")?;
     }
     report.finish();
     Ok(())

@@ -32,10 +32,11 @@ pub(crate) enum Section {
     Search,
     Topics,
     Hooks,
+    Wait,
 }
 
 impl Section {
-    const ALL: [(Section, &'static str); 7] = [
+    const ALL: [(Section, &'static str); 8] = [
         (Section::Start, "start"),
         (Section::Latency, "latency"),
         (Section::Rooms, "rooms"),
@@ -43,6 +44,7 @@ impl Section {
         (Section::Search, "search"),
         (Section::Topics, "topics"),
         (Section::Hooks, "hooks"),
+        (Section::Wait, "wait"),
     ];
 
     fn parse(text: &str) -> anyhow::Result<Self> {
