@@ -54,6 +54,7 @@ async def main(shim, repo):
                 "join", "leave", "send_message", "read_messages", "list_participants", "get_status",
                 "get_cursor", "set_cursor", "read_unread", "write_summary", "read_latest_summary",
                 "get_handoff", "open_topic", "close_topic", "list_topics", "search_messages",
+                "wait_for_messages", "read_receipts",
             }
             assert set(tools) == expected, sorted(tools)
             assert tools["join"].input_schema["properties"]["role"]["default"] == "general"
@@ -77,6 +78,16 @@ async def main(shim, repo):
             assert set(unread["messages"][0]) == {"id", "ts", "from", "to", "content"}
             unread = await ok(bob, "read_unread", name="bob")
             assert [m["content"] for m in unread["messages"]] == ["hello from python"], unread
+
+            # A wait with a message for it returns at once; with none, it times out.
+            await ok(bob, "send_message", name="bob", content="are you there?", to="alice")
+            waited = await ok(alice, "wait_for_messages", name="alice", timeout_s=5)
+            assert [m["content"] for m in waited["messages"]] == ["are you there?"], waited
+            assert waited["timed_out"] is False
+            waited = await ok(alice, "wait_for_messages", name="alice", timeout_s=1)
+            assert waited["timed_out"] is True and waited["messages"] == [], waited
+            receipts = await ok(bob, "read_receipts", message_id=waited["last_read_id"])
+            assert receipts["receipts"][0]["name"] == "alice" and receipts["receipts"][0]["read"] is True, receipts
 
             await ok(alice, "write_summary", name="alice", content="handing off")
             handoff = await ok(bob, "get_handoff", name="bob")

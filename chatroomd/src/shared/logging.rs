@@ -58,6 +58,12 @@ pub fn to_stderr(default: &str) {
         .try_init();
 }
 
+/// Appends one line to the capped log at `path` (rotated like `chatroomd.log`): the hooks'
+/// `hooks.log`, written by short-lived processes, one line each.
+pub fn append_line(path: &Path, line: &str) -> io::Result<()> {
+    RotatingLog::open(path, max_log_bytes())?.write_all(line.as_bytes())
+}
+
 /// An appended log file that is renamed to `<name>.1` and started afresh once it would pass
 /// `max` bytes. The starter hands a daemon its log as stderr too (for panics and the final
 /// error line): when stderr is the file being rotated, it is moved to the new file as well.

@@ -142,8 +142,8 @@ async fn demo() -> anyhow::Result<()> {
         tool_names.join(", ")
     );
     ensure!(
-        tool_names.len() == 16,
-        "expected the contract's 16 tools, got {}",
+        tool_names.len() == 18,
+        "expected the contract's 16 tools and our 2, got {}",
         tool_names.len()
     );
     ensure!(
@@ -227,6 +227,35 @@ async fn demo() -> anyhow::Result<()> {
     ensure!(
         names_of(&handoff["participants"]) == ["claude", "codex"],
         "participants: {handoff}"
+    );
+
+    heading("codex waits for claude instead of polling; claude asks who has read its message");
+    let (waited, asked) = tokio::join!(
+        codex.ok("wait_for_messages", args!(name = "codex", timeout_s = 30)),
+        async {
+            // codex's shim answers another call while its wait is parked: then claude writes.
+            codex.ok("get_status", args!()).await?;
+            let nit = "Logged the final attempt; merging after CI.";
+            let sent = claude
+                .ok(
+                    "send_message",
+                    args!(name = "claude", to = "codex", content = nit),
+                )
+                .await?;
+            id_of(&sent)
+        }
+    );
+    let (waited, asked) = (waited?, asked?);
+    ensure!(
+        waited["timed_out"] == false && message_ids(&waited).last() == Some(&asked),
+        "codex's wait should end with claude's message (read_unread's, so its own broadcast too): {waited}"
+    );
+    let receipts = claude
+        .ok("read_receipts", args!(message_id = asked))
+        .await?;
+    ensure!(
+        receipts["receipts"][0]["read"] == true,
+        "codex has read it: {receipts}"
     );
 
     heading("A name belongs to one live session");

@@ -426,8 +426,9 @@ fn emit(output: &Output) -> anyhow::Result<()> {
     }
 }
 
-/// One line in `<state_dir>/hooks.log`: when, which hook, and why it said nothing. A log that
-/// cannot be written is given up on: the hook stays silent either way.
+/// One line in `<state_dir>/hooks.log` (rotated to `hooks.log.1` past 4 MiB): when, which
+/// hook, and why it said nothing. A log that cannot be written is given up on: the hook stays
+/// silent either way.
 fn log_failure(state_dir: &Path, client: Client, event: Event, err: &anyhow::Error) {
     let cause = format!("{err:#}").replace(['\n', '\r'], " ");
     let line = format!(
@@ -436,11 +437,8 @@ fn log_failure(state_dir: &Path, client: Client, event: Event, err: &anyhow::Err
         client.name(),
         event.name(),
     );
-    let _ = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(state_dir.join(LOG_NAME))
-        .and_then(|mut file| file.write_all(line.as_bytes()));
+    // Capped like the daemon's log: a hook failing at every tool call cannot fill the disk.
+    let _ = crate::shared::logging::append_line(&state_dir.join(LOG_NAME), &line);
 }
 
 #[cfg(test)]
