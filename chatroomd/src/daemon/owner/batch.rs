@@ -145,6 +145,9 @@ struct PendingReply {
     /// A request that changed nothing but ran after a change of the same batch, kept so that it
     /// can be answered again if that change is rolled back (its answer may have seen it).
     rerun: Option<Request>,
+    /// An answered wait: parked again, unanswered, if the batch is not stored, since its answer
+    /// may hold what is rolled back (`waits.rs`).
+    wait: Option<Box<waits::Wait>>,
 }
 
 /// What an applied batch must make durable before any of its replies leave.
@@ -356,6 +359,7 @@ impl Core {
                         outcome,
                         wrote,
                         rerun: rerun.filter(|_| !wrote),
+                        wait: None,
                     });
                 }
                 Input::Import {
@@ -373,11 +377,16 @@ impl Core {
                         outcome,
                         wrote,
                         rerun: None,
+                        wait: None,
                     });
                 }
                 Input::Stop => stop = true,
             }
         }
+        // The waits this batch's messages are for are answered in it: their replies leave with
+        // the batch's, once it is durable (and they wait on if it cannot be stored).
+        self.wake(&changes.messages);
+        self.answer_waits(now, &mut keys, &mut changes, &mut replies);
         Plan {
             keys,
             changes,
@@ -433,6 +442,7 @@ impl Core {
                 for record in &keys {
                     self.dedupe.remove(record.key);
                 }
+                self.repark(&mut replies, now);
                 self.refuse_batch(err, &mut replies, now);
                 // The sessions are gone whatever the disk says; their names leave once it can
                 // be recorded.
@@ -495,9 +505,6 @@ impl Core {
             false if sessions_changed => self.publish(&Changes::default(), true, &mut deliver),
             false => Vec::new(),
         };
-        if settled.stored && !settled.changes.messages.is_empty() {
-            self.wake(&settled.changes.messages);
-        }
         for session in slow {
             // A subscriber that does not keep up is dropped rather than buffered without bound;
             // its connection ends, and it can subscribe again.

@@ -3,12 +3,13 @@
 //! hooks' [`Request::Reach`].
 //!
 //! A wait that finds nothing for its caller is parked here, holding no permit and no thread.
-//! When a stored batch holds a message for it, [`Core::deliver`] marks it ready; the next batch
-//! answers it first thing — so a `mark_read` wait's cursor move is made durable by that batch
-//! before its reply leaves, like any read. A wait past its deadline is answered the same way,
-//! with `timed_out`. Nothing polls: the shell runs a batch as soon as a wait is ready or due
-//! ([`Core::waits_due`], [`Core::next_deadline`]). A wait the client cancels, or whose session
-//! ends, is dropped without reading anything.
+//! The batch that applies a message for it answers it at its end, after the message: the
+//! read (and a `mark_read` wait's cursor move) is stored with the message in the batch's one
+//! sync, and the reply leaves with the batch's, once it is durable. If the batch cannot be
+//! stored, the wait is parked again unanswered ([`Core::repark`]). A wait past its deadline
+//! is answered by the next batch, with `timed_out`; nothing polls: the shell runs a batch as
+//! soon as a wait is due or ready ([`Core::waits_due`], [`Core::next_deadline`]). A wait the
+//! client cancels, or whose session ends, is dropped without reading anything.
 
 use std::time::{Duration, Instant};
 
@@ -135,6 +136,7 @@ impl Core {
             outcome,
             wrote,
             rerun: None,
+            wait: None,
         };
         let (awaited, timeout_s) = match request {
             Request::CancelWait { call_id } => {
@@ -151,6 +153,7 @@ impl Core {
                         outcome: Err(Refusal::invalid("the wait was cancelled by the client")),
                         wrote: false,
                         rerun: None,
+                        wait: None,
                     });
                 }
                 replies.push(reply(Ok(Response::Cancelled(position.is_some())), false));
@@ -236,6 +239,7 @@ impl Core {
                     )),
                     wrote: false,
                     rerun: None,
+                    wait: None,
                 });
             }
             self.waits.retain(|other| !replaced(other));
@@ -317,8 +321,30 @@ impl Core {
             outcome,
             wrote,
             rerun: None,
+            wait: Some(Box::new(wait)),
         });
         None
+    }
+
+    /// A batch was not stored: the waits it answered before their deadline are parked again,
+    /// unanswered (what woke them may be rolled back; the next message or the deadline answers
+    /// them). Those past their deadline keep their answer, a write among them refused.
+    pub(super) fn repark(&mut self, replies: &mut Vec<PendingReply>, now: Now) {
+        let mut kept = Vec::with_capacity(replies.len());
+        for mut reply in replies.drain(..) {
+            match reply.wait.take() {
+                Some(wait) if wait.deadline > now.at => {
+                    debug!(
+                        session = wait.session,
+                        call = wait.id,
+                        "a wait waits on: its batch was not stored"
+                    );
+                    self.waits.push(*wait);
+                }
+                _ => kept.push(reply),
+            }
+        }
+        *replies = kept;
     }
 
     /// Whether `name` has an unread message in `scope` that is for it (not its own, not the
@@ -460,7 +486,7 @@ impl Core {
         (Ok(reply), changes)
     }
 
-    /// After a stored batch: the parked waits its messages are for become ready.
+    /// The parked waits that `messages` (just applied) are for become ready.
     pub(super) fn wake(&mut self, messages: &[Message]) {
         for index in 0..self.waits.len() {
             let wait = &self.waits[index];

@@ -96,7 +96,7 @@ fn two_agents() -> Check {
 }
 
 #[test]
-fn a_wait_is_answered_by_the_batch_after_the_one_that_stored_a_message_for_it() {
+fn a_wait_is_answered_by_the_batch_that_stores_a_message_for_it() {
     let mut check = two_agents();
     let seen = check.batch(vec![call_id(2, 7, wait("bob", "", 50))], Disk::Takes);
     assert!(reply_to(&seen, 2, 7).is_none(), "nothing unread: it waits");
@@ -115,10 +115,8 @@ fn a_wait_is_answered_by_the_batch_after_the_one_that_stored_a_message_for_it() 
     assert!(reply_to(&seen, 2, 7).is_none());
     assert!(!check.core.waits_due(check.now.at), "{seen:?}");
 
-    // A message for it, stored: the wait is due, and the next batch answers it, reading.
-    check.batch(vec![call(1, send("alice", "bob", "for bob"))], Disk::Takes);
-    assert!(check.core.waits_due(check.now.at));
-    let seen = check.batch(Vec::new(), Disk::Takes);
+    // A message for it: the batch that stores it answers the wait, reading, in its one sync.
+    let seen = check.batch(vec![call(1, send("alice", "bob", "for bob"))], Disk::Takes);
     let answer = waited(&seen, 2, 7);
     assert!(!answer.timed_out);
     assert_eq!(
@@ -218,11 +216,10 @@ fn a_wait_watches_its_scope_and_every_scope_with_a_star() {
         Disk::Takes,
     );
     assert_eq!(check.core.parked(), 3);
-    check.batch(
+    let seen = check.batch(
         vec![call(1, in_topic(send("alice", "all", "in t"), "t"))],
         Disk::Takes,
     );
-    let seen = check.batch(Vec::new(), Disk::Takes);
     assert!(
         reply_to(&seen, 2, 7).is_none(),
         "the main room's wait sleeps on"
@@ -230,22 +227,20 @@ fn a_wait_watches_its_scope_and_every_scope_with_a_star() {
     let in_t = waited(&seen, 2, 8);
     assert_eq!(in_t.unread.topic_id.as_deref(), Some("t"));
     assert_eq!(message_contents(&in_t.unread.messages), ["in t"]);
-    // The topic's wait read it first (same batch, in order): the star's finds it read and
-    // waits on rather than answer with nothing.
+    // The topic's wait read it first (answered in the order they were parked): the star's
+    // finds it read and waits on rather than answer with nothing.
     assert!(reply_to(&seen, 2, 9).is_none());
-    check.batch(vec![call(1, send("alice", "all", "main"))], Disk::Takes);
-    let seen = check.batch(Vec::new(), Disk::Takes);
+    let seen = check.batch(vec![call(1, send("alice", "all", "main"))], Disk::Takes);
     let main = waited(&seen, 2, 7);
     assert_eq!(message_contents(&main.unread.messages), ["main"]);
     assert!(
         reply_to(&seen, 2, 9).is_none(),
         "read by the main room's wait first"
     );
-    check.batch(
+    let seen = check.batch(
         vec![call(1, in_topic(send("alice", "all", "again"), "t"))],
         Disk::Takes,
     );
-    let seen = check.batch(Vec::new(), Disk::Takes);
     let star = waited(&seen, 2, 9);
     assert_eq!(star.unread.topic_id.as_deref(), Some("*"));
     assert_eq!(message_contents(&star.unread.messages), ["again"]);
@@ -421,16 +416,14 @@ fn the_wake_up_hook_waits_for_its_agent_and_a_newer_one_replaces_it() {
     // The agent's own message wakes nothing.
     check.batch(vec![call(1, send("alice", "all", "mine"))], Disk::Takes);
     assert!(!check.core.waits_due(check.now.at));
-    check.batch(vec![call(2, send("bob", "alice", "wake up"))], Disk::Takes);
-    let seen = check.batch(Vec::new(), Disk::Takes);
+    let seen = check.batch(vec![call(2, send("bob", "alice", "wake up"))], Disk::Takes);
     let woken = reached(&seen, 4, 1);
     assert_eq!(message_contents(&woken.messages), ["wake up"]);
     // Delivered: a new wake-up hook waits again rather than repeat it.
     check.batch(vec![call_id(4, 2, await_reach())], Disk::Takes);
     assert_eq!(check.core.parked(), 1);
     // Its agent leaving answers it, with nothing.
-    check.batch(vec![close(1)], Disk::Takes);
-    let seen = check.batch(Vec::new(), Disk::Takes);
+    let seen = check.batch(vec![close(1)], Disk::Takes);
     let gone = reached(&seen, 4, 2);
     assert!(gone.names.is_empty() && gone.messages.is_empty());
 }
@@ -552,5 +545,24 @@ fn a_keyed_wait_repeated_after_its_answer_was_lost_gets_the_same_messages_in_eve
     let again = waited(&again, 2, 7);
     assert_eq!(again.unread.messages, first.unread.messages);
     assert!(!again.timed_out);
+    assert_eq!(check.core.parked(), 0);
+}
+
+#[test]
+fn a_wait_answered_in_a_batch_the_disk_refuses_waits_on_unanswered() {
+    let mut check = two_agents();
+    check.batch(vec![call_id(2, 7, wait("bob", "", 50))], Disk::Takes);
+    let cursor = check.core.room().cursor(None, "bob");
+    let seen = check.batch(vec![call(1, send("alice", "bob", "lost"))], Disk::Full);
+    assert_eq!(
+        seen.replies,
+        [(1, refused())],
+        "the send is refused, the wait not answered"
+    );
+    assert_eq!(check.core.parked(), 1, "{seen:?}");
+    assert_eq!(check.core.room().cursor(None, "bob"), cursor);
+    let seen = check.batch(vec![call(1, send("alice", "bob", "kept"))], Disk::Takes);
+    let answer = waited(&seen, 2, 7);
+    assert_eq!(message_contents(&answer.unread.messages), ["kept"]);
     assert_eq!(check.core.parked(), 0);
 }
