@@ -56,6 +56,14 @@ async fn join(agent: &Agent, name: &str) {
     ok(agent, "join", json!({"name": name})).await;
 }
 
+/// Two agents of `room`, joined as `ann` and `bob`.
+async fn ann_and_bob(room: &TestRoom) -> (Agent, Agent) {
+    let (ann, bob) = (room.agent().await, room.agent().await);
+    join(&ann, "ann").await;
+    join(&bob, "bob").await;
+    (ann, bob)
+}
+
 async fn send(agent: &Agent, name: &str, to: &str, content: &str, topic_id: &str) -> u64 {
     let args = json!({"name": name, "to": to, "content": content, "topic_id": topic_id});
     ok(agent, "send_message", args).await["id"]
@@ -78,9 +86,7 @@ async fn answered_meanwhile(agent: &Agent) {
 #[tokio::test]
 async fn a_wait_is_woken_by_another_agents_message_and_marks_it_read() {
     let room = TestRoom::new();
-    let (ann, bob) = (room.agent().await, room.agent().await);
-    join(&ann, "ann").await;
-    join(&bob, "bob").await;
+    let (ann, bob) = ann_and_bob(&room).await;
     let wait = ok(
         &ann,
         "wait_for_messages",
@@ -142,9 +148,7 @@ async fn a_wait_times_out_marking_nothing_and_is_not_woken_by_the_agents_own_mes
 #[tokio::test]
 async fn a_topic_wait_ignores_the_main_room_and_a_star_wait_hears_every_topic() {
     let room = TestRoom::new();
-    let (ann, bob) = (room.agent().await, room.agent().await);
-    join(&ann, "ann").await;
-    join(&bob, "bob").await;
+    let (ann, bob) = ann_and_bob(&room).await;
     ok(
         &bob,
         "open_topic",
@@ -204,9 +208,7 @@ fn wait_call<'a>(agent: &'a Agent, name: &str) -> impl Future<Output = ()> + 'a 
 #[tokio::test]
 async fn a_cancelled_wait_marks_nothing_read() {
     let room = TestRoom::new();
-    let (ann, bob) = (room.agent().await, room.agent().await);
-    join(&ann, "ann").await;
-    join(&bob, "bob").await;
+    let (ann, bob) = ann_and_bob(&room).await;
     tokio::select! {
         () = wait_call(&ann, "ann") => unreachable!(),
         () = answered_meanwhile(&ann) => {}
@@ -471,9 +473,7 @@ async fn a_codex_session_id_in_a_calls_meta_links_the_agent() {
 #[tokio::test]
 async fn a_wait_survives_a_daemon_restart() {
     let room = TestRoom::new();
-    let (ann, bob) = (room.agent().await, room.agent().await);
-    join(&ann, "ann").await;
-    join(&bob, "bob").await;
+    let (ann, bob) = ann_and_bob(&room).await;
     let wait = ok(
         &ann,
         "wait_for_messages",
