@@ -173,11 +173,7 @@ pub fn remove(doc: &mut Map<String, Value>, entry: &Entry, force: bool, outcome:
                 .filter(|(key, value)| object.get(key).is_some_and(|existing| existing != value))
                 .map(|(key, _)| dotted(path, key))
                 .collect();
-            if !differing.is_empty() && !force {
-                outcome.note(format!(
-                    "left your {}: not setup's value (--force removes it)",
-                    differing.join(", ")
-                ));
+            if outcome.keeps_yours(&differing, force) {
                 return;
             }
             for (key, _) in keys {

@@ -212,6 +212,19 @@ impl Outcome {
     pub fn note(&mut self, note: String) {
         self.notes.push(note);
     }
+
+    /// Whether `--remove` must leave an entry alone because the person changed the settings
+    /// named in `differing` (and did not pass `--force`); the note says so.
+    pub fn keeps_yours(&mut self, differing: &[String], force: bool) -> bool {
+        let keep = !differing.is_empty() && !force;
+        if keep {
+            self.note(format!(
+                "left your {}: not setup's value (--force removes it)",
+                differing.join(", ")
+            ));
+        }
+        keep
+    }
 }
 
 /// A path of object keys.

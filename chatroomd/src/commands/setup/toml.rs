@@ -95,11 +95,7 @@ pub fn remove(doc: &mut DocumentMut, entry: &Entry, force: bool, outcome: &mut O
         })
         .map(|(key, _)| dotted(&entry.path, key))
         .collect();
-    if !differing.is_empty() && !force {
-        outcome.note(format!(
-            "left your {}: not setup's value (--force removes it)",
-            differing.join(", ")
-        ));
+    if outcome.keeps_yours(&differing, force) {
         return;
     }
     for (key, _) in &entry.keys {
