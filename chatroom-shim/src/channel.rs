@@ -44,13 +44,6 @@ pub fn capability() -> ExperimentalCapabilities {
     ExperimentalCapabilities::from([("claude/channel".to_owned(), serde_json::Map::new())])
 }
 
-/// Whether `message` is for one of `names` and not from one of them: a direct message to one,
-/// or a message to all.
-pub fn is_for(message: &Message, names: &[String]) -> bool {
-    let held = |name: &str| names.iter().any(|held| held == name);
-    !names.is_empty() && !held(&message.from) && (message.to == "all" || held(&message.to))
-}
-
 /// The channel event of `message`: its text, with sender, id and topic (blank in the main
 /// room) as meta.
 pub fn notification(message: &Message) -> ServerNotification {
@@ -102,7 +95,7 @@ async fn follow(connection: &mut Connection, session: &Session, peer: &Peer<Role
         let Event::Message(message) = event else {
             continue;
         };
-        if !is_for(&message, &session.held_names()) {
+        if !message.is_for(&session.held_names()) {
             continue;
         }
         if let Err(err) = peer.send_notification(notification(&message)).await {
@@ -133,12 +126,12 @@ mod tests {
     #[test]
     fn messages_for_the_held_names_and_not_from_them() {
         let names = ["ann".to_owned(), "ann-2".to_owned()];
-        assert!(is_for(&message("bob", "all", None), &names));
-        assert!(is_for(&message("bob", "ann-2", Some("auth")), &names));
-        assert!(!is_for(&message("bob", "cy", None), &names), "another's DM");
-        assert!(!is_for(&message("ann", "all", None), &names), "its own");
-        assert!(!is_for(&message("ann", "ann-2", None), &names), "to itself");
-        assert!(!is_for(&message("bob", "all", None), &[]), "no name held");
+        assert!(message("bob", "all", None).is_for(&names));
+        assert!(message("bob", "ann-2", Some("auth")).is_for(&names));
+        assert!(!message("bob", "cy", None).is_for(&names), "another's DM");
+        assert!(!message("ann", "all", None).is_for(&names), "its own");
+        assert!(!message("ann", "ann-2", None).is_for(&names), "to itself");
+        assert!(!message("bob", "all", None).is_for(&[]), "no name held");
     }
 
     /// As <https://code.claude.com/docs/en/channels-reference> ("Notification format") has it:

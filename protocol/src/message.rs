@@ -441,8 +441,9 @@ pub struct Waited {
     pub timed_out: bool,
 }
 
-/// What a hook learns of its agent ([`Request::Reach`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What a hook learns of its agent ([`Request::Reach`]); the default is what a hook learns
+/// when it finds none.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HookReach {
     /// The names the agent holds, sorted; empty when no agent session was found for the hook
     /// (or it holds no name): the hook then says nothing.
@@ -565,6 +566,18 @@ pub struct Message {
 /// Postcard (not human-readable) gets every field in order, as it must; JSON (human-readable)
 /// gets the `topic_id` key only in a topic and the `human` key only when it is true, so that a
 /// room used the v1 way yields exactly the v1 keys, on the wire to agents and on disk.
+impl Message {
+    /// Whether this message is for an agent holding `names`: a message to all or a direct
+    /// message to one of them, sent by none of them. What a wait, a hook and a channel bring
+    /// an agent (the daemon also leaves out the room's own messages).
+    pub fn is_for(&self, names: &[String]) -> bool {
+        !names.contains(&self.from)
+            && names
+                .iter()
+                .any(|name| self.to == "all" || self.to == *name)
+    }
+}
+
 impl Serialize for Message {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let compact = serializer.is_human_readable();

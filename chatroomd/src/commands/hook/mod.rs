@@ -386,25 +386,12 @@ async fn wait_for_agent(
                 let left = until.saturating_duration_since(Instant::now());
                 if left <= pause {
                     // Waited out: nothing woke the agent.
-                    return Ok(found.unwrap_or_else(nobody));
+                    return Ok(found.unwrap_or_default());
                 }
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(30));
             }
         }
-    }
-}
-
-/// The reach of a hook whose agent was never found.
-fn nobody() -> HookReach {
-    HookReach {
-        names: Vec::new(),
-        linked_by: String::new(),
-        participants: Vec::new(),
-        latest_summary: None,
-        unread_count: 0,
-        messages: Vec::new(),
-        more: 0,
     }
 }
 

@@ -76,11 +76,7 @@ impl Undoable for Deliveries {
 /// Whether `message` is for an agent holding `names`: visible to one of them, and sent neither
 /// by one of them nor by the room itself (joins and leaves wake nobody).
 pub fn reaches(message: &Message, names: &[String]) -> bool {
-    message.from != SYSTEM
-        && !names.contains(&message.from)
-        && names
-            .iter()
-            .any(|name| message.to == BROADCAST || message.to == *name)
+    message.from != SYSTEM && message.is_for(names)
 }
 
 impl Room {
