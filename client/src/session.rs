@@ -63,14 +63,18 @@ impl Link {
     /// The requests that tell a new connection all of it: one per id (the daemon keeps the
     /// latest few, so the newest goes last), or the pid alone; none when there is nothing.
     pub fn requests(&self) -> Vec<Request> {
-        let link = |client_session_id: &str| Request::Link {
-            client_session_id: client_session_id.to_owned(),
-            agent_pid: self.agent_pid,
-        };
         match self.client_session_ids.as_slice() {
             [] if self.agent_pid == 0 => Vec::new(),
-            [] => vec![link("")],
-            ids => ids.iter().map(|id| link(id)).collect(),
+            [] => vec![self.request("")],
+            ids => ids.iter().map(|id| self.request(id)).collect(),
+        }
+    }
+
+    /// The link of `client_session_id` (blank: the pid alone) with the agent's pid.
+    fn request(&self, client_session_id: &str) -> Request {
+        Request::Link {
+            client_session_id: client_session_id.to_owned(),
+            agent_pid: self.agent_pid,
         }
     }
 }
@@ -142,10 +146,7 @@ impl Session {
             if !link.add(client_session_id) {
                 return;
             }
-            Request::Link {
-                client_session_id: client_session_id.trim().to_owned(),
-                agent_pid: link.agent_pid,
-            }
+            link.request(client_session_id.trim())
         };
         // A connection opened by this very call has sent it already; twice adds nothing.
         match self.call(request).await {

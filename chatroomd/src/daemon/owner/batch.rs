@@ -150,6 +150,20 @@ struct PendingReply {
     wait: Option<Box<waits::Wait>>,
 }
 
+impl PendingReply {
+    /// The answer to a call that changed nothing, sent as it is whatever becomes of the batch.
+    fn unchanged(session: SessionId, id: u64, outcome: Result<Response, Refusal>) -> Self {
+        Self {
+            session,
+            id,
+            outcome,
+            wrote: false,
+            rerun: None,
+            wait: None,
+        }
+    }
+}
+
 /// What an applied batch must make durable before any of its replies leave.
 #[derive(Debug)]
 pub(super) struct Plan {

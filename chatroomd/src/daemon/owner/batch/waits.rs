@@ -130,14 +130,7 @@ impl Core {
         replies: &mut Vec<PendingReply>,
     ) {
         let (session, id, key) = input;
-        let reply = |outcome: Result<Response, Refusal>, wrote: bool| PendingReply {
-            session,
-            id,
-            outcome,
-            wrote,
-            rerun: None,
-            wait: None,
-        };
+        let reply = |outcome| PendingReply::unchanged(session, id, outcome);
         let (awaited, timeout_s) = match request {
             Request::CancelWait { call_id } => {
                 let position = self
@@ -147,16 +140,10 @@ impl Core {
                 if let Some(position) = position {
                     let wait = self.waits.remove(position);
                     debug!(session, call = call_id, "a wait was cancelled");
-                    replies.push(PendingReply {
-                        session,
-                        id: wait.id,
-                        outcome: Err(Refusal::invalid("the wait was cancelled by the client")),
-                        wrote: false,
-                        rerun: None,
-                        wait: None,
-                    });
+                    let refusal = Refusal::invalid("the wait was cancelled by the client");
+                    replies.push(PendingReply::unchanged(session, wait.id, Err(refusal)));
                 }
-                replies.push(reply(Ok(Response::Cancelled(position.is_some())), false));
+                replies.push(reply(Ok(Response::Cancelled(position.is_some()))));
                 return;
             }
             Request::WaitForMessages {
@@ -168,7 +155,7 @@ impl Core {
             } => {
                 if !WAIT_TIMEOUT_S.contains(&timeout_s) {
                     let refusal = Refusal::invalid("timeout_s must be between 1 and 600");
-                    replies.push(reply(Err(refusal), false));
+                    replies.push(reply(Err(refusal)));
                     return;
                 }
                 let awaited = Awaited::Messages {
@@ -187,18 +174,18 @@ impl Core {
             } => {
                 if !AWAIT_TIMEOUT_S.contains(&timeout_s) {
                     let refusal = Refusal::invalid("timeout_s must be between 1 and 86400");
-                    replies.push(reply(Err(refusal), false));
+                    replies.push(reply(Err(refusal)));
                     return;
                 }
                 if !REACH_LIMIT.contains(&limit) {
-                    replies.push(reply(Err(reach_limit_refusal()), false));
+                    replies.push(reply(Err(reach_limit_refusal())));
                     return;
                 }
                 let agent = self.agent_of(&hook).0.first().copied();
                 let Some(agent) = agent else {
                     // No agent to wait for: the hook says nothing.
                     let outcome = Ok(Response::Reached(self.reach(&hook, false, 0, now)));
-                    replies.push(reply(outcome, false));
+                    replies.push(reply(outcome));
                     return;
                 };
                 (Awaited::Reach { agent, hook, limit }, timeout_s)
@@ -218,7 +205,7 @@ impl Core {
                 let refusal = Refusal::invalid(format!(
                     "this session already has {MAX_WAITS_PER_SESSION} waits pending"
                 ));
-                replies.push(reply(Err(refusal), false));
+                replies.push(reply(Err(refusal)));
                 return;
             }
             self.park(wait, replies);
@@ -231,16 +218,13 @@ impl Core {
             let agent = *agent;
             let replaced = |other: &Wait| matches!(&other.awaited, Awaited::Reach { agent: a, .. } if *a == agent);
             for older in self.waits.iter().filter(|other| replaced(other)) {
-                replies.push(PendingReply {
-                    session: older.session,
-                    id: older.id,
-                    outcome: Err(Refusal::conflict(
-                        "replaced by a newer wake-up hook of the same agent",
-                    )),
-                    wrote: false,
-                    rerun: None,
-                    wait: None,
-                });
+                let refusal =
+                    Refusal::conflict("replaced by a newer wake-up hook of the same agent");
+                replies.push(PendingReply::unchanged(
+                    older.session,
+                    older.id,
+                    Err(refusal),
+                ));
             }
             self.waits.retain(|other| !replaced(other));
         }
