@@ -4,8 +4,8 @@
 //! long-lived local-socket connection to the room's `chatroomd`, started on demand; that
 //! connection is the agent's session, so the agent's presence ends when the shim does.
 //!
-//! - [`tools`]: the MCP server and its eighteen tools (twelve of v1, four for topics and
-//!   search, `wait_for_messages` and `read_receipts`).
+//! - [`tools`]: the MCP server and its twenty-one tools (twelve of v1, four for topics and
+//!   search, `wait_for_messages`, `read_receipts`, and `claim`, `release`, `list_claims`).
 //! - [`params`]: the tools' parameters and defaults, from which rmcp derives their schemas.
 //! - [`link`]: what links the shim to its agent for the hooks (parent pid, client session ids).
 //! - [`channel`]: Claude Code channels (`CHATROOM_CHANNELS=1`): messages pushed as notifications.

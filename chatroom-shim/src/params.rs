@@ -233,6 +233,41 @@ pub struct WaitForMessagesParams {
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
+pub struct ClaimParams {
+    /// Your name, as given to join: the claim is held by it, and ends when it leaves.
+    pub name: String,
+    /// Repository-relative paths or git wildmatch globs ("src/store.rs", "src/db/**",
+    /// "docs/*.md"); a directory covers everything under it. At most 1000.
+    pub paths: Vec<String>,
+    /// true: nobody else may claim or edit these paths; false: a shared claim, which only
+    /// conflicts with exclusive ones.
+    #[serde(default = "yes")]
+    pub exclusive: bool,
+    /// Why you hold it, shown to whoever is refused (e.g. "refactoring the store").
+    #[serde(default = "nobody")]
+    pub reason: String,
+    /// Seconds after which the claim ends on its own; 0 holds it as long as your name is here.
+    #[serde(default = "zero")]
+    pub ttl_s: i64,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ReleaseParams {
+    /// Your name, as given to join.
+    pub name: String,
+    /// The claimed paths or globs to release, as claimed; empty releases all of yours.
+    #[serde(default)]
+    pub paths: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ListClaimsParams {
+    /// A path or glob: only the claims that overlap it; empty lists every live claim.
+    #[serde(default = "nobody")]
+    pub path: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct ReadReceiptsParams {
     /// The id of the message (as send_message returned it).
     pub message_id: i64,

@@ -3,8 +3,9 @@
 //! Pure functions only, so every result shape is pinned by unit tests without a daemon.
 
 use protocol::{
-    Cursor, Handoff, Message, Participant, Receipt, Receipts, Refusal, Response, RoomStatus,
-    Summary, Topic, TopicCounts, TopicListing, TopicProgress, Unread, Waited,
+    Claim, ClaimConflict, Claimed, Cursor, Handoff, Message, Participant, Receipt, Receipts,
+    Refusal, Released, Response, RoomStatus, Summary, Topic, TopicCounts, TopicListing,
+    TopicProgress, Unread, Waited,
 };
 use rmcp::model::{CallToolResult, ContentBlock};
 use serde::Serialize;
@@ -42,6 +43,12 @@ pub enum Shape {
     Waited,
     /// `read_receipts`.
     Receipts,
+    /// `claim`: `{name, granted: [claim], conflicts: [{path, held_by: claim}]}`.
+    Claimed,
+    /// `release`: `{name, released: [path]}`.
+    Released,
+    /// `list_claims`: a list of claims.
+    Claims,
 }
 
 /// The text of the result a mismatched reply turns into.
@@ -72,6 +79,9 @@ pub fn render(shape: Shape, outcome: Result<Response, Refusal>) -> CallToolResul
         (Shape::Topics, Response::Topics(listings)) => list(listings),
         (Shape::Waited, Response::Waited(waited)) => object(waited),
         (Shape::Receipts, Response::Receipts(receipts)) => object(receipts),
+        (Shape::Claimed, Response::Claimed(claimed)) => object(claimed),
+        (Shape::Released, Response::Released(released)) => object(released),
+        (Shape::Claims, Response::Claims(claims)) => list(claims),
         (shape, response) => {
             tracing::error!(
                 ?shape,
@@ -353,9 +363,11 @@ impl IntoJson for Handoff {
             unread_count,
             latest_summary,
             recent_messages,
+            claims,
         } = self;
-        // `topic` after `participants`, only in a topic (where v2 places it).
-        let mut map = Map::with_capacity(7);
+        // `topic` after `participants`, only in a topic (where v2 places it); `claims` last,
+        // only once the room has any.
+        let mut map = Map::with_capacity(8);
         map.insert("participants".to_owned(), participants.into_json());
         if let Some(topic) = topic {
             map.insert("topic".to_owned(), topic.into_json());
@@ -371,7 +383,71 @@ impl IntoJson for Handoff {
         );
         map.insert("latest_summary".to_owned(), latest_summary.into_json());
         map.insert("recent_messages".to_owned(), recent_messages.into_json());
+        if let Some(claims) = claims {
+            map.insert("claims".to_owned(), claims.into_json());
+        }
         Value::Object(map)
+    }
+}
+
+impl IntoJson for Claim {
+    fn into_json(self) -> Value {
+        let Claim {
+            path,
+            name,
+            exclusive,
+            reason,
+            since,
+            expires_at,
+            held_s,
+        } = self;
+        fields([
+            ("path", Value::String(path)),
+            ("name", Value::String(name)),
+            ("exclusive", Value::Bool(exclusive)),
+            ("reason", Value::String(reason)),
+            ("since", Value::String(since)),
+            ("expires_at", expires_at.map_or(Value::Null, Value::String)),
+            ("held_s", Value::from(held_s)),
+        ])
+    }
+}
+
+impl IntoJson for ClaimConflict {
+    fn into_json(self) -> Value {
+        let ClaimConflict { path, held_by } = self;
+        fields([
+            ("path", Value::String(path)),
+            ("held_by", held_by.into_json()),
+        ])
+    }
+}
+
+impl IntoJson for Claimed {
+    fn into_json(self) -> Value {
+        let Claimed {
+            name,
+            granted,
+            conflicts,
+        } = self;
+        fields([
+            ("name", Value::String(name)),
+            ("granted", granted.into_json()),
+            ("conflicts", conflicts.into_json()),
+        ])
+    }
+}
+
+impl IntoJson for Released {
+    fn into_json(self) -> Value {
+        let Released { name, released } = self;
+        fields([
+            ("name", Value::String(name)),
+            (
+                "released",
+                Value::Array(released.into_iter().map(Value::String).collect()),
+            ),
+        ])
     }
 }
 
@@ -461,7 +537,9 @@ mod tests {
         if let Some(structured) = &result.structured_content {
             // A list is the text; its structured content wraps it as `{"result": [...]}`.
             let structured = match shape {
-                Shape::Participants | Shape::Messages | Shape::Topics => &structured["result"],
+                Shape::Participants | Shape::Messages | Shape::Topics | Shape::Claims => {
+                    &structured["result"]
+                }
                 _ => structured,
             };
             let parsed: Value = serde_json::from_str(text).unwrap();
@@ -765,6 +843,7 @@ mod tests {
                 unread_count: Some(1),
                 latest_summary: Some(summary()),
                 recent_messages: vec![message(1, "all")],
+                claims: None,
             })),
             &format!(
                 r#"{{"participants":[{ANN}],"latest_message_id":1,"cursor":0,"unread_count":1,"latest_summary":{SUMMARY},"recent_messages":[{MSG1}]}}"#
@@ -789,6 +868,7 @@ mod tests {
                 unread_count: None,
                 latest_summary: None,
                 recent_messages: vec![],
+                claims: None,
             })),
             r#"{"participants":[],"latest_message_id":0,"cursor":null,"unread_count":null,"latest_summary":null,"recent_messages":[]}"#,
             Some(json!({
@@ -892,6 +972,7 @@ mod tests {
                     unread_count: named.then_some(3),
                     latest_summary: named.then(|| topic_summary.clone()),
                     recent_messages: vec![topical(9, "all")],
+                    claims: named.then(|| vec![claim_record("src/**")]),
                 });
                 same_json(Handoff {
                     participants: vec![],
@@ -901,9 +982,93 @@ mod tests {
                     unread_count: named.then_some(1),
                     latest_summary: named.then(summary),
                     recent_messages: vec![message(1, "all")],
+                    claims: None,
                 });
             }
         }
+    }
+
+    fn claim_record(path: &str) -> Claim {
+        Claim {
+            path: path.into(),
+            name: "ann".into(),
+            exclusive: true,
+            reason: "refactoring \"the store\"".into(),
+            since: "2026-01-02T03:04:05Z".into(),
+            expires_at: None,
+            held_s: 240,
+        }
+    }
+
+    const CLAIM: &str = r#"{"path":"src/**","name":"ann","exclusive":true,"reason":"refactoring \"the store\"","since":"2026-01-02T03:04:05Z","expires_at":null,"held_s":240}"#;
+
+    #[test]
+    fn claim_results() {
+        let claimed = Claimed {
+            name: "bob".into(),
+            granted: vec![Claim {
+                name: "bob".into(),
+                exclusive: false,
+                expires_at: Some("2026-01-02T04:00:00Z".into()),
+                held_s: 0,
+                ..claim_record("README.md")
+            }],
+            conflicts: vec![ClaimConflict {
+                path: "src/store.rs".into(),
+                held_by: claim_record("src/**"),
+            }],
+        };
+        let text = format!(
+            r#"{{"name":"bob","granted":[{{"path":"README.md","name":"bob","exclusive":false,"reason":"refactoring \"the store\"","since":"2026-01-02T03:04:05Z","expires_at":"2026-01-02T04:00:00Z","held_s":0}}],"conflicts":[{{"path":"src/store.rs","held_by":{CLAIM}}}]}}"#
+        );
+        check(
+            Shape::Claimed,
+            Ok(Response::Claimed(claimed)),
+            &text,
+            Some(parsed(&text)),
+            false,
+        );
+        let text = r#"{"name":"ann","released":["a.rs","src/**"]}"#;
+        let released = Released {
+            name: "ann".into(),
+            released: vec!["a.rs".into(), "src/**".into()],
+        };
+        check(
+            Shape::Released,
+            Ok(Response::Released(released)),
+            text,
+            Some(parsed(text)),
+            false,
+        );
+        let text = format!("[{CLAIM}]");
+        check(
+            Shape::Claims,
+            Ok(Response::Claims(vec![claim_record("src/**")])),
+            &text,
+            Some(json!({ "result": parsed(&text) })),
+            false,
+        );
+        // A handoff carries the claims last, once the room has any.
+        let handoff = Handoff {
+            participants: vec![],
+            topic: None,
+            latest_message_id: 0,
+            cursor: None,
+            unread_count: None,
+            latest_summary: None,
+            recent_messages: vec![],
+            claims: Some(vec![claim_record("src/**")]),
+        };
+        let text = format!(
+            r#"{{"participants":[],"latest_message_id":0,"cursor":null,"unread_count":null,"latest_summary":null,"recent_messages":[],"claims":[{CLAIM}]}}"#
+        );
+        check(
+            Shape::Handoff,
+            Ok(Response::Handoff(handoff)),
+            &text,
+            Some(parsed(&text)),
+            false,
+        );
     }
 
     const TOPIC: &str = r#"{"id":"auth","title":"Auth \"rework\"","status":"open","created_by":"ann","created_at":"2026-01-02T03:04:05Z","closed_at":null,"last_activity_ts":"2026-01-02T04:00:00Z"}"#;
@@ -1025,6 +1190,7 @@ mod tests {
                 unread_count: Some(1),
                 latest_summary: Some(topic_summary),
                 recent_messages: vec![topical],
+                claims: None,
             })),
             &handoff,
             Some(parsed(&handoff)),

@@ -1,4 +1,5 @@
-//! The MCP face of the shim: the eighteen tools of the contract, each forwarding one request.
+//! The MCP face of the shim: the contract's eighteen tools and the three of claims, each
+//! forwarding one request.
 //!
 //! Nothing here knows the room's rules. Parameters reach the daemon exactly as the agent gave
 //! them (untrimmed strings, signed integers) so that it alone validates, and every client gets
@@ -54,6 +55,11 @@ the main room and every topic.
 Instead of polling read_unread, call wait_for_messages(name): it returns at once when you have \
 unread messages, else blocks until one arrives for you (or its timeout_s passes), and marks them \
 read. read_receipts(message_id) tells you who has read a message you sent.
+
+Before editing files another agent might touch, claim(name, paths, reason) them (paths or globs \
+like \"src/store/**\"): while you hold a claim, other agents' edits of those files are stopped and \
+they are told to ask you. list_claims() shows who holds what; release(name) when you are done \
+(leaving releases your claims too).
 
 Failed calls return an error result with a one-line reason; fix the argument it names, or \
 retry if it says so.";
@@ -559,6 +565,73 @@ impl Chatroom {
         self.forward(Shape::Receipts, Request::ReadReceipts { message_id })
             .await
     }
+
+    #[tool(
+        description = "Claim files before editing them, so that other agents know and their edits of them are stopped: `paths` are repository-relative paths or git wildmatch globs (a directory covers everything under it). A claim is held by your name while it is in the room (leave, or your session ending, releases it), and for ttl_s seconds at most if you give one. Exclusive (the default) conflicts with any overlapping claim of another agent, shared only with exclusive ones; your own claims never block you. Returns {name, granted: [claim], conflicts: [{path, held_by: claim}]}, each claim {path, name, exclusive, reason, since, expires_at, held_s}; a conflicting path is not granted: ask its holder in the chatroom.",
+        title = "Claim files",
+        annotations(
+            title = "Claim files",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn claim(&self, Parameters(params): Parameters<ClaimParams>) -> CallToolResult {
+        let ClaimParams {
+            name,
+            paths,
+            exclusive,
+            reason,
+            ttl_s,
+        } = params;
+        let request = Request::Claim {
+            name,
+            paths,
+            exclusive,
+            reason,
+            ttl_s,
+            restore: None,
+        };
+        self.forward(Shape::Claimed, request).await
+    }
+
+    #[tool(
+        description = "Release claims of yours: the given paths or globs (as you claimed them), or every claim of `name` when `paths` is empty. Returns {name, released: [path]}.",
+        title = "Release claims",
+        annotations(
+            title = "Release claims",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn release(&self, Parameters(params): Parameters<ReleaseParams>) -> CallToolResult {
+        let ReleaseParams { name, paths } = params;
+        self.forward(Shape::Released, Request::Release { name, paths })
+            .await
+    }
+
+    #[tool(
+        description = "Who is editing what: every live claim, or with `path` (a path or glob) only those overlapping it. Returns a list of {path, name, exclusive, reason, since, expires_at, held_s}, sorted by path.",
+        title = "List claims",
+        annotations(
+            title = "List claims",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn list_claims(
+        &self,
+        Parameters(params): Parameters<ListClaimsParams>,
+    ) -> CallToolResult {
+        let ListClaimsParams { path } = params;
+        self.forward(Shape::Claims, Request::ListClaims { path })
+            .await
+    }
 }
 
 // The router built once in `new`; a bare `#[tool_handler]` would rebuild it on every request.
@@ -660,7 +733,7 @@ mod tests {
     }
 
     #[test]
-    fn the_eighteen_tools_of_the_contract() {
+    fn the_eighteen_tools_of_the_contract_and_the_three_of_claims() {
         let mut names: Vec<String> = server()
             .tools()
             .into_iter()
@@ -670,12 +743,14 @@ mod tests {
         assert_eq!(
             names,
             [
+                "claim",
                 "close_topic",
                 "get_cursor",
                 "get_handoff",
                 "get_status",
                 "join",
                 "leave",
+                "list_claims",
                 "list_participants",
                 "list_topics",
                 "open_topic",
@@ -683,6 +758,7 @@ mod tests {
                 "read_messages",
                 "read_receipts",
                 "read_unread",
+                "release",
                 "search_messages",
                 "send_message",
                 "set_cursor",
@@ -818,6 +894,26 @@ mod tests {
             &["message_id"],
         );
         check(
+            "claim",
+            &[
+                ("name", "string", None),
+                ("paths", "array", None),
+                ("exclusive", "boolean", Some(json!(true))),
+                ("reason", "string", Some(json!(""))),
+                ("ttl_s", "integer", Some(json!(0))),
+            ],
+            &["name", "paths"],
+        );
+        check(
+            "release",
+            &[
+                ("name", "string", None),
+                ("paths", "array", Some(json!([]))),
+            ],
+            &["name"],
+        );
+        check("list_claims", &[("path", "string", Some(json!("")))], &[]);
+        check(
             "search_messages",
             &[
                 ("query", "string", None),
@@ -851,6 +947,7 @@ mod tests {
                 "get_cursor",
                 "get_handoff",
                 "get_status",
+                "list_claims",
                 "list_participants",
                 "list_topics",
                 "read_latest_summary",

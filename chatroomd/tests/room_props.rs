@@ -379,6 +379,8 @@ impl Model {
                     unread_count,
                     latest_summary,
                     recent_messages,
+                    // The model never claims: claims are `claims/tests.rs`'s.
+                    claims: None,
                 };
                 Ok((Response::Handoff(handoff), Changes::default()))
             }
@@ -394,6 +396,11 @@ impl Model {
             // Not generated here: receipts read the in-memory delivery and read times, which
             // the model does not keep; `owner/batch/tests/waits.rs` holds them.
             Request::ReadReceipts { .. } => unreachable!("read_receipts is not generated"),
+            // Claims are in memory only and their rules are `claims/tests.rs`'s.
+            Request::Claim { .. }
+            | Request::Release { .. }
+            | Request::ListClaims { .. }
+            | Request::CheckClaims { .. } => unreachable!("claims are not generated"),
             Request::OpenTopic {
                 topic_id,
                 title,

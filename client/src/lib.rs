@@ -8,11 +8,14 @@
 //!   A short-lived command (`status`, the hook) is [`Connection::reach`] and one call.
 //! - [`session`]: the agent's reconnecting session: one deadline per call, retries with
 //!   backoff, re-join of held names, idempotency keys, replacing an older daemon.
+//! - [`claims`]: the claims the session holds, claimed again with their age after a daemon
+//!   died.
 //! - [`error`]: [`CallError`], one line per way a call can fail.
 //!
 //! `protocol` is the wire contract; everything that opens sockets, spawns the daemon or reads
 //! its lock is here.
 
+pub mod claims;
 pub mod connection;
 pub mod error;
 #[cfg(all(test, unix))]

@@ -15,6 +15,7 @@ use protocol::frame::{self, FrameError, MAX_CLIENT_FRAME};
 use protocol::paths::RoomPaths;
 use protocol::{ClientKind, ClientMessage, Request, Response, protocol_version};
 
+use crate::claims::HeldClaims;
 use crate::connection::{Connection, Handshake, Outcome};
 use crate::{CallError, launch};
 
@@ -107,6 +108,8 @@ pub struct Session {
     /// connect-or-start and one re-join instead of racing.
     current: tokio::sync::Mutex<Option<Arc<Connection>>>,
     held: Mutex<HeldNames>,
+    /// The claims this session's names hold, to claim again after a re-join.
+    claims: Mutex<HeldClaims>,
     /// Names a re-join found taken by another session, until the agent's next call reports them.
     taken: Mutex<Vec<String>>,
     /// [`CALL_DEADLINE`], shorter in tests.
@@ -125,6 +128,7 @@ impl Session {
             next_id: AtomicU64::new(1),
             current: tokio::sync::Mutex::new(None),
             held: Mutex::new(HeldNames::default()),
+            claims: Mutex::new(HeldClaims::default()),
             taken: Mutex::new(Vec::new()),
             deadline: CALL_DEADLINE,
             link: Mutex::new(Link::default()),
@@ -205,6 +209,16 @@ impl Session {
     /// write goes with an idempotency key, so the daemon carries it out once however often it
     /// arrives.
     pub async fn call(&self, request: Request) -> Result<Outcome, CallError> {
+        let claims_request = HeldClaims::concerns(&request).then(|| request.clone());
+        let result = self.call_once(request).await;
+        if let (Some(request), Ok(outcome)) = (&claims_request, &result) {
+            lock(&self.claims).apply(request, outcome);
+        }
+        result
+    }
+
+    /// [`Session::call`], keeping the names held up to date.
+    async fn call_once(&self, request: Request) -> Result<Outcome, CallError> {
         let change = NameChange::of(&request);
         // A name being left is not joined again by a reconnect under this call: the repeated
         // leave would otherwise meet a name this session holds anew.
@@ -407,8 +421,10 @@ impl Session {
         let connection = Arc::new(connection);
         // Before any call, so that a hook run for this agent finds it as soon as it holds a name.
         self.send_link(&connection).await?;
-        // Empty on the first connection; after a drop, the names the agent still believes it has.
+        // Empty on the first connection; after a drop, the names the agent still believes it
+        // has, and then their claims.
         self.rejoin(&connection).await?;
+        self.reclaim(&connection).await?;
         *current = Some(Arc::clone(&connection));
         self.connects.send_modify(|count| *count += 1);
         Ok(connection)
@@ -454,7 +470,31 @@ impl Session {
                     // this session stops claiming it. The agent's next call says so.
                     tracing::info!(%name, cause = %refusal, "could not join again after reconnecting");
                     self.held().forget(&name);
+                    lock(&self.claims).forget_name(&name);
                     self.taken().push(name);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Session {
+    /// Claims again, on a new connection, what the names joined again held: a daemon that died
+    /// took its claims with it. A claim that expired meanwhile, or that another session took
+    /// while the daemon was away, is forgotten (and said in the log).
+    async fn reclaim(&self, connection: &Connection) -> Result<(), CallError> {
+        let requests = lock(&self.claims).for_reconnect();
+        for request in requests {
+            let (id, bytes) = self.encode(request.clone(), None)?;
+            let outcome = connection.send_frame(id, bytes).await?;
+            let kept = lock(&self.claims).restored(&request, &outcome);
+            if let Request::Claim { name, paths, .. } = &request {
+                match kept {
+                    true => tracing::info!(%name, ?paths, "claimed again after reconnecting"),
+                    false => {
+                        tracing::info!(%name, ?paths, reply = ?outcome, "a claim did not survive the reconnect")
+                    }
                 }
             }
         }

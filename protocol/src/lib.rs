@@ -6,15 +6,17 @@
 //! nothing about MCP, about the room's rules or about the files inside `.chatroom/`; connecting
 //! to the daemon, or starting it, is `chatroom-client`'s.
 
+pub mod claims;
 pub mod frame;
 pub mod message;
 pub mod paths;
 
+pub use claims::*;
 pub use message::*;
 
 /// The protocol version carried by [`Hello`]. Bump it whenever any message's encoding changes
 /// (postcard encodes structs positionally and enum variants by index, so adding a field is a change).
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// The protocol version this process speaks: [`PROTOCOL_VERSION`], unless the test-only variable
 /// `CHATROOM_TEST_PROTOCOL_VERSION` says otherwise. The end-to-end tests use it to make an older

@@ -12,6 +12,8 @@
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::claims::{Claim, ClaimCheck, ClaimEvent, ClaimRestore, Claimed, Released};
+
 /// What a client sends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ClientMessage {
@@ -62,6 +64,8 @@ pub enum Event {
     },
     /// A topic was opened or closed: its record as it now is.
     Topic(Topic),
+    /// A claim was granted, released, expired, or went with its name.
+    Claim(ClaimEvent),
 }
 
 /// Frozen forever: the first frame of every connection.
@@ -284,6 +288,29 @@ pub enum Request {
     /// `read_receipts`: who has message `message_id`, asked by one of this session's names
     /// (or by a person or control session).
     ReadReceipts { message_id: i64 },
+    /// `claim`: claim `paths` (repository-relative paths or git wildmatch globs) for `name`,
+    /// which this session holds. `ttl_s` > 0 ends them after that many seconds; `restore` is a
+    /// client re-claiming, after its daemon died, a claim it held (keeping its age and expiry).
+    Claim {
+        name: String,
+        paths: Vec<String>,
+        exclusive: bool,
+        reason: String,
+        ttl_s: i64,
+        restore: Option<ClaimRestore>,
+    },
+    /// `release`: the claims of `name` on `paths`, or all of its claims when `paths` is empty.
+    Release { name: String, paths: Vec<String> },
+    /// `list_claims`: every live claim, or those overlapping `path`.
+    ListClaims { path: String },
+    /// A pre-tool hook or `chatroomd check-claims` asks whether another session's exclusive
+    /// claim covers any of `paths` (repository-relative files). The asker's own claims never
+    /// count: its names are `as_names` when given, else those of the agent session `hook` finds.
+    CheckClaims {
+        hook: HookLink,
+        as_names: Vec<String>,
+        paths: Vec<String>,
+    },
 }
 
 /// What a hook knows of the agent it runs for.
@@ -374,6 +401,27 @@ impl Request {
                 vec![&mut hook.session_id]
             }
             Request::CancelWait { .. } | Request::ReadReceipts { .. } => Vec::new(),
+            Request::Claim {
+                name,
+                paths,
+                reason,
+                ..
+            } => std::iter::once(name)
+                .chain(std::iter::once(reason))
+                .chain(paths.iter_mut())
+                .collect(),
+            Request::Release { name, paths } => {
+                std::iter::once(name).chain(paths.iter_mut()).collect()
+            }
+            Request::ListClaims { path } => vec![path],
+            Request::CheckClaims {
+                hook,
+                as_names,
+                paths,
+            } => std::iter::once(&mut hook.session_id)
+                .chain(as_names.iter_mut())
+                .chain(paths.iter_mut())
+                .collect(),
             Request::ListParticipants
             | Request::GetStatus
             | Request::DaemonStatus
@@ -429,6 +477,14 @@ pub enum Response {
     Reached(HookReach),
     /// `read_receipts`.
     Receipts(Receipts),
+    /// `claim`.
+    Claimed(Claimed),
+    /// `release`.
+    Released(Released),
+    /// `list_claims`: sorted by path, then name.
+    Claims(Vec<Claim>),
+    /// [`Request::CheckClaims`].
+    ClaimCheck(ClaimCheck),
 }
 
 /// `wait_for_messages`: `read_unread`'s record and `"timed_out"`. In the `"*"` scope the
@@ -775,6 +831,10 @@ pub struct Handoff {
     pub unread_count: Option<u64>,
     pub latest_summary: Option<Summary>,
     pub recent_messages: Vec<Message>,
+    /// Every live claim, once the room has any; `None` (and no `claims` key in JSON, the v1
+    /// shape) when it has none.
+    #[serde(default)]
+    pub claims: Option<Vec<Claim>>,
 }
 
 /// `get_status`'s JSON: v1's three keys, then the topic counts once there are topics.
@@ -851,8 +911,13 @@ impl Serialize for Waited {
 /// `get_handoff`'s JSON: v1's keys, with `topic` after `participants` only in a topic.
 impl Serialize for Handoff {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let with_topic = !serializer.is_human_readable() || self.topic.is_some();
-        let mut record = serializer.serialize_struct("Handoff", 6 + usize::from(with_topic))?;
+        let compact = !serializer.is_human_readable();
+        let with_topic = compact || self.topic.is_some();
+        let with_claims = compact || self.claims.is_some();
+        let mut record = serializer.serialize_struct(
+            "Handoff",
+            6 + usize::from(with_topic) + usize::from(with_claims),
+        )?;
         record.serialize_field("participants", &self.participants)?;
         optional_field(&mut record, "topic", &self.topic, with_topic)?;
         record.serialize_field("latest_message_id", &self.latest_message_id)?;
@@ -860,6 +925,7 @@ impl Serialize for Handoff {
         record.serialize_field("unread_count", &self.unread_count)?;
         record.serialize_field("latest_summary", &self.latest_summary)?;
         record.serialize_field("recent_messages", &self.recent_messages)?;
+        optional_field(&mut record, "claims", &self.claims, with_claims)?;
         record.end()
     }
 }
@@ -911,6 +977,8 @@ pub struct DaemonStatus {
     pub last_activity_ts: Option<String>,
     pub topic_count: u64,
     pub open_topic_count: u64,
+    /// Every live claim, sorted by path, then name.
+    pub claims: Vec<Claim>,
     /// Set when the room is empty and the repository holds a Python server's state it could
     /// import: the command that would import it.
     pub import_hint: Option<String>,

@@ -15,9 +15,9 @@ use protocol::frame::{
     read_frame, write_frame,
 };
 use protocol::{
-    ClientKind, ClientMessage, Cursor, DaemonStatus, Event, Handoff, Hello, HelloReply, Message,
-    Participant, Refusal, RefusalKind, Request, Response, RoomStatus, ServerMessage, SessionInfo,
-    Summary, Unread,
+    Claim, ClientKind, ClientMessage, Cursor, DaemonStatus, Event, Handoff, Hello, HelloReply,
+    Message, Participant, Refusal, RefusalKind, Request, Response, RoomStatus, ServerMessage,
+    SessionInfo, Summary, Unread,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -188,8 +188,27 @@ fn session_info() -> impl Strategy<Value = SessionInfo> {
     )
 }
 
+fn claim() -> impl Strategy<Value = Claim> {
+    (
+        (text(), text(), any::<bool>()),
+        (text(), text(), proptest::option::of(text()), unsigned()),
+    )
+        .prop_map(
+            |((path, name, exclusive), (reason, since, expires_at, held_s))| Claim {
+                path,
+                name,
+                exclusive,
+                reason,
+                since,
+                expires_at,
+                held_s,
+            },
+        )
+}
+
 fn handoff() -> impl Strategy<Value = Handoff> {
     (
+        proptest::option::of(vec(claim(), 0..3)),
         vec(participant(), 0..3),
         unsigned(),
         proptest::option::of(unsigned()),
@@ -198,8 +217,17 @@ fn handoff() -> impl Strategy<Value = Handoff> {
         vec(message(), 0..3),
     )
         .prop_map(
-            |(participants, latest_message_id, cursor, unread_count, latest_summary, recent)| {
+            |(
+                claims,
+                participants,
+                latest_message_id,
+                cursor,
+                unread_count,
+                latest_summary,
+                recent,
+            )| {
                 Handoff {
+                    claims,
                     topic: None,
                     participants,
                     latest_message_id,
@@ -218,6 +246,7 @@ fn daemon_status() -> impl Strategy<Value = DaemonStatus> {
         (text(), text(), text()),
         (vec(session_info(), 0..3), vec(participant(), 0..3)),
         (unsigned(), unsigned(), proptest::option::of(text())),
+        vec(claim(), 0..3),
     )
         .prop_map(
             |(
@@ -225,7 +254,9 @@ fn daemon_status() -> impl Strategy<Value = DaemonStatus> {
                 (root, socket, log),
                 (sessions, participants),
                 (message_count, summary_count, last_activity_ts),
+                claims,
             )| DaemonStatus {
+                claims,
                 pid,
                 package_version,
                 protocol_version,

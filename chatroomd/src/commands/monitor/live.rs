@@ -197,6 +197,8 @@ impl Followed {
 
     pub(super) fn apply(&mut self, event: Event, options: &Options) {
         match event {
+            // Not shown yet: the claims section comes with `chatroomd claims`.
+            Event::Claim(_) => {}
             Event::Message(message) => {
                 let frame = &mut self.frame;
                 frame.message_count += 1;

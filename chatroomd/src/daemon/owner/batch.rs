@@ -113,6 +113,8 @@ pub(super) struct Core {
     compaction_not_before: Option<Instant>,
     /// The calls parked until a message comes for them or their time is up (`waits.rs`).
     waits: Vec<waits::Wait>,
+    /// When the next claim's `ttl_s` runs out, as of the last batch.
+    claim_expiry: Option<Instant>,
 }
 
 /// A live session as the core knows it; its outbox is the shell's.
@@ -235,6 +237,7 @@ impl Core {
             }),
             compaction_not_before: None,
             waits: Vec::new(),
+            claim_expiry: None,
         }
     }
 
@@ -262,7 +265,17 @@ impl Core {
             })
             .flatten();
         let waits = self.waits_deadline(self.facts.started);
-        flush.into_iter().chain(retry).chain(waits).min()
+        flush
+            .into_iter()
+            .chain(retry)
+            .chain(waits)
+            .chain(self.claim_expiry)
+            .min()
+    }
+
+    /// Whether a claim's `ttl_s` has run out: an empty batch then ends it.
+    pub fn claims_due(&self, at: Instant) -> bool {
+        self.claim_expiry.is_some_and(|expiry| expiry <= at)
     }
 
     /// Whether `last_seen`-only changes have waited long enough to be written.
@@ -289,6 +302,7 @@ impl Core {
         if self.orphans_pending {
             changes.merge(self.room.remove_orphans(now.unix));
         }
+        changes.merge(self.room.expire_claims(now.unix));
         let mut closed = std::mem::take(&mut self.departures);
         for session in &closed {
             changes.merge(self.room.end_session(*session, now.unix));
@@ -353,7 +367,7 @@ impl Core {
                 } => {
                     // Only small requests are kept: a send or a summary always writes or is
                     // refused for its arguments alone, whatever else the batch did.
-                    let rerun = (changes.needs_sync()
+                    let rerun = (changes.writes()
                         && !matches!(
                             request,
                             Request::SendMessage { .. } | Request::WriteSummary { .. }
@@ -364,7 +378,7 @@ impl Core {
                         Some(key) => self.keyed_call(session, key, request, now, &mut keys),
                         None => self.call(session, request, now),
                     };
-                    let wrote = call_changes.needs_sync();
+                    let wrote = call_changes.writes();
                     shutdown_requested |= matches!(outcome, Ok(Response::ShuttingDown));
                     changes.merge(call_changes);
                     replies.push(PendingReply {
@@ -401,6 +415,12 @@ impl Core {
         // the batch's, once it is durable (and they wait on if it cannot be stored).
         self.wake(&changes.messages);
         self.answer_waits(now, &mut keys, &mut changes, &mut replies);
+        // Unix seconds are whole, and `now.unix` is rounded down: counting from it never ends
+        // a claim early.
+        self.claim_expiry = self
+            .room
+            .next_claim_expiry()
+            .map(|expires| now.at + Duration::from_secs(expires.saturating_sub(now.unix)));
         Plan {
             keys,
             changes,
@@ -458,6 +478,10 @@ impl Core {
                 }
                 self.repark(&mut replies, now);
                 self.refuse_batch(err, &mut replies, now);
+                // Expiries the batch undid are tried again with the departures, not at once.
+                self.claim_expiry = self
+                    .claim_expiry
+                    .map(|expiry| expiry.max(now.at + DEPARTURE_RETRY));
                 // The sessions are gone whatever the disk says; their names leave once it can
                 // be recorded.
                 closed.retain(|session| !self.room.names_held_by(*session).is_empty());
@@ -597,7 +621,7 @@ impl Core {
             };
             self.room.begin();
             let (outcome, changes) = self.call(reply.session, request, now);
-            if changes.needs_sync() {
+            if changes.writes() {
                 self.room.roll_back();
                 reply.outcome = Err(refusal.clone());
             } else {
@@ -632,6 +656,7 @@ impl Core {
         {
             return Vec::new();
         }
+        let claims = changes.claims.iter().cloned().map(Event::Claim);
         let presence = (changes.membership || sessions_changed).then(|| Event::Presence {
             participants: self.room.participants(),
             sessions: self.session_infos(),
@@ -658,6 +683,7 @@ impl Core {
                 .map(Event::Message)
                 .chain(summaries.cloned().map(Event::Summary))
                 .chain(topics.cloned().map(Event::Topic))
+                .chain(claims.clone())
                 .chain(presence.clone());
             for event in events {
                 match deliver(*session, ServerMessage::Event(event)) {
@@ -699,6 +725,11 @@ impl Core {
                 deliver,
                 limit,
             } => unchanged(self.reach_call(&hook, deliver, limit, now)),
+            Request::CheckClaims {
+                hook,
+                as_names,
+                paths,
+            } => unchanged(self.check_claims_call(&hook, as_names, &paths, now)),
             // A person or a command may ask about any message; an agent about its own.
             Request::ReadReceipts { message_id } if kind != Some(ClientKind::Agent) => unchanged(
                 self.room
@@ -770,6 +801,7 @@ impl Core {
             last_activity_ts: self.room.last_activity_ts(),
             topic_count: topic_count as u64,
             open_topic_count: open_topic_count as u64,
+            claims: self.room.claims(now.unix),
             import_hint: self
                 .room
                 .is_empty()

@@ -208,7 +208,8 @@ impl Owner {
             }
             let idle = batch.is_empty()
                 && !self.core.departures_pending()
-                && !self.core.waits_due(Instant::now());
+                && !self.core.waits_due(Instant::now())
+                && !self.core.claims_due(Instant::now());
             let stop = if idle {
                 false
             } else {

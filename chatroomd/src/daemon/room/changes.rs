@@ -1,7 +1,7 @@
 //! What a handled request changed ([`Changes`]): what the store persists before the reply leaves,
 //! and whether it must be durable first.
 
-use protocol::{Message, Summary, Topic};
+use protocol::{ClaimEvent, Message, Summary, Topic};
 
 /// What a handled request changed, for the store to persist before the reply leaves.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -28,6 +28,9 @@ pub struct Changes {
     pub topic_cursors: bool,
     /// A source was imported: imports.json must be durably rewritten.
     pub imports: bool,
+    /// Claims granted, released or ended, for the subscribers. Claims live in memory only, so
+    /// these need no sync; but a batch rolled back undoes them too ([`Changes::writes`]).
+    pub claims: Vec<ClaimEvent>,
 }
 
 impl Changes {
@@ -42,6 +45,7 @@ impl Changes {
             && self.topic_records.is_empty()
             && !self.topic_cursors
             && !self.imports
+            && self.claims.is_empty()
     }
 
     /// Adds `other`, which happened after `self`.
@@ -56,6 +60,13 @@ impl Changes {
         self.topic_records.extend(other.topic_records);
         self.topic_cursors |= other.topic_cursors;
         self.imports |= other.imports;
+        self.claims.extend(other.claims);
+    }
+
+    /// Whether the request changed the room in a way that a batch rolled back undoes, so that
+    /// its reply must not say it happened: a durable change, or a claim's.
+    pub fn writes(&self) -> bool {
+        self.needs_sync() || !self.claims.is_empty()
     }
 
     /// Whether anything must be durable before the reply leaves (everything but `last_seen` and

@@ -1,7 +1,7 @@
 //! Departures: how names leave the room — `leave`, the end of the session holding them, and the
 //! orphans a restart leaves behind — each announced to everyone by a system message.
 
-use protocol::{Refusal, Response};
+use protocol::{ClaimChange, Refusal, Response};
 
 use super::params::holder_name;
 use super::{BROADCAST, Changes, Handled, Room, SYSTEM, SessionId};
@@ -35,9 +35,10 @@ impl Room {
         changes
     }
 
-    /// Removes `name` from the participants and announces it to everyone.
+    /// Removes `name` from the participants, with its claims, and announces it to everyone.
     fn remove_member(&mut self, name: &str, now: u64) -> Changes {
         self.presence.remove(name);
+        let claims = self.claims.remove_name(name, ClaimChange::Departed, now);
         let content = format!("{name} left the chatroom");
         let message = self
             .messages
@@ -45,6 +46,7 @@ impl Room {
         Changes {
             messages: vec![message],
             membership: true,
+            claims,
             ..Changes::default()
         }
     }

@@ -8,7 +8,13 @@ use super::params::{limit_param, optional_name_param};
 use super::{Changes, Handled, Room};
 
 impl Room {
-    pub(super) fn get_handoff(&self, name: &str, recent_limit: i64, topic_id: &str) -> Handled {
+    pub(super) fn get_handoff(
+        &self,
+        name: &str,
+        recent_limit: i64,
+        topic_id: &str,
+        now: u64,
+    ) -> Handled {
         let name = optional_name_param("name", name)?;
         let recent_limit = limit_param("recent_limit", recent_limit)?;
         let scope = self.read_scope(topic_id)?;
@@ -36,6 +42,8 @@ impl Room {
             unread_count,
             latest_summary,
             recent_messages,
+            // The v1 shape until the room has claims.
+            claims: self.has_claims().then(|| self.claims(now)),
         };
         Ok((Response::Handoff(handoff), Changes::default()))
     }
@@ -68,6 +76,7 @@ mod tests {
             unread_count: None,
             latest_summary: None,
             recent_messages: vec![],
+            claims: None,
         };
         assert_eq!(empty, expected);
     }

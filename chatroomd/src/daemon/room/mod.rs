@@ -17,6 +17,7 @@
 //! are `impl Room` blocks in its own module; its state is a part of the room with a small API.
 
 mod changes;
+mod claims;
 mod cursors;
 mod departures;
 mod handoff;
@@ -39,6 +40,8 @@ use protocol::{
 };
 
 pub use changes::Changes;
+use claims::Claims;
+pub(crate) use claims::{MAX_CLAIM_PATHS, normalise_path};
 use cursors::Cursors;
 pub use imports::ImportRecord;
 use imports::Imports;
@@ -88,6 +91,7 @@ pub struct Room {
     topics: Topics,
     imports: Imports,
     deliveries: Deliveries,
+    claims: Claims,
 }
 
 /// A room call's successful result, before it becomes an [`Outcome`].
@@ -263,7 +267,7 @@ impl Room {
                 name,
                 recent_limit,
                 topic_id,
-            } => self.get_handoff(&name, recent_limit, &topic_id),
+            } => self.get_handoff(&name, recent_limit, &topic_id, now),
             Request::OpenTopic {
                 topic_id,
                 title,
@@ -286,6 +290,25 @@ impl Room {
                 Err(Refusal::not_allowed("subscribe is not a room request"))
             }
             Request::Import { .. } => Err(Refusal::not_allowed("import is not a room request")),
+            Request::Claim {
+                name,
+                paths,
+                exclusive,
+                reason,
+                ttl_s,
+                restore,
+            } => self.claim(
+                session,
+                &name,
+                &paths,
+                exclusive,
+                &reason,
+                ttl_s,
+                restore.as_ref(),
+                now,
+            ),
+            Request::Release { name, paths } => self.release(session, &name, &paths, now),
+            Request::ListClaims { path } => self.list_claims(&path, now),
             Request::ReadReceipts { message_id } => {
                 let names = self.names_held_by(session);
                 self.read_receipts(message_id, (!human).then_some(&names[..]))
@@ -294,7 +317,8 @@ impl Room {
             | Request::CancelWait { .. }
             | Request::Link { .. }
             | Request::Reach { .. }
-            | Request::AwaitReach { .. } => Err(Refusal::not_allowed(
+            | Request::AwaitReach { .. }
+            | Request::CheckClaims { .. } => Err(Refusal::not_allowed(
                 "waits and hooks are the daemon's requests, not the room's",
             )),
         };
@@ -438,6 +462,7 @@ impl std::fmt::Debug for Room {
             .field("participants", &self.presence.len())
             .field("cursors", &self.cursors.len())
             .field("topics", &self.topics.len())
+            .field("claims", &self.claims.len())
             .finish()
     }
 }

@@ -26,7 +26,7 @@ pub(super) trait Undoable {
 
 impl Room {
     /// Every part of the room that changes, for a recording to begin, commit or roll back.
-    pub(super) fn parts(&mut self) -> [&mut dyn Undoable; 7] {
+    pub(super) fn parts(&mut self) -> [&mut dyn Undoable; 8] {
         [
             &mut self.messages,
             &mut self.summaries,
@@ -35,6 +35,7 @@ impl Room {
             &mut self.topics,
             &mut self.imports,
             &mut self.deliveries,
+            &mut self.claims,
         ]
     }
 }

@@ -253,6 +253,7 @@ fn events(seen: &Seen) -> Vec<(SessionId, String)> {
         Event::Summary(summary) => format!("summary: {}", summary.content),
         Event::Presence { .. } => "presence".to_owned(),
         Event::Topic(topic) => format!("topic: {}", topic.id),
+        Event::Claim(event) => format!("claim {}: {}", event.change.as_str(), event.claim.path),
     };
     let events = seen.events.iter();
     events

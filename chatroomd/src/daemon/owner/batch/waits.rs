@@ -550,6 +550,32 @@ impl Core {
         )))
     }
 
+    /// [`Request::CheckClaims`]: the exclusive claims of others over `paths`. The asker is the
+    /// names it gives, else the agent session `hook` finds; an asker found by neither owns no
+    /// claim, so every exclusive claim counts against it.
+    pub(super) fn check_claims_call(
+        &self,
+        hook: &HookLink,
+        as_names: Vec<String>,
+        paths: &[String],
+        now: Now,
+    ) -> Result<Response, Refusal> {
+        let (own, linked_by) = match as_names.is_empty() {
+            false => {
+                let mut names: Vec<String> =
+                    as_names.iter().map(|name| name.trim().to_owned()).collect();
+                names.sort();
+                names.dedup();
+                (names, "as")
+            }
+            true => {
+                let (sessions, linked_by) = self.agent_of(hook);
+                (self.names_of(&sessions), linked_by)
+            }
+        };
+        self.room.claim_check(own, linked_by, paths, now.unix)
+    }
+
     /// What the hook of `hook` tells its agent (none found: no names, nothing delivered).
     fn reach(&mut self, hook: &HookLink, deliver: bool, limit: usize, now: Now) -> HookReach {
         let (sessions, linked_by) = self.agent_of(hook);
