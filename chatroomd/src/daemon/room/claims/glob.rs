@@ -243,11 +243,21 @@ impl Pattern {
         self.literal
     }
 
+    /// The text before the first wildcard or escape: every path this pattern matches starts
+    /// with it.
+    fn literal_prefix(&self) -> &str {
+        let end = self
+            .text
+            .find(['*', '?', '[', '\\'])
+            .unwrap_or(self.text.len());
+        &self.text[..end]
+    }
+
     /// Does this pattern match, or cover as a directory, the normalised repository-relative
     /// path `path` (from [`normalise_path`])? True iff it wildmatches `path` or a proper
     /// segment-prefix of it.
     pub(crate) fn matches(&self, path: &str) -> bool {
-        if path.is_empty() {
+        if path.is_empty() || !path.starts_with(self.literal_prefix()) {
             return false;
         }
         let n = self.segs.len();
@@ -295,6 +305,21 @@ impl Pattern {
     /// no conservative cases. A pattern that matches no valid path (`[.]` matches only ".",
     /// which is never a path segment) overlaps nothing, not even itself.
     pub(crate) fn overlaps(&self, other: &Pattern) -> bool {
+        // Fast paths, exact, for a room of many claims: every path either matches starts with
+        // its literal prefix, so two patterns whose prefixes diverge share none; two plain
+        // paths overlap when equal or one is a directory of the other.
+        let (mine, theirs) = (self.literal_prefix(), other.literal_prefix());
+        if !(mine.starts_with(theirs) || theirs.starts_with(mine)) {
+            return false;
+        }
+        if mine.len() == self.text.len() && theirs.len() == other.text.len() {
+            let within = |inner: &str, outer: &str| {
+                inner
+                    .strip_prefix(outer)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            };
+            return within(mine, theirs) || within(theirs, mine);
+        }
         let (n, m) = (self.segs.len(), other.segs.len());
         let mut seen = Bits::new((n + 1) * (m + 1));
         let mut stack = vec![(0, 0)];
@@ -423,17 +448,19 @@ fn parse_class(input: &str, chars: &[char], start: usize) -> Result<(CharSet, us
         }
         first = false;
         let mut hi = lo;
-        if chars.get(i) == Some(&'-') {
-            if let Some(&end) = chars.get(i + 1).filter(|&&d| d != ']') {
-                i += 2;
-                hi = end;
-                if hi == '\\' {
-                    hi = *chars.get(i).ok_or_else(unclosed)?;
-                    i += 1;
-                }
-                if hi == '/' {
-                    return Err(slash());
-                }
+        let range_end = match (chars.get(i), chars.get(i + 1)) {
+            (Some('-'), Some(&end)) if end != ']' => Some(end),
+            _ => None,
+        };
+        if let Some(end) = range_end {
+            i += 2;
+            hi = end;
+            if hi == '\\' {
+                hi = *chars.get(i).ok_or_else(unclosed)?;
+                i += 1;
+            }
+            if hi == '/' {
+                return Err(slash());
             }
         }
         ranges.push((lo as u32, hi as u32));
