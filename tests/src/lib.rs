@@ -389,6 +389,12 @@ impl Agent {
         self
     }
 
+    /// This agent's [`Agent::ok`] also admits the records of claims ([`CLAIM_RECORD_KEYS`]).
+    pub fn with_claim_records(mut self) -> Self {
+        self.records = CLAIM_RECORD_KEYS;
+        self
+    }
+
     /// The raw MCP peer, for listing tools and reading server info.
     pub fn peer(&self) -> &rmcp::Peer<RoleClient> {
         self.client().peer()
@@ -628,6 +634,32 @@ pub const TOPIC_RECORD_KEYS: &[&[&str]] = record_shapes![
         "latest_summary",
     ],
     &["closed"],
+];
+
+/// [`RECORD_KEYS`] and the records of claims: a claim, a conflict, `claim`'s and `release`'s
+/// results, and a handoff once the room has claims (`claims` last).
+pub const CLAIM_RECORD_KEYS: &[&[&str]] = record_shapes![
+    &[
+        "path",
+        "name",
+        "exclusive",
+        "reason",
+        "since",
+        "expires_at",
+        "held_s",
+    ],
+    &["path", "held_by"],
+    &["name", "granted", "conflicts"],
+    &["name", "released"],
+    &[
+        "participants",
+        "latest_message_id",
+        "cursor",
+        "unread_count",
+        "latest_summary",
+        "recent_messages",
+        "claims",
+    ],
 ];
 
 /// Checks that every object in the JSON `text`, at any depth, is one of the contract's

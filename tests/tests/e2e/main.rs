@@ -6,6 +6,7 @@
 mod abuse;
 mod access;
 mod bounds;
+mod claims;
 mod daemon;
 mod demo;
 mod discovery;

@@ -203,7 +203,7 @@ impl Room {
         let mut events = Vec::new();
         for pattern in patterns {
             // A restored claim whose time ran out while the daemon was away is simply gone.
-            if ask.expires.is_some_and(|expires| expires <= now) {
+            if ask.expires.is_some_and(|expires| expires < now) {
                 continue;
             }
             let in_the_way = self.conflicts_with(session, &pattern, ask.exclusive, now);
@@ -347,7 +347,9 @@ impl Room {
         }))
     }
 
-    /// Ends the claims whose `ttl_s` ran out by `now`.
+    /// Ends the claims whose `ttl_s` ran out by `now`. Time is in whole seconds, rounded down, so
+    /// a claim ends once `now` is past its `expires_at`: never before its `ttl_s`, at most a
+    /// second after.
     pub fn expire_claims(&mut self, now: u64) -> Changes {
         if self.claims.len() == 0 {
             return Changes::default();
@@ -356,7 +358,7 @@ impl Room {
             .claims
             .held
             .iter()
-            .filter(|(_, held)| held.expires.is_some_and(|expires| expires <= now))
+            .filter(|(_, held)| held.expires.is_some_and(|expires| expires < now))
             .map(|(key, _)| key.clone())
             .collect();
         Changes {
@@ -365,13 +367,14 @@ impl Room {
         }
     }
 
-    /// When the next claim expires (unix seconds), if one has a `ttl_s`.
+    /// The first second at which a claim ends ([`Room::expire_claims`]), if one has a `ttl_s`.
     pub fn next_claim_expiry(&self) -> Option<u64> {
         self.claims
             .held
             .iter()
             .filter_map(|(_, held)| held.expires)
             .min()
+            .map(|expires| expires + 1)
     }
 
     /// The claims of other sessions that a claim of `pattern` by `session` would conflict with.

@@ -353,14 +353,15 @@ fn a_ttl_ends_a_claim_on_its_own() {
     );
     assert_eq!(got.granted[0].expires_at, Some(format_ts(T0 + 30)));
     claimed(&mut room, ALICE, claim("alice", &["b.rs"], true, "", 0), T0);
-    assert_eq!(room.next_claim_expiry(), Some(T0 + 30));
-    assert!(room.expire_claims(T0 + 29).is_empty());
-    let changes = room.expire_claims(T0 + 30);
+    assert_eq!(room.next_claim_expiry(), Some(T0 + 31));
+    // Whole seconds, rounded down: at T0 + 30 the claim may be younger than 30 s.
+    assert!(room.expire_claims(T0 + 30).is_empty());
+    let changes = room.expire_claims(T0 + 31);
     assert_eq!(changes.claims.len(), 1);
     assert_eq!(changes.claims[0].change, ClaimChange::Expired);
     assert_eq!(changes.claims[0].claim.path, "a.rs");
     assert_eq!(room.next_claim_expiry(), None);
-    assert_eq!(paths(&listed(&mut room, "", T0 + 30)), [("alice", "b.rs")]);
+    assert_eq!(paths(&listed(&mut room, "", T0 + 31)), [("alice", "b.rs")]);
 }
 
 #[test]
@@ -380,7 +381,7 @@ fn a_restored_claim_keeps_its_age_and_expiry_unless_it_ran_out() {
     let got = claimed(&mut room, ALICE, restore(T0 - 600, Some(T0 + 60)), T0);
     assert_eq!(got.granted[0].since, format_ts(T0 - 600));
     assert_eq!(got.granted[0].held_s, 600);
-    assert_eq!(room.next_claim_expiry(), Some(T0 + 60));
+    assert_eq!(room.next_claim_expiry(), Some(T0 + 61));
     // Expired while the daemon was away: neither granted nor in conflict, simply gone.
     let mut room = self::room();
     let got = claimed(&mut room, ALICE, restore(T0 - 600, Some(T0 - 1)), T0);
