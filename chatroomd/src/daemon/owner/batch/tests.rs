@@ -6,7 +6,7 @@ mod waits;
 
 use super::*;
 use crate::daemon::dedupe::{RETENTION_SECS, Recorded};
-use protocol::Participant;
+use protocol::{HookLink, Participant};
 
 /// 2024-02-29T12:34:56Z.
 const T0: u64 = 1_709_210_096;
@@ -887,4 +887,128 @@ fn a_topics_activity_is_written_lazily_like_last_seen() {
     assert!(seen.changes.needs_sync(), "the message itself is durable");
     assert!(check.core.last_seen_due(check.now.at + LAST_SEEN_FLUSH));
     assert!(check.core.take_last_seen());
+}
+
+fn claim(name: &str, path: &str, ttl_s: i64) -> Request {
+    Request::Claim {
+        name: name.into(),
+        paths: vec![path.into()],
+        exclusive: true,
+        reason: "work".into(),
+        ttl_s,
+        restore: None,
+    }
+}
+
+#[test]
+fn claims_are_published_as_they_come_and_go_and_a_ttl_sets_the_owners_timer() {
+    let mut check = Check::new();
+    check.batch(
+        vec![
+            open(1),
+            open(2),
+            call(1, join("alice")),
+            call(2, subscribe("")),
+        ],
+        Disk::Takes,
+    );
+    let seen = check.batch(vec![call(1, claim("alice", "src/a.rs", 30))], Disk::Takes);
+    assert!(matches!(&seen.replies[..], [(1, Ok(Response::Claimed(_)))]));
+    assert_eq!(events(&seen), each(2, &["claim granted: src/a.rs"]));
+    assert!(
+        seen.keys.is_empty() && !seen.changes.needs_sync(),
+        "claims are not stored"
+    );
+    // Due once the clock is past its expires_at (T0 + 30), not before.
+    let due = check.core.next_deadline().expect("the ttl sets a deadline");
+    assert_eq!(due, check.now.at + Duration::from_secs(31));
+    check.later(30);
+    assert!(!check.core.claims_due(check.now.at));
+    check.later(1);
+    assert!(check.core.claims_due(check.now.at));
+    let seen = check.batch(vec![], Disk::Takes);
+    assert_eq!(events(&seen), each(2, &["claim expired: src/a.rs"]));
+    assert_eq!(check.core.next_deadline(), None);
+    // A session's end takes its claims, as the room sees.
+    check.batch(vec![call(1, claim("alice", "src/b.rs", 0))], Disk::Takes);
+    let seen = check.batch(vec![close(1)], Disk::Takes);
+    let words = events(&seen);
+    assert!(
+        words.contains(&(2, "claim departed: src/b.rs".to_owned())),
+        "{words:?}"
+    );
+}
+
+#[test]
+fn a_claim_in_a_batch_the_disk_refuses_is_refused_and_rolled_back() {
+    let mut check = Check::new();
+    check.batch(vec![open(1), call(1, join("alice"))], Disk::Takes);
+    let seen = check.batch(
+        vec![
+            call(1, claim("alice", "src/a.rs", 0)),
+            call(1, send("alice", "all", "hi")),
+        ],
+        Disk::Full,
+    );
+    assert_eq!(seen.replies, vec![(1, refused()), (1, refused())]);
+    assert!(check.core.room().claims(T0).is_empty());
+    // Alone, a claim needs no disk: granted even while the disk is full.
+    let seen = check.batch(vec![call(1, claim("alice", "src/a.rs", 0))], Disk::Full);
+    assert!(matches!(&seen.replies[..], [(1, Ok(Response::Claimed(_)))]));
+    assert_eq!(check.core.room().claims(T0).len(), 1);
+}
+
+#[test]
+fn a_claim_check_leaves_out_the_claims_of_the_agent_its_hook_belongs_to() {
+    let mut check = Check::new();
+    let link = |agent_pid: u32| Request::Link {
+        client_session_id: String::new(),
+        agent_pid,
+    };
+    check.batch(
+        vec![
+            open(1),
+            open(2),
+            call(1, link(501)),
+            call(2, link(502)),
+            call(1, join("alice")),
+            call(2, join("bob")),
+            call(1, claim("alice", "src/**", 0)),
+        ],
+        Disk::Takes,
+    );
+    let ask = |ancestors: Vec<u32>, as_names: Vec<String>| Request::CheckClaims {
+        hook: HookLink {
+            session_id: String::new(),
+            ancestors,
+        },
+        as_names,
+        paths: vec!["src/a.rs".into(), "README.md".into()],
+    };
+    let checked = |check: &mut Check, request| match check
+        .batch(vec![call(2, request)], Disk::Takes)
+        .replies
+        .pop()
+    {
+        Some((_, Ok(Response::ClaimCheck(found)))) => found,
+        other => panic!("{other:?}"),
+    };
+    // bob's hook (its ancestry holds bob's agent): alice's claim blocks src/a.rs only.
+    let found = checked(&mut check, ask(vec![900, 502], vec![]));
+    assert_eq!(
+        (found.names.as_slice(), found.linked_by.as_str()),
+        (&["bob".to_owned()][..], "ancestry")
+    );
+    assert_eq!(found.blocked.len(), 1);
+    assert_eq!(found.blocked[0].path, "src/a.rs");
+    // alice's own hook: nothing.
+    let found = checked(&mut check, ask(vec![900, 501], vec![]));
+    assert!(found.blocked.is_empty(), "{found:?}");
+    // Named by the caller, as `check-claims --as alice` does.
+    let found = checked(&mut check, ask(vec![], vec!["alice".into()]));
+    assert_eq!(found.linked_by, "as");
+    assert!(found.blocked.is_empty());
+    // Nobody found: every exclusive claim counts.
+    let found = checked(&mut check, ask(vec![1], vec![]));
+    assert_eq!((found.linked_by.as_str(), found.blocked.len()), ("", 1));
 }
