@@ -43,7 +43,7 @@ pub(crate) async fn hooks(options: &Options, report: &mut Report) -> anyhow::Res
     let mut nothing = Vec::with_capacity(runs);
     let mut waiting = Vec::with_capacity(runs);
     for _ in 0..runs {
-        let (took, stdout) = run_hook(&room, &stdin)?;
+        let (took, stdout) = run_hook(&room, "prompt", &stdin)?;
         ensure!(
             stdout.is_empty(),
             "nothing to deliver, yet the hook printed {stdout}"
@@ -58,7 +58,7 @@ pub(crate) async fn hooks(options: &Options, report: &mut Report) -> anyhow::Res
             };
             bounded("send_message", peer.request(send)).await?;
         }
-        let (took, stdout) = run_hook(&room, &stdin)?;
+        let (took, stdout) = run_hook(&room, "prompt", &stdin)?;
         ensure!(
             stdout.contains(&format!("{WAITING} new messages for alice")),
             "10 messages waiting, yet the hook printed {stdout:?}"
@@ -108,7 +108,7 @@ pub(crate) async fn hooks(options: &Options, report: &mut Report) -> anyhow::Res
 
 /// An agent session that joins `name` and links itself to the client session `id`, as a shim
 /// does.
-async fn session(room: &TestRoom, name: &str, id: &str) -> anyhow::Result<Connection> {
+pub(crate) async fn session(room: &TestRoom, name: &str, id: &str) -> anyhow::Result<Connection> {
     let Reach::Connected(connection) = Connection::reach(&room.paths(), ClientKind::Agent).await?
     else {
         bail!("no daemon for the hook bench")
@@ -143,13 +143,17 @@ fn stdin_file(room: &TestRoom) -> anyhow::Result<std::fs::File> {
     Ok(file)
 }
 
-/// One hook run: how long from spawn to exit, and its stdout.
-fn run_hook(room: &TestRoom, stdin: &std::fs::File) -> anyhow::Result<(Duration, String)> {
+/// One `chatroomd hook claude-code <event>` run: how long from spawn to exit, and its stdout.
+pub(crate) fn run_hook(
+    room: &TestRoom,
+    event: &str,
+    stdin: &std::fs::File,
+) -> anyhow::Result<(Duration, String)> {
     let mut stdin = stdin.try_clone()?;
     stdin.rewind()?;
     let mut command = Command::new(daemon_bin());
     command
-        .args(["hook", "claude-code", "prompt"])
+        .args(["hook", "claude-code", event])
         .current_dir(&room.root)
         .env(protocol::paths::ENV_RUNTIME_DIR, &room.runtime_dir)
         .env_remove(protocol::paths::ENV_ROOT)
@@ -166,7 +170,10 @@ fn run_hook(room: &TestRoom, stdin: &std::fs::File) -> anyhow::Result<(Duration,
     Ok((took, String::from_utf8_lossy(&output.stdout).into_owned()))
 }
 
-fn spawn_times(runs: usize, command: impl Fn() -> Command) -> anyhow::Result<Vec<Duration>> {
+pub(crate) fn spawn_times(
+    runs: usize,
+    command: impl Fn() -> Command,
+) -> anyhow::Result<Vec<Duration>> {
     (0..runs)
         .map(|_| {
             let mut command = command();

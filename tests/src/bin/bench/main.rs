@@ -8,7 +8,8 @@
 //! throughput of eight concurrent senders; `search_messages` at 1k to 1M messages beside the
 //! search index's heap; per-topic reads in 100-topic rooms of 1k and 1M, and `list_topics`; a `chatroomd hook` process,
 //! spawn to exit, against the floor of spawning `chatroomd --version`; `wait_for_messages`' wake-up
-//! beside a raw-socket waiter's. Rows print as they complete; a JSON summary line ends
+//! beside a raw-socket waiter's; `claim`, the daemon's check of an edit and the pre-tool hook with
+//! 1,000 live claims. Rows print as they complete; a JSON summary line ends
 //! the output. Every room lives in its own temporary git repository under `$TMPDIR`, and every
 //! daemon is stopped when its room is dropped.
 //!
@@ -21,6 +22,7 @@
 #![allow(clippy::print_stdout)]
 
 mod calls;
+mod claims;
 mod floors;
 mod hooks;
 mod latency;
@@ -77,7 +79,7 @@ they are reported as not measured. The targets of issue 11 end the table.
   --search-sizes LIST rooms for search_messages (default 1k,100k,1m; quick 1k,10k)
   --topic-sizes A,B   the small and large 100-topic rooms (default 1k,1m; quick 1k,10k)
   --only LIST         run only these sections: start, latency, rooms, throughput, search,
-                      topics, hooks, wait (default all)
+                      topics, hooks, wait, claims (default all)
   -h, --help          this text";
 
 fn main() -> ExitCode {
@@ -149,6 +151,11 @@ async fn run(options: Options) -> anyhow::Result<()> {
         wait_wakeup(&options, &mut report)
             .await
             .context("wait wake-up")?;
+    }
+    if options.runs(Section::Claims) {
+        claims::claims(&options, &mut report)
+            .await
+            .context("claims")?;
     }
     report.finish();
     Ok(())

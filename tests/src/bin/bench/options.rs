@@ -33,10 +33,11 @@ pub(crate) enum Section {
     Topics,
     Hooks,
     Wait,
+    Claims,
 }
 
 impl Section {
-    const ALL: [(Section, &'static str); 8] = [
+    const ALL: [(Section, &'static str); 9] = [
         (Section::Start, "start"),
         (Section::Latency, "latency"),
         (Section::Rooms, "rooms"),
@@ -45,6 +46,7 @@ impl Section {
         (Section::Topics, "topics"),
         (Section::Hooks, "hooks"),
         (Section::Wait, "wait"),
+        (Section::Claims, "claims"),
     ];
 
     fn parse(text: &str) -> anyhow::Result<Self> {
