@@ -54,7 +54,7 @@ async def main(shim, repo):
                 "join", "leave", "send_message", "read_messages", "list_participants", "get_status",
                 "get_cursor", "set_cursor", "read_unread", "write_summary", "read_latest_summary",
                 "get_handoff", "open_topic", "close_topic", "list_topics", "search_messages",
-                "wait_for_messages", "read_receipts",
+                "wait_for_messages", "read_receipts", "claim", "release", "list_claims",
             }
             assert set(tools) == expected, sorted(tools)
             assert tools["join"].input_schema["properties"]["role"]["default"] == "general"

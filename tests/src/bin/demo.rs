@@ -142,8 +142,8 @@ async fn demo() -> anyhow::Result<()> {
         tool_names.join(", ")
     );
     ensure!(
-        tool_names.len() == 18,
-        "expected the contract's 16 tools and our 2, got {}",
+        tool_names.len() == 21,
+        "expected the contract's 16 tools and our 5, got {}",
         tool_names.len()
     );
     ensure!(
@@ -267,6 +267,29 @@ async fn demo() -> anyhow::Result<()> {
         "unexpected refusal: {refusal}"
     );
 
+    heading("Claims: who is editing what");
+    claude
+        .ok(
+            "claim",
+            args!(
+                name = "claude",
+                paths = ["src/store/**"],
+                reason = "refactoring the store"
+            ),
+        )
+        .await?;
+    let claimed = codex
+        .ok(
+            "claim",
+            args!(name = "codex", paths = ["src/store/db.rs", "README.md"]),
+        )
+        .await?;
+    ensure!(
+        claimed["conflicts"][0]["held_by"]["name"] == "claude"
+            && claimed["granted"][0]["path"] == "README.md",
+        "codex's src/store/db.rs is claude's, README.md is free: {claimed}"
+    );
+
     show_status(&room, "two agents connected")?;
 
     heading("claude's shim is killed with SIGKILL");
@@ -314,6 +337,14 @@ async fn demo() -> anyhow::Result<()> {
     ensure!(
         names_of(&participants) == ["codex"],
         "only codex should remain: {participants}"
+    );
+    heading("claude's claims went with it");
+    let claimed = codex
+        .ok("claim", args!(name = "codex", paths = ["src/store/db.rs"]))
+        .await?;
+    ensure!(
+        claimed["conflicts"] == serde_json::json!([]),
+        "claude's claim should be gone with its session: {claimed}"
     );
 
     heading("Done: codex's client exits, the daemon is stopped");

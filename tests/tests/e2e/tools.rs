@@ -12,13 +12,15 @@ use chatroom_tests::{
 };
 use serde_json::{Value, json};
 
-const TOOLS: [&str; 18] = [
+const TOOLS: [&str; 21] = [
+    "claim",
     "close_topic",
     "get_cursor",
     "get_handoff",
     "get_status",
     "join",
     "leave",
+    "list_claims",
     "list_participants",
     "list_topics",
     "open_topic",
@@ -26,6 +28,7 @@ const TOOLS: [&str; 18] = [
     "read_messages",
     "read_receipts",
     "read_unread",
+    "release",
     "search_messages",
     "send_message",
     "set_cursor",
@@ -988,12 +991,14 @@ async fn every_tool_has_a_title_and_its_true_annotations() {
     let tools = agent.peer().list_all_tools().await.expect("tools/list");
     // (tool, read only, idempotent)
     let expected = [
+        ("claim", false, true),
         ("close_topic", false, true),
         ("get_cursor", true, true),
         ("get_handoff", true, true),
         ("get_status", true, true),
         ("join", false, true),
         ("leave", false, true),
+        ("list_claims", true, true),
         ("list_participants", true, true),
         ("list_topics", true, true),
         ("open_topic", false, false),
@@ -1001,6 +1006,7 @@ async fn every_tool_has_a_title_and_its_true_annotations() {
         ("read_messages", true, true),
         ("read_receipts", true, true),
         ("read_unread", false, false),
+        ("release", false, true),
         ("search_messages", true, true),
         ("send_message", false, false),
         ("set_cursor", false, true),
