@@ -6,6 +6,7 @@
 mod abuse;
 mod access;
 mod bounds;
+mod claims_cli;
 mod daemon;
 mod demo;
 mod discovery;
