@@ -83,6 +83,41 @@ pub enum Command {
     /// the repository (commit them), personal ones under $HOME (yours only); --dry-run shows
     /// which is which and the exact change. Never starts a daemon.
     Setup(crate::commands::setup::SetupArgs),
+    /// List every live claim (who is editing what): one line each, or with --json the records
+    /// of the list_claims tool. Never starts a daemon; with none running nothing is claimed.
+    Claims(ClaimsArgs),
+    /// Exit 1, naming each file on stderr, when another session's exclusive claim covers one of
+    /// PATHS (default: the staged files, both sides of a rename): the git pre-commit hook that
+    /// `setup --git-hook` installs. Run from an agent's shell, that agent's own claims do not
+    /// count; --as names whose claims do not count instead. Exit 0 when nothing is blocked (or
+    /// no daemon runs), 2 when it cannot tell (not a git repository). Never starts a daemon.
+    CheckClaims(CheckClaimsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ClaimsArgs {
+    #[command(flatten)]
+    pub root: RootArg,
+    /// Only the claims overlapping this repository-relative path or glob.
+    #[arg(long, value_name = "P")]
+    pub path: Option<String>,
+    /// Print the list_claims records as one JSON array instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckClaimsArgs {
+    #[command(flatten)]
+    pub root: RootArg,
+    /// Check as this name: its claims do not count (repeatable); without it, the agent whose
+    /// shell runs this command is found from the process ancestry.
+    #[arg(long = "as", value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Files to check, relative to the current directory; a path outside the repository is
+    /// noted and skipped.
+    #[arg(value_name = "PATHS")]
+    pub paths: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -259,6 +294,27 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Serve(args) => serve(args),
         Command::Hook(args) => Ok(crate::commands::hook::run(args)),
         Command::Setup(args) => crate::commands::setup::run(args),
+        Command::CheckClaims(args) => {
+            logging::to_stderr("warn");
+            let paths = match room_paths(&args.root) {
+                Ok(paths) => paths,
+                Err(err) => {
+                    eprintln!("chatroom: check-claims: {err:#}");
+                    return Ok(crate::commands::claims::EXIT_BAD_INPUT);
+                }
+            };
+            let names: Vec<String> = args
+                .names
+                .iter()
+                .map(|name| name.trim().to_owned())
+                .filter(|name| !name.is_empty())
+                .collect();
+            Ok(block_on(crate::commands::claims::check(
+                &paths,
+                &names,
+                &args.paths,
+            )))
+        }
         Command::Stop(args) => {
             logging::to_stderr("warn");
             let paths = room_paths(&args)?;
@@ -341,7 +397,16 @@ async fn surface(command: Command) -> anyhow::Result<()> {
         Command::Import(args) => {
             crate::commands::import::import(&room_paths(&args.root)?, &args.dir, args.dry_run).await
         }
-        Command::Serve(_) | Command::Stop(_) | Command::Hook(_) | Command::Setup(_) => {
+        Command::Claims(args) => {
+            let path = non_blank(args.path);
+            crate::commands::claims::list(&room_paths(&args.root)?, path.as_deref(), args.json)
+                .await
+        }
+        Command::Serve(_)
+        | Command::Stop(_)
+        | Command::Hook(_)
+        | Command::Setup(_)
+        | Command::CheckClaims(_) => {
             unreachable!("handled by run")
         }
     }

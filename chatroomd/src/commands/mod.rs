@@ -5,6 +5,7 @@
 //! [`view`] is the text they print. [`setup`] talks to no daemon: it writes the agent clients'
 //! config files.
 
+pub mod claims;
 pub mod control;
 pub mod hook;
 pub mod import;

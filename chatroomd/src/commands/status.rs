@@ -183,6 +183,10 @@ pub fn render(report: &StatusReport, now: u64) -> String {
                 (daemon.topic_count, daemon.open_topic_count)
             )
         );
+        if !daemon.claims.is_empty() {
+            let _ = writeln!(out, "\nclaims ({})", daemon.claims.len());
+            out.push_str(&crate::commands::claims::table(&daemon.claims));
+        }
         if let Some(command) = &daemon.import_hint {
             let _ = writeln!(
                 out,

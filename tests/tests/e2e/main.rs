@@ -7,6 +7,7 @@ mod abuse;
 mod access;
 mod bounds;
 mod claims;
+mod claims_cli;
 mod daemon;
 mod demo;
 mod discovery;

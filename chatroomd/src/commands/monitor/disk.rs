@@ -278,6 +278,7 @@ impl DiskRoom {
             .as_ref()
             .and_then(|id| records.iter().find(|topic| &topic.id == id).cloned());
         Frame {
+            claims: Vec::new(),
             root: self.root.clone(),
             daemon: None,
             participants: self.participants.values().cloned().collect(),

@@ -101,6 +101,7 @@ impl Live {
         self.state.frame.last_activity_ts = status.last_activity_ts.clone();
         self.state.frame.topic_counts =
             (status.topic_count > 0).then_some((status.topic_count, status.open_topic_count));
+        self.state.frame.claims = status.claims.clone();
         self.state.frame.daemon = Some(status);
         self.refresh_topics(options).await
     }
@@ -197,8 +198,7 @@ impl Followed {
 
     pub(super) fn apply(&mut self, event: Event, options: &Options) {
         match event {
-            // Not shown yet: the claims section comes with `chatroomd claims`.
-            Event::Claim(_) => {}
+            Event::Claim(event) => apply_claim(&mut self.frame.claims, event),
             Event::Message(message) => {
                 let frame = &mut self.frame;
                 frame.message_count += 1;
@@ -268,5 +268,16 @@ impl Followed {
                 }
             }
         }
+    }
+}
+
+/// A claim event on the claims shown: granted adds (or replaces the same path and name);
+/// released, expired and departed take it out.
+pub(super) fn apply_claim(claims: &mut Vec<protocol::Claim>, event: protocol::ClaimEvent) {
+    let claim = event.claim;
+    claims.retain(|held| !(held.path == claim.path && held.name == claim.name));
+    if event.change == protocol::ClaimChange::Granted {
+        claims.push(claim);
+        claims.sort_by(|a, b| (&a.path, &a.name).cmp(&(&b.path, &b.name)));
     }
 }

@@ -100,6 +100,9 @@ pub struct Frame {
     pub topic: Option<Topic>,
     /// With `--topic` and `--participant`: the participant's unread count in the topic.
     pub unread: Option<u64>,
+    /// Every live claim, sorted by path then name: the daemon's status at each refresh, kept
+    /// current by claim events in between. Empty (and not shown) when none, or no daemon.
+    pub claims: Vec<protocol::Claim>,
     /// A problem to show under the header (a lost connection, an unreadable file).
     pub notice: Option<String>,
 }

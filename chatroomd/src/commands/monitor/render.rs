@@ -119,6 +119,15 @@ pub fn render(frame: &Frame, options: &Options, now: u64, styled: bool) -> Strin
     if let Some(people) = view::people_line(&frame.sessions) {
         let _ = writeln!(out, "{people}");
     }
+    if !frame.claims.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "{}",
+            heading(&format!("claims ({})", frame.claims.len()))
+        );
+        out.push_str(&crate::commands::claims::table(&frame.claims));
+    }
     if let Some(rows) = &frame.topics {
         let _ = writeln!(out);
         let _ = writeln!(out, "{}", heading(&format!("open topics ({})", rows.len())));

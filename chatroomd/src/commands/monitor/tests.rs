@@ -502,3 +502,68 @@ fn a_frame_shows_what_agents_wrote_without_letting_it_act() {
         assert!(text.contains("t\\u{1b}]52;c;aGk="), "{text}");
     }
 }
+
+#[test]
+fn claims_show_in_their_own_section_and_follow_their_events() {
+    use protocol::{Claim, ClaimChange, ClaimEvent};
+    let claim = |path: &str, reason: &str| Claim {
+        path: path.into(),
+        name: "codex".into(),
+        exclusive: true,
+        reason: reason.into(),
+        since: "2026-11-24T09:00:00Z".into(),
+        expires_at: None,
+        held_s: 300,
+    };
+    let mut claims = Vec::new();
+    let event = |change, claim| ClaimEvent { change, claim };
+    super::live::apply_claim(
+        &mut claims,
+        event(ClaimChange::Granted, claim("src/b.rs", "one")),
+    );
+    super::live::apply_claim(
+        &mut claims,
+        event(ClaimChange::Granted, claim("src/a.rs", "")),
+    );
+    super::live::apply_claim(
+        &mut claims,
+        event(ClaimChange::Granted, claim("src/b.rs", "two")),
+    );
+    assert_eq!(claims.len(), 2);
+    assert_eq!(
+        (claims[0].path.as_str(), claims[1].reason.as_str()),
+        ("src/a.rs", "two")
+    );
+    let frame = Frame {
+        root: "/repo".into(),
+        claims: claims.clone(),
+        ..Frame::default()
+    };
+    let options = Options {
+        limit: 20,
+        participant: None,
+        interval: Duration::from_secs(2),
+        once: true,
+        topic: None,
+    };
+    let text = render(&frame, &options, 0, false);
+    assert!(text.contains("\nclaims (2)\n  PATH"), "{text}");
+    assert!(
+        text.contains("src/b.rs") && text.contains("5 min") && text.contains("two"),
+        "{text}"
+    );
+    for change in [
+        ClaimChange::Released,
+        ClaimChange::Expired,
+        ClaimChange::Departed,
+    ] {
+        let mut left = claims.clone();
+        super::live::apply_claim(&mut left, event(change, claim("src/a.rs", "")));
+        assert_eq!(left.len(), 1);
+    }
+    let empty = Frame {
+        root: "/repo".into(),
+        ..Frame::default()
+    };
+    assert!(!render(&empty, &options, 0, false).contains("claims ("));
+}

@@ -13,6 +13,7 @@ mod claude;
 mod codex;
 mod cursor;
 mod gemini;
+mod git_hook;
 mod hooks;
 mod json;
 mod plan;
@@ -55,6 +56,10 @@ pub struct SetupArgs {
     /// it, such an entry is the person's and is kept.
     #[arg(long)]
     pub force: bool,
+    /// Install (or with --remove take out) only the git pre-commit hook that runs
+    /// `chatroomd check-claims`, chaining any pre-commit hook already there.
+    #[arg(long, conflicts_with = "clients")]
+    pub git_hook: bool,
     /// The clients to set up; none: those the repository has configuration for, or whose
     /// command is on PATH.
     #[arg(value_name = "CLIENT", value_enum)]
@@ -279,6 +284,10 @@ pub fn run(args: SetupArgs) -> anyhow::Result<i32> {
     let root = protocol::paths::RoomPaths::discover(&cwd, args.root.root.as_deref())
         .context("cannot resolve the room's root")?
         .root;
+    if args.git_hook {
+        write_stdout(&git_hook::run(&root, args.dry_run, args.remove)?)?;
+        return Ok(0);
+    }
     let context = context(root, !args.no_personal)?;
     let mut clients = if args.clients.is_empty() {
         detect(&context.root, std::env::var_os("PATH").as_deref())
