@@ -15,8 +15,8 @@ use protocol::{
     Released, Response,
 };
 
-pub(crate) use glob::normalise_path;
 use glob::Pattern;
+pub(crate) use glob::normalise_path;
 
 use super::params::holder_name;
 use super::undo::{RecordedMap, Undoable};
