@@ -82,13 +82,8 @@ pub fn shell_paths(command: &str) -> Vec<String> {
                     }
                 }
             }
-            "tee" | "rm" => operands.iter().for_each(|a| push(a, &mut out)),
-            "mv" => operands.iter().for_each(|a| push(a, &mut out)),
-            "cp" => {
-                if operands.len() >= 2 {
-                    push(operands[operands.len() - 1], &mut out);
-                }
-            }
+            "tee" | "rm" | "mv" => operands.iter().for_each(|a| push(a, &mut out)),
+            "cp" if operands.len() >= 2 => push(operands[operands.len() - 1], &mut out),
             "sed"
                 if rest
                     .iter()
