@@ -15,6 +15,7 @@ pub mod claude;
 pub mod codex;
 pub mod cursor;
 pub mod digest;
+pub mod edits;
 pub mod gemini;
 
 use std::io::{Read as _, Write as _};
