@@ -8,6 +8,7 @@ mod access;
 mod bounds;
 mod claims;
 mod claims_cli;
+mod claims_hooks;
 mod daemon;
 mod demo;
 mod discovery;

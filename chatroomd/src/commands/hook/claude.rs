@@ -21,6 +21,7 @@ pub fn event_name(event: Event) -> Option<&'static str> {
         Event::Prompt => "UserPromptSubmit",
         Event::PostTool => "PostToolUse",
         Event::Stop | Event::Wake => "Stop",
+        Event::PreTool => "PreToolUse",
     })
 }
 

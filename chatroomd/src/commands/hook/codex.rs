@@ -22,6 +22,7 @@ pub fn event_name(event: Event) -> Option<&'static str> {
         Event::PostTool => Some("PostToolUse"),
         Event::Stop => Some("Stop"),
         Event::Wake => None,
+        Event::PreTool => Some("PreToolUse"),
     }
 }
 

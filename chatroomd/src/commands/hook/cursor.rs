@@ -54,6 +54,7 @@ pub fn event_name(event: Event) -> Option<&'static str> {
         Event::PostTool => Some("postToolUse"),
         Event::Stop => Some("stop"),
         Event::Wake => None,
+        Event::PreTool => Some("beforeShellExecution"),
     }
 }
 
@@ -63,7 +64,7 @@ pub fn context(event: Event, text: &str) -> Option<Value> {
         Event::SessionStart | Event::PostTool => {
             Some(serde_json::json!({ "additional_context": text }))
         }
-        Event::Prompt | Event::Stop | Event::Wake => None,
+        Event::Prompt | Event::Stop | Event::Wake | Event::PreTool => None,
     }
 }
 

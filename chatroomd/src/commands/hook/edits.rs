@@ -12,7 +12,8 @@ pub fn patch_paths(patch: &str) -> Vec<String> {
     ];
     let mut out: Vec<String> = Vec::new();
     for line in patch.lines() {
-        let line = line.trim_end();
+        // Codex reads a header with its indentation trimmed.
+        let line = line.trim();
         for head in HEADS {
             if let Some(rest) = line.strip_prefix(head) {
                 let path = rest.trim().to_owned();
@@ -35,12 +36,8 @@ pub fn shell_paths(command: &str) -> Vec<String> {
             out.push(w.to_owned());
         }
     };
-    let normalised = command
-        .replace("&&", ";")
-        .replace("||", ";")
-        .replace('|', ";");
-    for part in normalised.split([';', '\n']) {
-        let words: Vec<&str> = part.split_whitespace().collect();
+    for part in segments(command) {
+        let words: Vec<&str> = part.iter().map(String::as_str).collect();
         let mut args: Vec<&str> = Vec::new();
         let mut i = 0;
         while i < words.len() {
@@ -98,6 +95,48 @@ pub fn shell_paths(command: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// The simple commands of `command`: split at `;`, `|`, `&&`, `||` and newlines outside quotes,
+/// each into its words. A quoted span stays in its word with its quotes, so that a quoted word is
+/// one word (`sed -i 's/a b/c/' f` has three) and never taken for a path ([`plain`]).
+fn segments(command: &str) -> Vec<Vec<String>> {
+    let mut segments = vec![Vec::new()];
+    let mut word = String::new();
+    let mut quote: Option<char> = None;
+    let mut chars = command.chars().peekable();
+    let end_word = |word: &mut String, segments: &mut Vec<Vec<String>>| {
+        if !word.is_empty() {
+            let last = segments.len() - 1;
+            segments[last].push(std::mem::take(word));
+        }
+    };
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(open), _) if c == open => {
+                quote = None;
+                word.push(c);
+            }
+            (Some(_), _) => word.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                word.push(c);
+            }
+            (None, ';' | '|' | '\n') => {
+                end_word(&mut word, &mut segments);
+                segments.push(Vec::new());
+            }
+            (None, '&') if chars.peek() == Some(&'&') => {
+                chars.next();
+                end_word(&mut word, &mut segments);
+                segments.push(Vec::new());
+            }
+            (None, c) if c.is_whitespace() => end_word(&mut word, &mut segments),
+            (None, c) => word.push(c),
+        }
+    }
+    end_word(&mut word, &mut segments);
+    segments
 }
 
 /// A word taken literally: no quoting, expansion or glob characters.

@@ -22,6 +22,7 @@ pub fn event_name(event: Event) -> Option<&'static str> {
         Event::PostTool => Some("AfterTool"),
         Event::Stop => Some("AfterAgent"),
         Event::Wake => None,
+        Event::PreTool => Some("BeforeTool"),
     }
 }
 

@@ -17,6 +17,7 @@ pub mod cursor;
 pub mod digest;
 pub mod edits;
 pub mod gemini;
+pub mod pre_tool;
 
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -49,7 +50,8 @@ pub struct HookArgs {
     pub client: Client,
     /// The hook point: `session-start`, `prompt` (before the prompt reaches the model),
     /// `post-tool` (after a tool call), `stop` (the agent is about to end its turn), or `wake`
-    /// (Claude Code's `asyncRewake` hook: wait for a message and wake the agent).
+    /// (Claude Code's `asyncRewake` hook: wait for a message and wake the agent), or `pre-tool`
+    /// (before a tool that edits files: denied when another agent holds one exclusively).
     #[arg(value_enum)]
     pub event: Event,
     /// `wake` only: how many seconds to wait for a message (below the hook's own timeout).
@@ -67,7 +69,7 @@ pub enum Client {
 }
 
 /// The hook points, named the same for every client (each client's module maps them to its
-/// own event names). New points (a pre-tool hook) add a variant and an arm per client.
+/// own event names). A new point adds a variant and an arm per client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Event {
     SessionStart,
@@ -75,6 +77,7 @@ pub enum Event {
     PostTool,
     Stop,
     Wake,
+    PreTool,
 }
 
 /// What a hook's stdin says, whichever client sent it.
@@ -99,6 +102,8 @@ pub enum Output {
     Json(Value),
     /// This text on stderr, exit 2 (Claude Code's `asyncRewake`).
     Wake(String),
+    /// This reason on stderr, exit 2: a tool call denied (Codex's `PreToolUse`).
+    Refuse(String),
 }
 
 impl Client {
@@ -166,6 +171,7 @@ impl Event {
             Event::PostTool => "post-tool",
             Event::Stop => "stop",
             Event::Wake => "wake",
+            Event::PreTool => "pre-tool",
         }
     }
 }
@@ -232,6 +238,8 @@ fn request(client: Client, event: Event, input: &HookInput, wait_s: u32) -> Opti
             timeout_s: i64::from(wait_s),
             limit: LIMIT,
         }),
+        // Asked by `check_edits`, with the files the call edits.
+        Event::PreTool => None,
     }
 }
 
@@ -246,6 +254,7 @@ pub fn render(client: Client, event: Event, reach: &HookReach) -> Output {
         }
         Event::Stop => digest::digest(reach).and_then(|text| client.keep_going(&text)),
         Event::Wake => return digest::digest(reach).map_or(Output::Nothing, Output::Wake),
+        Event::PreTool => None,
     };
     shown.map_or(Output::Nothing, Output::Json)
 }
@@ -269,7 +278,7 @@ pub fn run(args: HookArgs) -> i32 {
     });
     let written = outcome.and_then(|output| emit(&output).map(|()| output));
     match written {
-        Ok(Output::Wake(_)) => 2,
+        Ok(Output::Wake(_) | Output::Refuse(_)) => 2,
         Ok(_) => 0,
         Err(err) => {
             // A failure before the stdin named a directory is logged in the room of the one
@@ -316,6 +325,10 @@ fn attempt(args: &HookArgs, state_dir: &mut Option<PathBuf>) -> anyhow::Result<O
             bail!("no room at {}", paths.root.display());
         }
         *state_dir = Some(paths.state_dir.clone());
+        if args.event == Event::PreTool {
+            let until = started + deadline;
+            return check_edits(args.client, &stdin, &input, &paths, &cwd, until).await;
+        }
         let Some(request) = request(args.client, args.event, &input, args.wait_s) else {
             return Ok(Output::Nothing);
         };
@@ -345,6 +358,47 @@ fn read_stdin() -> anyhow::Result<Value> {
     serde_json::from_slice(&bytes).context("stdin is not JSON")
 }
 
+/// The pre-tool hook: the files the call edits, inside the room's repository, asked about in
+/// one [`Request::CheckClaims`]; denied in the client's words when another session holds one
+/// exclusively. A call that edits nothing we can read, or no daemon, is allowed in silence.
+async fn check_edits(
+    client: Client,
+    stdin: &Value,
+    input: &HookInput,
+    paths: &RoomPaths,
+    cwd: &Path,
+    until: Instant,
+) -> anyhow::Result<Output> {
+    client
+        .event_name(Event::PreTool)
+        .context("no pre-tool hook for this client")?;
+    let root = paths.root.to_string_lossy();
+    let cwd = cwd.to_string_lossy();
+    let mut files: Vec<String> = pre_tool::edited_files(client, stdin)
+        .iter()
+        .filter_map(|file| crate::daemon::room::normalise_path(&root, &cwd, file))
+        .collect();
+    files.dedup();
+    files.truncate(crate::daemon::room::MAX_CLAIM_PATHS);
+    if files.is_empty() {
+        return Ok(Output::Nothing);
+    }
+    let request = Request::CheckClaims {
+        hook: HookLink {
+            session_id: input.session_id.trim().to_owned(),
+            ancestors: ancestry::ancestors(std::process::id()),
+        },
+        as_names: Vec::new(),
+        paths: files,
+    };
+    match ask_daemon(paths, request, until).await? {
+        None => Ok(Output::Nothing),
+        Some(Response::ClaimCheck(check)) if check.blocked.is_empty() => Ok(Output::Nothing),
+        Some(Response::ClaimCheck(check)) => Ok(pre_tool::deny(client, &pre_tool::reason(&check))),
+        Some(other) => bail!("unexpected reply from chatroomd: {other:?}"),
+    }
+}
+
 /// One request to the running daemon, answered by `until`; `None` when no daemon runs (a hook
 /// never starts one).
 async fn ask(
@@ -352,6 +406,19 @@ async fn ask(
     request: Request,
     until: Instant,
 ) -> anyhow::Result<Option<HookReach>> {
+    match ask_daemon(paths, request, until).await? {
+        None => Ok(None),
+        Some(Response::Reached(reach)) => Ok(Some(reach)),
+        Some(other) => bail!("unexpected reply from chatroomd: {other:?}"),
+    }
+}
+
+/// [`ask`]'s exchange, whatever the answer.
+async fn ask_daemon(
+    paths: &RoomPaths,
+    request: Request,
+    until: Instant,
+) -> anyhow::Result<Option<Response>> {
     let exchange = async {
         let connection = match Connection::reach(paths, ClientKind::Control).await? {
             Reach::Connected(connection) => connection,
@@ -359,10 +426,7 @@ async fn ask(
             Reach::Incompatible(daemon) => bail!("{}", daemon.message),
         };
         let within = until.saturating_duration_since(Instant::now());
-        match connection.request_within(request, within).await? {
-            Response::Reached(reach) => Ok(Some(reach)),
-            other => bail!("unexpected reply from chatroomd: {other:?}"),
-        }
+        Ok(Some(connection.request_within(request, within).await?))
     };
     let within = until.saturating_duration_since(Instant::now());
     tokio::time::timeout(within, exchange)
@@ -406,7 +470,7 @@ fn emit(output: &Output) -> anyhow::Result<()> {
             stdout.write_all(b"\n").context("cannot write stdout")?;
             stdout.flush().context("cannot write stdout")
         }
-        Output::Wake(text) => {
+        Output::Wake(text) | Output::Refuse(text) => {
             let mut stderr = std::io::stderr().lock();
             writeln!(stderr, "{text}").context("cannot write stderr")?;
             stderr.flush().context("cannot write stderr")

@@ -27,6 +27,12 @@ const ROWS: &[Row] = &[
     Row::matching("PostToolUse", HookEvent::PostTool, "*"),
     Row::new("Stop", HookEvent::Stop),
     Row::new("Stop", HookEvent::Wake),
+    // The file-editing tools and Bash (https://code.claude.com/docs/en/hooks#pretooluse).
+    Row::matching(
+        "PreToolUse",
+        HookEvent::PreTool,
+        "Edit|Write|MultiEdit|NotebookEdit|Bash",
+    ),
 ];
 
 pub fn targets(context: &Context) -> Vec<Target> {

@@ -17,6 +17,9 @@ const ROWS: &[Row] = &[
     Row::new("UserPromptSubmit", HookEvent::Prompt),
     Row::matching("PostToolUse", HookEvent::PostTool, "*"),
     Row::new("Stop", HookEvent::Stop),
+    // Every tool: the hook reads apply_patch's patch and Bash's command, and allows the rest
+    // (https://developers.openai.com/codex/hooks#pretooluse).
+    Row::matching("PreToolUse", HookEvent::PreTool, "*"),
 ];
 
 pub fn targets(context: &Context) -> Vec<Target> {

@@ -19,6 +19,7 @@ const ROWS: &[Row] = &[
     Row::new("sessionStart", HookEvent::SessionStart),
     Row::new("postToolUse", HookEvent::PostTool),
     Row::new("stop", HookEvent::Stop),
+    Row::new("beforeShellExecution", HookEvent::PreTool),
 ];
 
 pub fn targets(context: &Context) -> Vec<Target> {

@@ -17,6 +17,12 @@ const ROWS: &[Row] = &[
     Row::new("BeforeAgent", HookEvent::Prompt),
     Row::new("AfterTool", HookEvent::PostTool),
     Row::new("AfterAgent", HookEvent::Stop),
+    // Gemini's matcher is a regular expression over the tool's name.
+    Row::matching(
+        "BeforeTool",
+        HookEvent::PreTool,
+        "write_file|replace|run_shell_command",
+    ),
 ];
 
 pub fn targets(context: &Context) -> Vec<Target> {

@@ -1,7 +1,7 @@
 //! The hooks setup installs, as one table per client: which of the client's events runs which
 //! `chatroomd hook <client> <event>` command line. The command lines are the contract with the
-//! hook adapters (`chatroomd hook`); a new event (issue 10's `pre-tool`) is one more
-//! [`HookEvent`] and one row per client.
+//! hook adapters (`chatroomd hook`); a new event is one more [`HookEvent`] and one row per
+//! client.
 
 use serde_json::{Map, Value};
 
@@ -27,6 +27,8 @@ pub enum HookEvent {
     Stop,
     /// Claude Code only: wait in the background and wake the idle session for a message.
     Wake,
+    /// Before a tool that edits files: denied when another agent holds one exclusively.
+    PreTool,
 }
 
 impl HookEvent {
@@ -38,6 +40,7 @@ impl HookEvent {
             HookEvent::PostTool => "post-tool",
             HookEvent::Stop => "stop",
             HookEvent::Wake => "wake",
+            HookEvent::PreTool => "pre-tool",
         }
     }
 }
