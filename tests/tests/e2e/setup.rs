@@ -140,6 +140,8 @@ fn claude_code_gets_its_server_hooks_and_approvals() {
             "UserPromptSubmit": [{"hooks": [handler("claude-code", "prompt")]}],
             "PostToolUse": [{"matcher": "*", "hooks": [handler("claude-code", "post-tool")]}],
             "Stop": [{"hooks": [handler("claude-code", "stop"), wake]}],
+            // https://code.claude.com/docs/en/hooks#pretooluse: the file-editing tools and Bash.
+            "PreToolUse": [{"matcher": "Edit|Write|MultiEdit|NotebookEdit|Bash", "hooks": [handler("claude-code", "pre-tool")]}],
         }})
     );
     assert_eq!(
@@ -177,6 +179,8 @@ fn codex_gets_its_server_hooks_and_the_projects_trust() {
             "UserPromptSubmit": [{"hooks": [handler("codex", "prompt")]}],
             "PostToolUse": [{"matcher": "*", "hooks": [handler("codex", "post-tool")]}],
             "Stop": [{"hooks": [handler("codex", "stop")]}],
+            // https://developers.openai.com/codex/hooks#pretooluse
+            "PreToolUse": [{"matcher": "*", "hooks": [handler("codex", "pre-tool")]}],
         }})
     );
     assert_eq!(
@@ -211,6 +215,8 @@ fn gemini_gets_its_server_hooks_and_the_folders_trust() {
                 "BeforeAgent": [{"hooks": [hook("prompt")]}],
                 "AfterTool": [{"hooks": [hook("post-tool")]}],
                 "AfterAgent": [{"hooks": [hook("stop")]}],
+                // https://geminicli.com/docs/hooks/reference/: a regular expression of tool names.
+                "BeforeTool": [{"matcher": "write_file|replace|run_shell_command", "hooks": [hook("pre-tool")]}],
             },
         })
     );
@@ -243,6 +249,7 @@ fn cursor_gets_its_server_and_hooks_and_nothing_personal() {
             "sessionStart": hook("session-start"),
             "postToolUse": hook("post-tool"),
             "stop": hook("stop"),
+            "beforeShellExecution": hook("pre-tool"),
         }})
     );
     assert!(
