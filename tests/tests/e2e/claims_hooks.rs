@@ -4,11 +4,12 @@
 //! the holder's own edit and an edit of an unclaimed file (in silence).
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
-use chatroom_client::{Connection, Reach};
-use chatroom_tests::{DEFAULT_TIMEOUT, TestRoom, daemon_bin, run_bounded};
-use protocol::{ClientKind, Request, Response};
+use chatroom_tests::TestRoom;
+use protocol::{Request, Response};
+
+use crate::reach::linked;
 use serde_json::{Value, json};
 
 const CLIENTS: [&str; 4] = ["claude-code", "codex", "gemini", "cursor"];
@@ -34,47 +35,10 @@ fn stdin_of(client: &str, root: &Path, id: &str, file: &str) -> Value {
     stdin
 }
 
-/// `chatroomd hook <client> pre-tool` with `stdin`, run from elsewhere (the stdin's `cwd` names
-/// the room), under `sh` so that the test is not an ancestor the daemon could link by.
+/// `chatroomd hook <client> pre-tool` as a client runs it (`reach::hook`: under `sh`, from
+/// elsewhere; the stdin's `cwd` names the room).
 fn hook(room: &TestRoom, client: &str, stdin: &Value) -> Output {
-    let file = tempfile::tempfile().expect("stdin file");
-    std::io::Write::write_all(&mut &file, stdin.to_string().as_bytes()).expect("stdin");
-    std::io::Seek::rewind(&mut &file).expect("rewind");
-    let mut command = Command::new("sh");
-    command
-        .arg("-c")
-        .arg("\"$0\" hook \"$@\"; exit $?")
-        .arg(daemon_bin())
-        .args([client, "pre-tool"])
-        .current_dir(std::env::temp_dir())
-        .env(protocol::paths::ENV_RUNTIME_DIR, &room.runtime_dir)
-        .env_remove(protocol::paths::ENV_ROOT)
-        .stdin(Stdio::from(file));
-    run_bounded(command, DEFAULT_TIMEOUT).expect("running the hook")
-}
-
-/// An agent session standing in for a shim: joins `name`, links the client session `id`.
-async fn linked(room: &TestRoom, name: &str, id: &str) -> Connection {
-    let Reach::Connected(connection) = Connection::reach(&room.paths(), ClientKind::Agent)
-        .await
-        .expect("reaching the daemon")
-    else {
-        panic!("no daemon")
-    };
-    let join = Request::Join {
-        name: name.into(),
-        role: "dev".into(),
-    };
-    connection.request(join).await.expect("join");
-    let link = Request::Link {
-        client_session_id: id.into(),
-        agent_pid: 0,
-    };
-    assert!(matches!(
-        connection.request(link).await.expect("link"),
-        Response::Linked
-    ));
-    connection
+    crate::reach::hook(room, &[client, "pre-tool"], stdin)
 }
 
 fn assert_allowed(client: &str, output: &Output) {

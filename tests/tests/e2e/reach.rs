@@ -64,7 +64,7 @@ fn hook_command(room: &TestRoom, args: &[&str], stdin: &Value) -> Command {
     command
 }
 
-fn hook(room: &TestRoom, args: &[&str], stdin: &Value) -> Output {
+pub(crate) fn hook(room: &TestRoom, args: &[&str], stdin: &Value) -> Output {
     run_bounded(hook_command(room, args, stdin), DEFAULT_TIMEOUT).expect("running the hook")
 }
 
@@ -129,7 +129,7 @@ fn event_name(client: &str, event: &str) -> &'static str {
 
 /// An agent session standing in for a shim: it joins `name` and links itself to the client's
 /// session `id`, as the shim does with `CLAUDE_CODE_SESSION_ID` or Codex's turn metadata.
-async fn linked(room: &TestRoom, name: &str, id: &str) -> Connection {
+pub(crate) async fn linked(room: &TestRoom, name: &str, id: &str) -> Connection {
     linked_as(room, name, id, 0).await
 }
 
