@@ -636,18 +636,21 @@ pub const TOPIC_RECORD_KEYS: &[&[&str]] = record_shapes![
     &["closed"],
 ];
 
+/// A claim record's keys, in their order (`list_claims`, `chatroomd claims --json`).
+pub const CLAIM_KEYS: [&str; 7] = [
+    "path",
+    "name",
+    "exclusive",
+    "reason",
+    "since",
+    "expires_at",
+    "held_s",
+];
+
 /// [`RECORD_KEYS`] and the records of claims: a claim, a conflict, `claim`'s and `release`'s
 /// results, and a handoff once the room has claims (`claims` last).
 pub const CLAIM_RECORD_KEYS: &[&[&str]] = record_shapes![
-    &[
-        "path",
-        "name",
-        "exclusive",
-        "reason",
-        "since",
-        "expires_at",
-        "held_s",
-    ],
+    &CLAIM_KEYS,
     &["path", "held_by"],
     &["name", "granted", "conflicts"],
     &["name", "released"],

@@ -107,19 +107,7 @@ async fn a_commit_touching_a_file_another_agent_claims_is_refused_until_it_is_re
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(
-        keys,
-        [
-            "path",
-            "name",
-            "exclusive",
-            "reason",
-            "since",
-            "expires_at",
-            "held_s"
-        ],
-        "{records}"
-    );
+    assert_eq!(keys, chatroom_tests::CLAIM_KEYS, "{records}");
     assert_eq!(records[0]["name"], "codex");
     assert_eq!(records.as_array().unwrap().len(), 1);
     let output = room.chatroomd(&["claims", "--path", "src/other.rs"]);
