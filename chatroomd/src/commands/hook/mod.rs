@@ -204,15 +204,20 @@ pub(crate) fn hook_specific(event_name: &str, text: &str) -> Value {
     })
 }
 
+/// What links this hook to its agent: the client's session id, and this process's ancestry.
+fn hook_link(input: &HookInput) -> HookLink {
+    HookLink {
+        session_id: input.session_id.trim().to_owned(),
+        ancestors: ancestry::ancestors(std::process::id()),
+    }
+}
+
 /// What the hook asks the daemon at `event`, or `None` when it has nothing to ask: a client
 /// that cannot speak there, or a stop that is already a continuation (asking would mark
 /// messages delivered that nobody shows).
 fn request(client: Client, event: Event, input: &HookInput, wait_s: u32) -> Option<Request> {
     client.event_name(event)?;
-    let hook = HookLink {
-        session_id: input.session_id.trim().to_owned(),
-        ancestors: ancestry::ancestors(std::process::id()),
-    };
+    let hook = hook_link(input);
     match event {
         Event::SessionStart => Some(Request::Reach {
             hook,
@@ -384,10 +389,7 @@ async fn check_edits(
         return Ok(Output::Nothing);
     }
     let request = Request::CheckClaims {
-        hook: HookLink {
-            session_id: input.session_id.trim().to_owned(),
-            ancestors: ancestry::ancestors(std::process::id()),
-        },
+        hook: hook_link(input),
         as_names: Vec::new(),
         paths: files,
     };

@@ -273,6 +273,14 @@ impl Core {
             .min()
     }
 
+    /// When the owner must end the room's next claim to expire. Unix seconds are whole, and
+    /// `now.unix` is rounded down: counting from it never ends a claim early.
+    fn next_claim_expiry(&self, now: Now) -> Option<Instant> {
+        self.room
+            .next_claim_expiry()
+            .map(|expires| now.at + Duration::from_secs(expires.saturating_sub(now.unix)))
+    }
+
     /// Whether a claim's `ttl_s` has run out: an empty batch then ends it.
     pub fn claims_due(&self, at: Instant) -> bool {
         self.claim_expiry.is_some_and(|expiry| expiry <= at)
@@ -302,7 +310,10 @@ impl Core {
         if self.orphans_pending {
             changes.merge(self.room.remove_orphans(now.unix));
         }
-        changes.merge(self.room.expire_claims(now.unix));
+        // Claims are scanned only when one is due, not in every batch.
+        if self.claims_due(now.at) {
+            changes.merge(self.room.expire_claims(now.unix));
+        }
         let mut closed = std::mem::take(&mut self.departures);
         for session in &closed {
             changes.merge(self.room.end_session(*session, now.unix));
@@ -415,12 +426,10 @@ impl Core {
         // the batch's, once it is durable (and they wait on if it cannot be stored).
         self.wake(&changes.messages);
         self.answer_waits(now, &mut keys, &mut changes, &mut replies);
-        // Unix seconds are whole, and `now.unix` is rounded down: counting from it never ends
-        // a claim early.
-        self.claim_expiry = self
-            .room
-            .next_claim_expiry()
-            .map(|expires| now.at + Duration::from_secs(expires.saturating_sub(now.unix)));
+        // Only a batch that changed the claims can have moved the next expiry.
+        if !changes.claims.is_empty() {
+            self.claim_expiry = self.next_claim_expiry(now);
+        }
         Plan {
             keys,
             changes,
@@ -478,9 +487,10 @@ impl Core {
                 }
                 self.repark(&mut replies, now);
                 self.refuse_batch(err, &mut replies, now);
-                // Expiries the batch undid are tried again with the departures, not at once.
+                // The claims are back as they were: expiries the batch undid are tried again
+                // with the departures, not at once.
                 self.claim_expiry = self
-                    .claim_expiry
+                    .next_claim_expiry(now)
                     .map(|expiry| expiry.max(now.at + DEPARTURE_RETRY));
                 // The sessions are gone whatever the disk says; their names leave once it can
                 // be recorded.
