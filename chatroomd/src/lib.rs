@@ -3,7 +3,7 @@
 //! socket. See ARCHITECTURE.md for the map.
 //!
 //! The folders are the architecture: [`daemon`] is the long-lived process (the pure room core, the
-//! owner thread, the store, the server), [`commands`] are the people's commands that talk to it or
+//! owner, the store, the server), [`commands`] are the people's commands that talk to it or
 //! read its files, and [`shared`] is what both use (time, logging). [`cli`] ties them to the
 //! command line.
 

@@ -1,4 +1,4 @@
-//! Test-only faults: the daemon (or its owner thread) dying at the exact point the end-to-end
+//! Test-only faults: the daemon (or its owner task) dying at the exact point the end-to-end
 //! tests need, which no outside `kill` can hit reliably. Inert unless its environment variable is set.
 
 use std::path::{Path, PathBuf};
@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use protocol::Request;
 
-/// `CHATROOM_TEST_OWNER_PANIC_ON=<content>`: the owner thread panics as it handles a
+/// `CHATROOM_TEST_OWNER_PANIC_ON=<content>`: the owner panics as it handles a
 /// `send_message` whose content (trimmed) equals the value, before anything of that batch is
 /// stored. It lets the end-to-end tests check that a dead owner ends the daemon.
 pub const ENV_OWNER_PANIC_ON: &str = "CHATROOM_TEST_OWNER_PANIC_ON";

@@ -59,8 +59,8 @@ pub struct ServeConfig {
 pub enum ServeError {
     #[error("another chatroomd (pid {pid}) already holds the room at {root}")]
     AlreadyRunning { pid: String, root: String },
-    /// The owner thread ended without being asked to (it panicked): the daemon shut down.
-    #[error("the room owner thread stopped unexpectedly ({0}); chatroomd shut down")]
+    /// The owner task ended without being asked to (it panicked): the daemon shut down.
+    #[error("the room owner stopped unexpectedly ({0}); chatroomd shut down")]
     OwnerDied(String),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
@@ -183,10 +183,8 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
         );
     }
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .thread_name("chatroomd")
         .build()
         .context("cannot start the async runtime")?;
     let result = runtime.block_on(async {
@@ -220,9 +218,11 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
         owner.send(Command::Stop);
         // A panicked owner ended the accept loop itself (it cancels `shutdown` as it unwinds);
         // the daemon then leaves by the same path as any shutdown and reports the failure.
-        match tokio::task::spawn_blocking(move || owner_thread.join()).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(panic)) => Err(ServeError::OwnerDied(panic_message(&*panic))),
+        match owner_thread.await {
+            Ok(()) => Ok(()),
+            Err(err) if err.is_panic() => {
+                Err(ServeError::OwnerDied(panic_message(&*err.into_panic())))
+            }
             Err(err) => Err(ServeError::OwnerDied(err.to_string())),
         }
     });

@@ -366,7 +366,7 @@ async fn a_dead_owner_thread_ends_the_daemon_and_the_next_call_starts_a_fresh_on
     assert_eq!(status.code(), Some(1), "an owner's death is a failure");
     let log = room.log();
     assert!(
-        log.contains("the room owner thread stopped unexpectedly"),
+        log.contains("the room owner stopped unexpectedly"),
         "the log says why: {log}"
     );
     let fresh = room.daemon_pid().expect("a fresh daemon serves the room");

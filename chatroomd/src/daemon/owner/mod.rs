@@ -1,18 +1,24 @@
-//! The one owner of the room: a dedicated thread that holds the [`Room`] and the [`Store`].
+//! The one owner of the room: a task that holds the [`Room`] and the [`Store`].
 //!
 //! Connections talk to it only through [`Command`]s on a channel. It takes every command that is
 //! queued, applies them to the room in order, makes their changes durable with one
 //! [`Store::persist`] (group commit: one journal record and one sync), and only then hands the
-//! replies to the sessions' outboxes: persist, then reply. Every few dozen batches, and at a clean
-//! stop, it checkpoints the store (syncs the compatible files, empties the journal). Running on
-//! its own thread keeps `fdatasync` off the async runtime.
+//! replies to the sessions' outboxes: persist, then reply. Once the room is quiet (or the journal
+//! has grown long), and at a clean stop, it checkpoints the store (syncs the compatible files,
+//! empties the journal), after the batch's replies are written.
+//!
+//! The owner and every connection share the daemon's one thread (a current-thread runtime): a
+//! request reaches the owner, and its reply the connection, without waking another thread,
+//! which on these machines cost more than the work of most requests. The owner's `fdatasync`
+//! blocks that thread, and that is the group commit: the requests that arrive meanwhile wait in
+//! their sockets and are read, all of them, into the next batch.
 //!
 //! What a batch does is decided by the pure core in [`batch`] (apply, settle, deliver), which
 //! is where the rules live and are tested: the rollback of a batch that cannot be stored, the
 //! re-answered reads, the replayed keyed writes, the retried departures, the evictions and the
-//! events each subscriber may see. This module is the thin shell around it: the thread, the
+//! events each subscriber may see. This module is the thin shell around it: the task, the
 //! channel, the clock, the store and the keys file's compaction, the sessions' outboxes and
-//! eviction tokens, the presence watch and the test-only faults. And if the thread ends for any
+//! eviction tokens, the presence watch and the test-only faults. And if the task ends for any
 //! reason, a panic included, it cancels the daemon's shutdown token on its way out: a daemon
 //! without its owner answers nothing, so it leaves by its one shutdown path, releasing the lock
 //! for the next client to start a fresh one.
@@ -20,7 +26,6 @@
 mod batch;
 
 use std::collections::BTreeMap;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::time::{Duration, Instant};
 
 use protocol::{ClientKind, Request, ServerMessage};
@@ -101,7 +106,7 @@ pub struct DaemonFacts {
 /// The sending side, cloned into every connection.
 #[derive(Debug, Clone)]
 pub struct OwnerHandle {
-    commands: Sender<Command>,
+    commands: mpsc::UnboundedSender<Command>,
 }
 
 impl OwnerHandle {
@@ -117,7 +122,7 @@ struct Outbox {
     evict: CancellationToken,
 }
 
-/// Starts the owner thread. It runs until it receives [`Command::Stop`] (or every handle is gone).
+/// Starts the owner task (on the current runtime). It runs until it receives [`Command::Stop`] (or every handle is gone).
 /// However it ends, a panic included, it cancels `shutdown` on its way out: a daemon without its
 /// owner can answer nothing, so it must not linger holding the lock (see [`CancelOnExit`]).
 pub fn spawn(
@@ -129,27 +134,24 @@ pub fn spawn(
 ) -> (
     OwnerHandle,
     watch::Receiver<Presence>,
-    std::thread::JoinHandle<()>,
+    tokio::task::JoinHandle<()>,
 ) {
-    let (commands, receiver) = channel();
+    let (commands, receiver) = mpsc::unbounded_channel();
     let (owner, presence_rx) = Owner::new(room, store, dedupe, facts);
-    let thread = std::thread::Builder::new()
-        .name("room-owner".into())
-        .spawn(move || {
-            let _exit = CancelOnExit(shutdown);
-            owner.run(receiver);
-        })
-        .expect("spawning the room owner thread");
-    (OwnerHandle { commands }, presence_rx, thread)
+    let task = tokio::spawn(async move {
+        let _exit = CancelOnExit(shutdown);
+        owner.run(receiver).await;
+    });
+    (OwnerHandle { commands }, presence_rx, task)
 }
 
-/// Cancels the daemon's shutdown token when the owner thread ends, by returning or by unwinding.
+/// Cancels the daemon's shutdown token when the owner task ends, by returning or by unwinding.
 struct CancelOnExit(CancellationToken);
 
 impl Drop for CancelOnExit {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            error!("the room owner thread panicked; shutting the daemon down");
+            error!("the room owner panicked; shutting the daemon down");
         }
         self.0.cancel();
     }
@@ -162,6 +164,8 @@ struct Owner {
     /// The outboxes of the sessions the core knows, by the same ids.
     outboxes: BTreeMap<SessionId, Outbox>,
     presence: watch::Sender<Presence>,
+    /// When a batch (or the lazy flush) last went to the journal: checkpoints wait for quiet.
+    last_stored: Instant,
 }
 
 impl Owner {
@@ -181,24 +185,29 @@ impl Owner {
             store,
             outboxes: BTreeMap::new(),
             presence,
+            last_stored: Instant::now(),
         };
         (owner, presence_rx)
     }
 
-    fn run(mut self, receiver: Receiver<Command>) {
+    async fn run(mut self, mut receiver: mpsc::UnboundedReceiver<Command>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         loop {
-            let timeout = self
+            let checkpoint = self.store.checkpoint_due_at(self.last_stored);
+            let deadline = self
                 .core
                 .next_deadline()
-                .map_or(Duration::from_secs(3600), |deadline| {
-                    deadline.saturating_duration_since(Instant::now())
-                });
-            match receiver.recv_timeout(timeout) {
-                Ok(command) => batch.push(command),
+                .into_iter()
+                .chain(checkpoint)
+                .min()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                command = receiver.recv() => match command {
+                    Some(command) => batch.push(command),
+                    None => break,
+                },
                 // A deadline: an empty batch retries the departures, then last_seen is flushed.
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
+                () = tokio::time::sleep_until(deadline.into()) => {}
             }
             while batch.len() < MAX_BATCH {
                 match receiver.try_recv() {
@@ -220,6 +229,16 @@ impl Owner {
             }
             if stop {
                 break;
+            }
+            if self
+                .store
+                .checkpoint_due_at(self.last_stored)
+                .is_some_and(|due| due <= Instant::now())
+            {
+                // The batch's replies are queued to connections that run on this thread: they
+                // are written before the checkpoint's few syncs, which so delay none of them.
+                tokio::task::yield_now().await;
+                self.checkpoint();
             }
         }
         self.flush_last_seen();
@@ -252,9 +271,11 @@ impl Owner {
         }
         let stored = match plan.must_store() {
             false => Ok(()),
-            true => self
-                .store
-                .persist(&plan.keys, &plan.changes, self.core.room()),
+            true => {
+                self.last_stored = Instant::now();
+                self.store
+                    .persist(&plan.keys, &plan.changes, self.core.room())
+            }
         };
         let stop = plan.stop;
         // The timers the outcome sets count from when it is known.
@@ -290,10 +311,6 @@ impl Owner {
         if let Some(live_sessions) = delivered.live_sessions {
             self.presence
                 .send_modify(|presence| presence.live_sessions = live_sessions);
-        }
-        // After the replies are queued, so the few syncs of a checkpoint delay none of them.
-        if self.store.checkpoint_due() {
-            self.checkpoint();
         }
         stop
     }
@@ -391,9 +408,12 @@ impl Owner {
     }
 
     fn flush_last_seen(&mut self) {
-        if self.core.take_last_seen()
-            && let Err(err) = self.store.write_lazy(self.core.room())
-        {
+        if !self.core.take_last_seen() {
+            return;
+        }
+        // A journal record too: the checkpoint's quiet is counted from it.
+        self.last_stored = Instant::now();
+        if let Err(err) = self.store.write_lazy(self.core.room()) {
             warn!(file = %err.file, cause = %err.cause, "could not rewrite participants.json or topics.json; last_seen and topic activity stay in memory");
         }
     }
@@ -529,19 +549,27 @@ mod tests {
 
         // The disk takes writes again, and no client ever sends a command: the owner's own
         // timer must retry the departure.
-        let shutdown = CancellationToken::new();
-        let (owner, _presence, thread) = spawn(room, store, Dedupe::default(), facts(), shutdown);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let messages = dir.path().join(MESSAGES_FILE);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let left = loop {
-            let text = std::fs::read_to_string(&messages).unwrap_or_default();
-            if text.contains("alice left the chatroom") || Instant::now() > deadline {
-                break text;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        owner.send(Command::Stop);
-        thread.join().unwrap();
+        let left = runtime.block_on(async {
+            let shutdown = CancellationToken::new();
+            let (owner, _presence, task) =
+                spawn(room, store, Dedupe::default(), facts(), shutdown);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let left = loop {
+                let text = std::fs::read_to_string(&messages).unwrap_or_default();
+                if text.contains("alice left the chatroom") || Instant::now() > deadline {
+                    break text;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            };
+            owner.send(Command::Stop);
+            task.await.unwrap();
+            left
+        });
         assert!(left.contains("alice left the chatroom"), "{left:?}");
         let participants = std::fs::read_to_string(dir.path().join(PARTICIPANTS_FILE)).unwrap();
         assert_eq!(participants.trim(), "{}");

@@ -5,9 +5,9 @@
 //! objects replaced atomically (temp file, rename). The owner batches the changes of every
 //! request it has queued into one [`Store::persist`] call, which is acknowledged after a single
 //! `fdatasync`: of the batch's record in the journal (see `journal`), from which the compatible
-//! files are then written without a sync of their own. A checkpoint every few dozen batches,
-//! and at a clean stop, syncs them and empties the journal; a start replays what a crash left
-//! in it.
+//! files are then written without a sync of their own. A checkpoint, once the room is quiet
+//! (or the journal has grown large) and at a clean stop, syncs them and empties the journal; a
+//! start replays what a crash left in it.
 //!
 //! Topics add three objects beside the v1 files, each written only once the room has something
 //! to put in it, so a room used the v1 way keeps exactly the v1 files: `topics.json` (v2's

@@ -380,8 +380,14 @@ fn a_batch_is_one_journal_record_until_a_checkpoint_and_a_refused_one_leaves_non
     std::fs::remove_dir(dir.path().join(temp_name(CURSORS_FILE))).unwrap();
     assert_eq!(journal_bytes(), before);
 
-    assert!(!store.checkpoint_due());
+    let stored = std::time::Instant::now();
+    assert_eq!(
+        store.checkpoint_due_at(stored),
+        Some(stored + CHECKPOINT_QUIET),
+        "two records wait for a quiet room"
+    );
     store.checkpoint().unwrap();
+    assert_eq!(store.checkpoint_due_at(stored), None, "nothing left to sync");
     assert!(
         journal_bytes().is_empty(),
         "a checkpoint empties the journal"
@@ -447,4 +453,49 @@ fn gitignore_gets_one_line_once() {
         std::fs::read_to_string(fresh.path().join(".gitignore")).unwrap(),
         ".chatroom/\n"
     );
+}
+
+#[test]
+fn a_checkpoint_waits_for_quiet_unless_the_journal_grows_large() {
+    let dir = dir_with(&[]);
+    let mut store = Store::open(dir.path()).unwrap();
+    let mut room = Room::new();
+    let join = protocol::Request::Join {
+        name: "alice".into(),
+        role: "general".into(),
+    };
+    let changes = one_change(&mut room, join);
+    store.persist(&[], &changes, &room).unwrap();
+    let stored = std::time::Instant::now();
+    let mut records = 1;
+    let mut send_until = |store: &mut Store, count: usize| {
+        while records < count {
+            let changes = one_change(&mut room, send("x"));
+            store.persist(&[], &changes, &room).unwrap();
+            records += 1;
+        }
+    };
+    assert_eq!(store.checkpoint_due_at(stored), Some(stored + CHECKPOINT_QUIET));
+    send_until(&mut store, IDLE_CHECKPOINT_RECORDS - 1);
+    assert_eq!(store.checkpoint_due_at(stored), Some(stored + CHECKPOINT_QUIET));
+    send_until(&mut store, IDLE_CHECKPOINT_RECORDS);
+    assert_eq!(
+        store.checkpoint_due_at(stored),
+        Some(stored + CHECKPOINT_IDLE),
+        "enough records to share its syncs: a second of quiet"
+    );
+    send_until(&mut store, CHECKPOINT_RECORDS - 1);
+    assert_eq!(store.checkpoint_due_at(stored), Some(stored + CHECKPOINT_IDLE));
+    send_until(&mut store, CHECKPOINT_RECORDS);
+    assert_eq!(
+        store.checkpoint_due_at(stored),
+        Some(stored),
+        "a journal this long is checkpointed however busy the room"
+    );
+    store.checkpoint().unwrap();
+    assert_eq!(store.checkpoint_due_at(stored), None);
+    assert!(std::fs::read(dir.path().join(JOURNAL_FILE)).unwrap().is_empty());
+    let loaded = load(dir.path(), Mode::ReadOnly).unwrap();
+    // Every record but the join's holds one message.
+    assert_eq!(loaded.messages.len(), CHECKPOINT_RECORDS - 1);
 }

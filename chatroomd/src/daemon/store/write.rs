@@ -1,4 +1,4 @@
-//! Writing `.chatroom/`: the [`Store`] of the owner thread (a batch journalled and synced once,
+//! Writing `.chatroom/`: the [`Store`] of the owner (a batch journalled and synced once,
 //! then written to the compatible files; checkpoints; the keys file's rewrite; the lazy flush),
 //! the append-only [`Log`]s, and the atomic replacement of a JSON object.
 
@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use protocol::{Participant, Topic};
 
@@ -42,12 +43,19 @@ impl PersistError {
     }
 }
 
-/// How many journal records, or bytes, a checkpoint waits for at most: it syncs every compatible
-/// file the journal fed and empties the journal, a few syncs shared by this many batches.
-pub(super) const CHECKPOINT_RECORDS: usize = 64;
+/// When a checkpoint runs. It syncs every compatible file the journal fed and empties the
+/// journal: a few syncs, shared by many batches and paid while the room is quiet, off every
+/// reply's path. A journal of [`CHECKPOINT_RECORDS`] records or [`CHECKPOINT_BYTES`] bytes is
+/// checkpointed at once, however busy the room (its replies are sent first); one of
+/// [`IDLE_CHECKPOINT_RECORDS`] records once no batch was stored for [`CHECKPOINT_IDLE`]; any
+/// other once none was stored for [`CHECKPOINT_QUIET`]. A start replays at most the busy bound.
+pub(super) const CHECKPOINT_RECORDS: usize = 1024;
 pub(super) const CHECKPOINT_BYTES: u64 = 4 << 20;
+pub(super) const IDLE_CHECKPOINT_RECORDS: usize = 64;
+pub(super) const CHECKPOINT_IDLE: Duration = Duration::from_secs(1);
+pub(super) const CHECKPOINT_QUIET: Duration = Duration::from_secs(60);
 
-/// The open files of one room, written only by the owner thread.
+/// The open files of one room, written only by the owner.
 #[derive(Debug)]
 pub struct Store {
     dir: PathBuf,
@@ -56,9 +64,13 @@ pub struct Store {
     journal: Log,
     /// Records in the journal since it was last emptied.
     journal_records: usize,
-    /// The records and bytes at which the next checkpoint is due: a failed one waits as long
-    /// again before it is tried, so a disk that refuses syncs is not asked after every batch.
+    /// The records and bytes at which a busy room's next checkpoint is due: a failed one waits
+    /// as long again before it is tried, so a disk that refuses syncs is not asked after every
+    /// batch.
     checkpoint_at: (usize, u64),
+    /// The records the journal held when a checkpoint last failed (0 after one succeeds): a
+    /// quiet room retries only once the journal has grown past them.
+    failed_at: usize,
     messages: Log,
     summaries: Log,
     keys: Log,
@@ -105,6 +117,7 @@ impl Store {
             journal,
             journal_records: 0,
             checkpoint_at: (CHECKPOINT_RECORDS, CHECKPOINT_BYTES),
+            failed_at: 0,
             messages: Log::open(state_dir, MESSAGES_FILE)?,
             summaries: Log::open(state_dir, SUMMARIES_FILE)?,
             keys: Log::open(state_dir, KEYS_FILE)?,
@@ -245,9 +258,19 @@ impl Store {
         Ok(())
     }
 
-    /// Whether enough batches are journalled for a [`Store::checkpoint`].
-    pub fn checkpoint_due(&self) -> bool {
-        self.journal_records >= self.checkpoint_at.0 || self.journal.len >= self.checkpoint_at.1
+    /// When the next [`Store::checkpoint`] is due, given when the last batch was stored (see
+    /// [`CHECKPOINT_RECORDS`] for the rules); `None` while the journal holds nothing to sync.
+    pub fn checkpoint_due_at(&self, last_stored: Instant) -> Option<Instant> {
+        let records = self.journal_records;
+        if records >= self.checkpoint_at.0 || self.journal.len >= self.checkpoint_at.1 {
+            Some(last_stored)
+        } else if records >= self.failed_at + IDLE_CHECKPOINT_RECORDS {
+            Some(last_stored + CHECKPOINT_IDLE)
+        } else if records > self.failed_at {
+            Some(last_stored + CHECKPOINT_QUIET)
+        } else {
+            None
+        }
     }
 
     /// Syncs every compatible file the journal fed since the last checkpoint, then empties the
@@ -258,11 +281,14 @@ impl Store {
             return Ok(());
         }
         let result = self.sync_and_empty_journal();
-        self.checkpoint_at = match result {
-            Ok(()) => (CHECKPOINT_RECORDS, CHECKPOINT_BYTES),
+        (self.checkpoint_at, self.failed_at) = match result {
+            Ok(()) => ((CHECKPOINT_RECORDS, CHECKPOINT_BYTES), 0),
             Err(_) => (
-                self.journal_records + CHECKPOINT_RECORDS,
-                self.journal.len + CHECKPOINT_BYTES,
+                (
+                    self.journal_records + CHECKPOINT_RECORDS,
+                    self.journal.len + CHECKPOINT_BYTES,
+                ),
+                self.journal_records,
             ),
         };
         result
