@@ -183,16 +183,17 @@ impl Store {
                 .then(|| pretty_json(IMPORTS_FILE, &imports_object(room)))
                 .transpose()?,
         };
-        self.store(&record)?;
+        self.store(&record, Durability::Now)?;
         self.key_lines += keys.len();
         Ok(())
     }
 
-    /// Journals `record`, then writes it to the compatible files; all or nothing.
-    fn store(&mut self, record: &Record) -> Result<(), PersistError> {
+    /// Journals `record` (synced, or left to the next sync), then writes it to the compatible
+    /// files; all or nothing.
+    fn store(&mut self, record: &Record, journal: Durability) -> Result<(), PersistError> {
         self.buffer.clear();
         record.encode(&mut self.buffer);
-        if let Err(err) = self.journal.append(&self.buffer, Durability::Now) {
+        if let Err(err) = self.journal.append(&self.buffer, journal) {
             self.journal.abandon();
             return Err(err);
         }
@@ -357,7 +358,10 @@ impl Store {
 
     /// Replaces `participants.json` with the room's current participants, and `topics.json`
     /// with its topics when it has any: the lazily written state (`last_seen`, a topic's
-    /// `last_activity_ts`). Like a batch, it goes through the journal, so it costs one sync.
+    /// `last_activity_ts`). Like a batch, it goes through the journal, but its record is not
+    /// synced on its own: nobody waits for it, and the next batch's sync (or the checkpoint)
+    /// makes it durable with that batch. A crash before then loses at most this flush, which is
+    /// lazy by definition; a start cuts a torn record off the journal's tail.
     pub fn write_lazy(&mut self, room: &Room) -> Result<(), PersistError> {
         let record = Record {
             participants: Some(pretty_json(PARTICIPANTS_FILE, &participants_object(room))?),
@@ -367,7 +371,7 @@ impl Store {
                 .transpose()?,
             ..Record::default()
         };
-        self.store(&record)
+        self.store(&record, Durability::Later)
     }
 }
 
@@ -420,7 +424,8 @@ pub(super) struct Log {
     unsynced: bool,
 }
 
-/// Whether a write is synced at once, or left to a checkpoint because the journal holds it.
+/// Whether a write is synced at once, or left to a later sync: a checkpoint's, for what the
+/// journal holds, or the next batch's, for a lazy journal record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Durability {
     Now,
@@ -489,6 +494,7 @@ impl Log {
             .and_then(|()| self.file.sync_data())
             .map_err(PersistError::new(self.name))?;
         self.len = 0;
+        self.unsynced = false;
         Ok(())
     }
 
