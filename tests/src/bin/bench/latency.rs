@@ -270,7 +270,7 @@ pub(crate) async fn tool_latency(options: &Options, report: &mut Report) -> anyh
             .map_or_else(|| "-".to_owned(), |(_, ratio)| format!("{ratio:.2}"))
     );
     println!(
-        "  syncs per batch (one serial sender, so one send per batch; strace -c on the daemon): {}",
+        "  syncs per batch (one serial sender, so one send per batch; strace on the daemon): {}",
         serial_syncs.describe()
     );
     println!();

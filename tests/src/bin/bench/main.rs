@@ -16,8 +16,9 @@
 //! Figures are set against floors measured in the same run, since the machine and its disk
 //! change from run to run: `send_message` p50 over fdatasync p50, the senders' throughput over
 //! the most serial senders can get from the disk (senders ÷ fdatasync p50), and the µs each tool
-//! adds over the raw socket. Syncs per batch are counted by `strace -f -c` attached to the daemon
-//! during untimed bursts (strace stops the daemon at every system call).
+//! adds over the raw socket. Syncs per batch are counted by `strace -f -y` attached to the daemon
+//! during untimed bursts and the quiet after them (strace stops the daemon at every system
+//! call), by file: the journal's, on the replies' path, apart from the checkpoints'.
 
 #![allow(clippy::print_stdout)]
 
@@ -62,10 +63,11 @@ one JSON summary line. Rooms live under $TMPDIR (default /tmp).
 Every figure is set against floors measured in the same run: fdatasync p50 on the rooms'
 filesystem (send_message p50 ÷ fdatasync p50), the raw socket protocol (the µs each tool adds
 over it, one column per tool), and the disk's limit for serial senders (N senders ÷ fdatasync
-p50; the throughput's ratio to it). Syncs per batch are counted with `strace -f -c` attached to
-the daemon during untimed bursts: one serial sender (each send its own batch, so syncs per send
-are syncs per batch), and N concurrent senders (syncs per acknowledged send). Without strace
-they are reported as not measured. The targets of issue 11 end the table.
+p50; the throughput's ratio to it). Syncs per batch are counted with `strace -f -y` attached to
+the daemon during untimed bursts and the 1.5 s after them: one serial sender (each send its own
+batch, so syncs per send are syncs per batch), and N concurrent senders (syncs per acknowledged
+send); the journal's syncs (the replies wait for them) apart from the checkpoints' (after the
+replies, once the room is quiet). Without strace they are reported as not measured. The targets of issue 11 end the table.
 
   --quick             a short smoke run: rooms of 1k and 10k only, fewer iterations
   --spawns N          shim cold starts and hook runs to time (default 50; quick 10)

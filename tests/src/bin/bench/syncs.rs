@@ -1,4 +1,8 @@
-//! Syncs per batch, counted by `strace -c` attached to the daemon during an untimed burst.
+//! Syncs per batch, counted by `strace` attached to the daemon during an untimed burst: each
+//! sync call with the file it synced (`-y`), so the journal's syncs, the ones on a reply's path,
+//! are told from a checkpoint's, which come after the replies once the room is quiet.
+
+use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::{Value, json};
@@ -9,12 +13,20 @@ use crate::calls::{CALL_TIMEOUT, bounded};
 /// The system calls that make data durable; whichever the daemon's store uses, all are counted.
 const SYNC_SYSCALLS: &str = "trace=fdatasync,fsync,sync_file_range";
 
-/// What `strace -c` counted in the daemon while a burst ran, or why nothing was counted.
+/// How long strace stays attached after a burst: longer than the daemon waits for quiet before
+/// it checkpoints (1 s), so the checkpoint the burst calls for is counted with it.
+const AFTER_BURST: Duration = Duration::from_millis(1500);
+
+/// What strace counted in the daemon while a burst ran (and for [`AFTER_BURST`] after it), or
+/// why nothing was counted.
 #[derive(Debug, Clone)]
 pub(crate) enum SyncCount {
     Counted {
-        /// Sync system calls of every thread of the daemon during the burst.
-        syncs: u64,
+        /// Syncs of `.chatroom/journal`: the one each stored batch waits for.
+        journal: u64,
+        /// Every other sync (the checkpoints: the compatible files, the directory, the emptied
+        /// journal's length), of any thread of the daemon.
+        other: u64,
         /// Acknowledged sends in the burst.
         sends: usize,
     },
@@ -22,45 +34,71 @@ pub(crate) enum SyncCount {
 }
 
 impl SyncCount {
+    /// Every sync per acknowledged send.
     pub(crate) fn per_send(&self) -> Option<f64> {
         match self {
-            Self::Counted { syncs, sends } => Some(*syncs as f64 / (*sends).max(1) as f64),
+            Self::Counted {
+                journal,
+                other,
+                sends,
+            } => Some((journal + other) as f64 / (*sends).max(1) as f64),
+            Self::NotMeasured(_) => None,
+        }
+    }
+
+    /// The journal's syncs per acknowledged send: the syncs on the replies' path.
+    pub(crate) fn journal_per_send(&self) -> Option<f64> {
+        match self {
+            Self::Counted { journal, sends, .. } => Some(*journal as f64 / (*sends).max(1) as f64),
             Self::NotMeasured(_) => None,
         }
     }
 
     pub(crate) fn describe(&self) -> String {
         match self {
-            Self::Counted { syncs, sends } => format!(
-                "{:.2} ({syncs} syncs for {sends} acknowledged sends)",
-                *syncs as f64 / (*sends).max(1) as f64
+            Self::Counted {
+                journal,
+                other,
+                sends,
+            } => format!(
+                "{:.3} journal syncs per send ({journal} for {sends} acknowledged sends), plus {other} checkpoint syncs during the burst and the quiet after it ({:.3} per send)",
+                *journal as f64 / (*sends).max(1) as f64,
+                *other as f64 / (*sends).max(1) as f64,
             ),
             Self::NotMeasured(why) => format!("not measured ({why})"),
         }
     }
 
     pub(crate) fn to_json(&self) -> Value {
+        let round = |value: f64| (value * 1000.0).round() / 1000.0;
         match self {
-            Self::Counted { syncs, sends } => json!({
-                "syncs": syncs,
+            Self::Counted {
+                journal,
+                other,
+                sends,
+            } => json!({
+                "journal_syncs": journal,
+                "checkpoint_syncs": other,
                 "sends": sends,
-                "per_send": (*syncs as f64 / (*sends).max(1) as f64 * 1000.0).round() / 1000.0,
+                "journal_per_send": round(*journal as f64 / (*sends).max(1) as f64),
+                "per_send": round((journal + other) as f64 / (*sends).max(1) as f64),
             }),
             Self::NotMeasured(why) => json!({"not_measured": why}),
         }
     }
 }
 
-/// Runs `burst` (which returns how many sends it had acknowledged) with `strace -f -c` attached
-/// to every thread of the daemon, and counts the sync system calls it made meanwhile. strace
-/// stops the daemon at every system call, so the burst is never one of the timed series.
+/// Runs `burst` (which returns how many sends it had acknowledged) with `strace -f -y` attached
+/// to every thread of the daemon, and counts the sync system calls it made meanwhile and in the
+/// [`AFTER_BURST`] quiet after it, by file. strace stops the daemon at every system call, so the
+/// burst is never one of the timed series.
 pub(crate) async fn count_syncs(
     daemon: u32,
     burst: impl Future<Output = anyhow::Result<usize>>,
 ) -> anyhow::Result<SyncCount> {
     let summary = tempfile::NamedTempFile::new().context("strace's summary file")?;
     let spawned = tokio::process::Command::new("strace")
-        .args(["-f", "-c", "-e", SYNC_SYSCALLS, "-o"])
+        .args(["-f", "-y", "-e", SYNC_SYSCALLS, "-o"])
         .arg(summary.path())
         .arg("-p")
         .arg(daemon.to_string())
@@ -116,6 +154,7 @@ pub(crate) async fn count_syncs(
     // Keep reading strace's stderr so that it never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let sends = burst.await;
+    tokio::time::sleep(AFTER_BURST).await;
     // SIGINT makes strace detach and write its summary; it is our child, stopped by its pid.
     if let Some(pid) = strace.id() {
         // SAFETY: kill has no memory preconditions; the pid is our own live child.
@@ -123,24 +162,55 @@ pub(crate) async fn count_syncs(
     }
     bounded("strace's exit", strace.wait()).await?;
     let sends = sends?;
-    let text = std::fs::read_to_string(summary.path()).context("reading strace's summary")?;
+    let text = std::fs::read_to_string(summary.path()).context("reading strace's output")?;
+    let (journal, other) = count_by_file(&text);
     Ok(SyncCount::Counted {
-        syncs: strace_total_calls(&text),
+        journal,
+        other,
         sends,
     })
 }
 
-/// The calls of the `total` row of a `strace -c` table (0 when it counted none).
-fn strace_total_calls(table: &str) -> u64 {
-    table
-        .lines()
-        .filter(|line| !line.starts_with('%') && !line.starts_with('-'))
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            // % time, seconds, usecs/call, calls, [errors,] syscall.
-            (fields.len() >= 5 && *fields.last()? != "total")
-                .then(|| fields.get(3)?.parse::<u64>().ok())
-                .flatten()
-        })
-        .sum()
+/// The sync calls in strace's output (one line per call, `-y` naming the file after its
+/// descriptor: `fdatasync(7</repo/.chatroom/journal>) = 0`): the journal's, and the others.
+fn count_by_file(output: &str) -> (u64, u64) {
+    let mut counts = (0, 0);
+    for line in output.lines() {
+        let Some(call) = ["fdatasync(", "fsync(", "sync_file_range("]
+            .iter()
+            .find_map(|name| line.find(name).map(|at| &line[at..]))
+        else {
+            continue;
+        };
+        // A call cut by another thread's line is counted where it begins (its `resumed` line
+        // names no call).
+        let file = call
+            .split_once('<')
+            .and_then(|(_, rest)| rest.split_once('>'))
+            .map_or("", |(path, _)| path);
+        if file.ends_with("/.chatroom/journal") {
+            counts.0 += 1;
+        } else {
+            counts.1 += 1;
+        }
+    }
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_by_file;
+
+    #[test]
+    fn syncs_are_counted_by_the_file_strace_names() {
+        let output = "\
+4242  fdatasync(7</tmp/r/.chatroom/journal>) = 0
+4242  fdatasync(7</tmp/r/.chatroom/journal> <unfinished ...>
+4242  <... fdatasync resumed>) = 0
+4242  fdatasync(9</tmp/r/.chatroom/messages.jsonl>) = 0
+4242  fsync(11</tmp/r/.chatroom>) = 0
+4243  +++ exited with 0 +++
+";
+        assert_eq!(count_by_file(output), (2, 2));
+    }
 }

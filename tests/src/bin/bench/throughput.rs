@@ -131,7 +131,7 @@ pub(crate) async fn throughput(options: &Options, report: &mut Report) -> anyhow
     );
     println!(
         "  {:<54} {:>6} {:>10} {:>10}  {}",
-        "  syncs per acknowledged send (strace -c, untimed)",
+        "  syncs per acknowledged send (strace, untimed)",
         concurrent_syncs.per_send().map_or_else(
             || "-".to_owned(),
             |_| (senders * burst_per_sender).to_string()
