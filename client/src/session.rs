@@ -362,8 +362,8 @@ impl Session {
         // limit the daemon enforces, so that the daemon (the one validator) refuses it naming
         // the parameter and its limit, as it does for arguments just over the limit. The request
         // is taken back out of the message rather than cloned for every call up front.
-        let (ClientMessage::Call { mut request, .. } | ClientMessage::KeyedCall { mut request, .. }) =
-            message
+        let (ClientMessage::Call { mut request, .. }
+        | ClientMessage::KeyedCall { mut request, .. }) = message
         else {
             unreachable!("built as a call just above");
         };
