@@ -644,8 +644,10 @@ impl ServerHandler for Chatroom {
     ) -> Result<CallToolResponse, ErrorData> {
         let tool = request.name.clone();
         // Codex names its session on every call; the first call of each links it.
+        // Boxed: the link (which may open the connection) is a large future, and inline it would
+        // make every call's task that much bigger to build and move, Codex or not.
         if let Some(session_id) = link::codex_session_id(&context.meta.0.0) {
-            self.session.link(&session_id).await;
+            Box::pin(self.session.link(&session_id)).await;
         }
         let context = ToolCallContext::new(self, request, context);
         let result = self.tool_router.call(context).await;

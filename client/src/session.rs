@@ -346,13 +346,13 @@ impl Session {
         }
     }
 
-    fn encode(&self, mut request: Request, key: Option<u128>) -> Result<(u64, Vec<u8>), CallError> {
+    fn encode(&self, request: Request, key: Option<u128>) -> Result<(u64, Vec<u8>), CallError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let call = |id, request| match key {
             Some(key) => ClientMessage::KeyedCall { id, key, request },
             None => ClientMessage::Call { id, request },
         };
-        let mut message = call(id, request.clone());
+        let mut message = call(id, request);
         match frame::encode(&message, MAX_CLIENT_FRAME) {
             Ok(bytes) => return Ok((id, bytes)),
             Err(FrameError::TooLarge { .. }) => {}
@@ -360,7 +360,13 @@ impl Session {
         }
         // Too large for a frame: cut each huge argument down to a size that is still over every
         // limit the daemon enforces, so that the daemon (the one validator) refuses it naming
-        // the parameter and its limit, as it does for arguments just over the limit.
+        // the parameter and its limit, as it does for arguments just over the limit. The request
+        // is taken back out of the message rather than cloned for every call up front.
+        let (ClientMessage::Call { mut request, .. }
+        | ClientMessage::KeyedCall { mut request, .. }) = message
+        else {
+            unreachable!("built as a call just above");
+        };
         for value in request.strings_mut() {
             bound_argument(value);
         }
