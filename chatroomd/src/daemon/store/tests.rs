@@ -626,6 +626,8 @@ fn a_clean_close_or_drop_leaves_a_journal_of_0_bytes() {
     store.persist(&[], &changes, &room).unwrap();
     store.close().unwrap();
     assert_eq!(journal_len(dir.path()), 0);
+    drop(store);
+    assert_eq!(journal_len(dir.path()), 0);
     assert_eq!(load(dir.path(), Mode::ReadOnly).unwrap().messages.len(), 1);
 
     // A store dropped after its checkpoint (the owner's clean stop) cuts the padding too.

@@ -318,8 +318,9 @@ impl Store {
 
     /// Checkpoints, then cuts the (then all-zero) journal to 0 bytes and syncs it: what a clean
     /// stop leaves, so that a journal of 0 bytes tells tools no daemon left batches behind. On a
-    /// failed checkpoint the journal keeps its records, for the next start to replay.
-    pub fn close(mut self) -> Result<(), PersistError> {
+    /// failed checkpoint the journal keeps its records, for the next start to replay. The store
+    /// stays usable: a later record pads the journal again.
+    pub fn close(&mut self) -> Result<(), PersistError> {
         self.checkpoint()?;
         self.journal.truncate()
     }
