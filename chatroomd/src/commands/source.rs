@@ -325,10 +325,10 @@ pub fn room_from_disk(state_dir: &Path) -> anyhow::Result<Room> {
 /// first (the topic might be among them).
 pub fn topics_on_disk(state_dir: &Path) -> anyhow::Result<Option<BTreeMap<String, Topic>>> {
     let journal = state_dir.join(JOURNAL_FILE);
-    match std::fs::metadata(&journal) {
-        Ok(metadata) if metadata.len() > 0 => return Ok(None),
-        Ok(_) => {}
-        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+    // A daemon's journal is zero padding when it holds no batches (a missing one holds none).
+    match crate::daemon::journal::holds_records(&journal) {
+        Ok(true) => return Ok(None),
+        Ok(false) => {}
         Err(err) => {
             return Err(anyhow::Error::new(err).context(journal.display().to_string()));
         }
@@ -685,6 +685,11 @@ mod tests {
             topics_on_disk(dir.path()).unwrap(),
             None,
             "a journal a start would replay may hold the topic"
+        );
+        std::fs::write(dir.path().join(JOURNAL_FILE), vec![0; 4096]).unwrap();
+        assert!(
+            topics_on_disk(dir.path()).unwrap().is_some(),
+            "zero padding holds no batches"
         );
         std::fs::write(dir.path().join(JOURNAL_FILE), b"").unwrap();
         std::fs::write(dir.path().join(TOPICS_FILE), "{").unwrap();

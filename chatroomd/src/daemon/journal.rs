@@ -32,6 +32,9 @@ pub const JOURNAL_FILE: &str = "journal";
 
 /// The header of a record: its payload's length and checksum.
 const HEADER: usize = 8;
+/// The fewest payload bytes a record holds: its keys, messages and summaries sections' lengths.
+/// A header with a shorter length (the zeros the journal is padded with) ends the journal.
+const MIN_PAYLOAD: usize = 12;
 /// The section length that marks an object the batch did not change.
 const ABSENT: u32 = u32::MAX;
 
@@ -140,13 +143,17 @@ fn take_section(payload: &mut &[u8]) -> Option<Option<Vec<u8>>> {
     Some(Some(bytes.to_vec()))
 }
 
-/// The whole records at the start of `bytes`, and how many bytes they take. The first record
-/// that is cut short or fails its checksum ends the journal (see the module's comment).
+/// The whole records at the start of `bytes`, and how many bytes they take. The zero padding
+/// the daemon keeps after its records (a header of length 0) ends the journal, as does the first
+/// record that is cut short or fails its checksum (see the module's comment).
 pub fn decode(bytes: &[u8]) -> (Vec<Record>, usize) {
     let mut records = Vec::new();
     let mut at = 0;
     while let Some(header) = bytes.get(at..at + HEADER) {
         let length = u32::from_le_bytes(header[..4].try_into().expect("four bytes")) as usize;
+        if length < MIN_PAYLOAD {
+            break;
+        }
         let checksum = u32::from_le_bytes(header[4..].try_into().expect("four bytes"));
         let Some(payload) = bytes.get(at + HEADER..at + HEADER + length) else {
             break;
@@ -163,6 +170,25 @@ pub fn decode(bytes: &[u8]) -> (Vec<Record>, usize) {
     (records, at)
 }
 
+/// The bytes after the whole records that are not zero padding: from the end of the records to
+/// the last byte that is not zero (a torn or corrupt record), or 0 when the rest is all zeros.
+pub fn torn_bytes(bytes: &[u8], whole: usize) -> usize {
+    bytes[whole..]
+        .iter()
+        .rposition(|byte| *byte != 0)
+        .map_or(0, |last| last + 1)
+}
+
+/// Whether the journal at `path` holds bytes a start would replay or drop as torn: anything
+/// but zero padding. A missing journal holds nothing.
+pub fn holds_records(path: &Path) -> io::Result<bool> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(bytes.iter().any(|byte| *byte != 0)),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
 /// CRC-32 (IEEE, as zlib computes it), by the `crc32fast` crate rather than a table of ours.
 pub fn crc32(bytes: &[u8]) -> u32 {
     crc32fast::hash(bytes)
@@ -177,7 +203,8 @@ pub struct Recovered {
     pub lines_replayed: usize,
     /// JSON objects written from the journal (the last version of each it holds).
     pub objects_rewritten: usize,
-    /// Bytes past the last whole record (a torn or corrupt tail), dropped.
+    /// Bytes past the last whole record (a torn or corrupt tail), dropped; the zero padding
+    /// after them is not counted (see [`torn_bytes`]).
     pub torn_bytes: usize,
     /// Where a journal was set aside unreplayed because the files had moved on without it.
     pub stale: Option<std::path::PathBuf>,
@@ -214,7 +241,7 @@ pub fn recover(state_dir: &Path, loaded: &mut Loaded) -> Result<Recovered, store
         records: records.len(),
         lines_replayed: 0,
         objects_rewritten: 0,
-        torn_bytes: bytes.len() - whole,
+        torn_bytes: torn_bytes(&bytes, whole),
         stale: None,
     };
     let mut last_message = loaded.messages.last().map_or(0, |message| message.id);
@@ -756,5 +783,86 @@ mod tests {
             let (_, loaded) = start(dir.path());
             assert_eq!(Held::of(&loaded), expected, "{scenario}");
         }
+    }
+
+    #[test]
+    fn zero_padding_ends_the_journal_and_is_not_torn() {
+        let records = two_records();
+        let mut bytes = journal_of(&records);
+        let whole = bytes.len();
+        bytes.resize(whole + 4096, 0);
+        assert_eq!(decode(&bytes), (records.to_vec(), whole));
+        assert_eq!(torn_bytes(&bytes, whole), 0);
+        // A torn record before the padding is counted, the padding after it is not.
+        bytes[whole..whole + 8].copy_from_slice(b"\x10\x00\x00\x00torn");
+        assert_eq!(decode(&bytes), (records.to_vec(), whole));
+        assert_eq!(torn_bytes(&bytes, whole), 8);
+        assert_eq!(decode(&[0; 4096]), (Vec::new(), 0));
+    }
+
+    #[test]
+    fn a_reader_without_the_zero_length_check_also_stops_at_the_padding() {
+        // An older daemon's decode reads a zero header as an empty payload with checksum 0:
+        // it passes the checksum and fails to parse, which ends the journal there too.
+        assert_eq!(crc32(&[]), 0);
+        assert_eq!(Record::decode_payload(&[]), None);
+        let old_decode = |bytes: &[u8]| {
+            let mut records = Vec::new();
+            let mut at = 0;
+            while let Some(header) = bytes.get(at..at + HEADER) {
+                let length = u32::from_le_bytes(header[..4].try_into().unwrap()) as usize;
+                let checksum = u32::from_le_bytes(header[4..].try_into().unwrap());
+                let Some(payload) = bytes.get(at + HEADER..at + HEADER + length) else {
+                    break;
+                };
+                if crc32(payload) != checksum {
+                    break;
+                }
+                let Some(record) = Record::decode_payload(payload) else {
+                    break;
+                };
+                records.push(record);
+                at += HEADER + length;
+            }
+            (records, at)
+        };
+        let records = two_records();
+        let mut bytes = journal_of(&records);
+        let whole = bytes.len();
+        bytes.resize(1 << 20, 0);
+        assert_eq!(old_decode(&bytes), (records.to_vec(), whole));
+        assert_eq!(old_decode(&bytes), decode(&bytes));
+    }
+
+    #[test]
+    fn recovery_of_records_then_zeros_replays_exactly_the_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = journal_of(&two_records());
+        bytes.resize(1 << 20, 0);
+        std::fs::write(dir.path().join(JOURNAL_FILE), &bytes).unwrap();
+        let (recovered, loaded) = start(dir.path());
+        assert_eq!(
+            recovered,
+            Recovered {
+                records: 2,
+                lines_replayed: 5,
+                objects_rewritten: 2,
+                torn_bytes: 0,
+                stale: None,
+            }
+        );
+        assert_eq!(loaded.messages.len(), 2);
+        assert_eq!(
+            read(dir.path(), MESSAGES_FILE),
+            format!("{MESSAGE_1}{MESSAGE_2}")
+        );
+        // Padding alone replays nothing and reports nothing.
+        std::fs::write(dir.path().join(JOURNAL_FILE), vec![0; 1 << 20]).unwrap();
+        let (recovered, _) = start(dir.path());
+        assert_eq!(recovered, Recovered::default());
+        assert_eq!(
+            read(dir.path(), MESSAGES_FILE),
+            format!("{MESSAGE_1}{MESSAGE_2}")
+        );
     }
 }

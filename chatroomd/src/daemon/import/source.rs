@@ -170,7 +170,8 @@ pub fn read(dir: &Path) -> Result<Source, SourceError> {
     // A daemon of ours acknowledges a batch once it is in the journal, and writes the files
     // after: a journal with records means the files may lack acknowledged writes.
     let journal = dir.join(JOURNAL_FILE);
-    if std::fs::metadata(&journal).is_ok_and(|meta| meta.len() > 0) {
+    // Its zero padding holds nothing; a journal that cannot be read is taken to hold records.
+    if !matches!(crate::daemon::journal::holds_records(&journal), Ok(false)) {
         return Err(SourceError::of(
             &journal,
             "holds writes not yet in the room's files; stop that room's daemon first (`chatroomd stop --root <its repository>`)",
@@ -1036,6 +1037,11 @@ mod tests {
         assert!(
             read(root.path()).is_ok(),
             "an empty journal is a clean stop"
+        );
+        std::fs::write(v1.join(JOURNAL_FILE), vec![0; 4096]).unwrap();
+        assert!(
+            read(root.path()).is_ok(),
+            "a journal of zero padding holds no writes"
         );
         std::fs::write(v1.join(JOURNAL_FILE), "x").unwrap();
         let error = read(root.path()).unwrap_err().0;

@@ -361,7 +361,13 @@ fn a_batch_is_one_journal_record_until_a_checkpoint_and_a_refused_one_leaves_non
     let changes = one_change(&mut room, send("journalled"));
     store.persist(&[], &changes, &room).unwrap();
     let (records, whole) = crate::daemon::journal::decode(&journal_bytes());
-    assert_eq!((records.len(), whole), (2, journal_bytes().len()));
+    assert_eq!(records.len(), 2);
+    assert_eq!(journal_bytes().len() as u64, JOURNAL_PREALLOC);
+    assert_eq!(
+        crate::daemon::journal::torn_bytes(&journal_bytes(), whole),
+        0,
+        "zero padding after the records"
+    );
     assert!(records[0].participants.is_some() && records[1].participants.is_none());
     assert_eq!(
         records[1].messages,
@@ -378,7 +384,10 @@ fn a_batch_is_one_journal_record_until_a_checkpoint_and_a_refused_one_leaves_non
     assert!(store.persist(&[], &changes, &room).is_err());
     room.roll_back();
     std::fs::remove_dir(dir.path().join(temp_name(CURSORS_FILE))).unwrap();
-    assert_eq!(journal_bytes(), before);
+    // Cut back to the kept records (the next record pads the file again).
+    let after = journal_bytes();
+    assert_eq!(after[..], before[..after.len()]);
+    assert_eq!(after.len(), whole);
 
     let stored = std::time::Instant::now();
     assert_eq!(
@@ -387,10 +396,14 @@ fn a_batch_is_one_journal_record_until_a_checkpoint_and_a_refused_one_leaves_non
         "two records wait for a quiet room"
     );
     store.checkpoint().unwrap();
-    assert_eq!(store.checkpoint_due_at(stored), None, "nothing left to sync");
+    assert_eq!(
+        store.checkpoint_due_at(stored),
+        None,
+        "nothing left to sync"
+    );
     assert!(
-        journal_bytes().is_empty(),
-        "a checkpoint empties the journal"
+        journal_bytes().iter().all(|byte| *byte == 0),
+        "a checkpoint empties the journal: zeros"
     );
     let loaded = load(dir.path(), Mode::ReadOnly).unwrap();
     assert_eq!(loaded.messages.len(), 1);
@@ -475,9 +488,15 @@ fn a_checkpoint_waits_for_quiet_unless_the_journal_grows_large() {
             records += 1;
         }
     };
-    assert_eq!(store.checkpoint_due_at(stored), Some(stored + CHECKPOINT_QUIET));
+    assert_eq!(
+        store.checkpoint_due_at(stored),
+        Some(stored + CHECKPOINT_QUIET)
+    );
     send_until(&mut store, IDLE_CHECKPOINT_RECORDS - 1);
-    assert_eq!(store.checkpoint_due_at(stored), Some(stored + CHECKPOINT_QUIET));
+    assert_eq!(
+        store.checkpoint_due_at(stored),
+        Some(stored + CHECKPOINT_QUIET)
+    );
     send_until(&mut store, IDLE_CHECKPOINT_RECORDS);
     assert_eq!(
         store.checkpoint_due_at(stored),
@@ -485,7 +504,10 @@ fn a_checkpoint_waits_for_quiet_unless_the_journal_grows_large() {
         "enough records to share its syncs: a second of quiet"
     );
     send_until(&mut store, CHECKPOINT_RECORDS - 1);
-    assert_eq!(store.checkpoint_due_at(stored), Some(stored + CHECKPOINT_IDLE));
+    assert_eq!(
+        store.checkpoint_due_at(stored),
+        Some(stored + CHECKPOINT_IDLE)
+    );
     send_until(&mut store, CHECKPOINT_RECORDS);
     assert_eq!(
         store.checkpoint_due_at(stored),
@@ -494,8 +516,155 @@ fn a_checkpoint_waits_for_quiet_unless_the_journal_grows_large() {
     );
     store.checkpoint().unwrap();
     assert_eq!(store.checkpoint_due_at(stored), None);
-    assert!(std::fs::read(dir.path().join(JOURNAL_FILE)).unwrap().is_empty());
+    assert!(
+        std::fs::read(dir.path().join(JOURNAL_FILE))
+            .unwrap()
+            .iter()
+            .all(|byte| *byte == 0)
+    );
     let loaded = load(dir.path(), Mode::ReadOnly).unwrap();
     // Every record but the join's holds one message.
     assert_eq!(loaded.messages.len(), CHECKPOINT_RECORDS - 1);
+}
+
+fn journal_len(dir: &Path) -> u64 {
+    std::fs::metadata(dir.join(JOURNAL_FILE)).unwrap().len()
+}
+
+fn journal_records(dir: &Path) -> Vec<crate::daemon::journal::Record> {
+    crate::daemon::journal::decode(&std::fs::read(dir.join(JOURNAL_FILE)).unwrap()).0
+}
+
+/// A record of `len` framed bytes (header included), its messages section `fill`.
+fn record_of_len(len: usize, fill: u8) -> crate::daemon::journal::Record {
+    // Header 8, three sections' lengths 12, five absent objects 20.
+    crate::daemon::journal::Record {
+        messages: vec![fill; len - 40],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn the_preallocated_journal_keeps_its_size_over_many_small_batches() {
+    let dir = dir_with(&[]);
+    let mut store = Store::open(dir.path()).unwrap();
+    assert_eq!(journal_len(dir.path()), JOURNAL_PREALLOC, "padded at open");
+    let mut room = Room::new();
+    for at in 0..200 {
+        let changes = one_change(&mut room, send(&format!("small {at}")));
+        store.persist(&[], &changes, &room).unwrap();
+        assert_eq!(journal_len(dir.path()), JOURNAL_PREALLOC, "batch {at}");
+    }
+    assert_eq!(journal_records(dir.path()).len(), 200);
+    let loaded = load(dir.path(), Mode::ReadOnly).unwrap();
+    assert_eq!(loaded.messages.len(), 200);
+}
+
+#[test]
+fn records_past_the_padding_extend_it_and_decode_whole() {
+    let dir = dir_with(&[]);
+    let mut store = Store::open(dir.path()).unwrap();
+    let records: Vec<_> = (0..30u8).map(|at| record_of_len(100_000, at)).collect();
+    for record in &records {
+        store.store(record, Durability::Now).unwrap();
+    }
+    let size = journal_len(dir.path());
+    assert!(size > 3_000_000, "grown past the records: {size}");
+    assert_eq!(size % JOURNAL_PREALLOC, 0, "{size}");
+    assert_eq!(journal_records(dir.path()), records);
+    let bytes = std::fs::read(dir.path().join(JOURNAL_FILE)).unwrap();
+    let (_, whole) = crate::daemon::journal::decode(&bytes);
+    assert_eq!(whole, 3_000_000);
+    assert_eq!(crate::daemon::journal::torn_bytes(&bytes, whole), 0);
+}
+
+#[test]
+fn a_checkpoint_zeroes_the_journal_so_no_older_record_comes_back() {
+    let dir = dir_with(&[]);
+    let mut store = Store::open(dir.path()).unwrap();
+    let (a, b, c) = (
+        record_of_len(100, b'a'),
+        record_of_len(100, b'b'),
+        record_of_len(100, b'c'),
+    );
+    store.store(&a, Durability::Now).unwrap();
+    store.store(&b, Durability::Now).unwrap();
+    assert_eq!(journal_records(dir.path()), [a, b.clone()]);
+    store.checkpoint().unwrap();
+    assert!(journal_records(dir.path()).is_empty());
+    store.store(&c, Durability::Now).unwrap();
+    // C took A's place, of the same length: B after it must not be readable again.
+    assert_eq!(journal_records(dir.path()), [c]);
+    let bytes = std::fs::read(dir.path().join(JOURNAL_FILE)).unwrap();
+    assert!(bytes[100..].iter().all(|byte| *byte == 0));
+}
+
+#[test]
+fn open_accepts_zero_padding_and_refuses_a_journal_with_records() {
+    let dir = dir_with(&[]);
+    std::fs::write(dir.path().join(JOURNAL_FILE), vec![0; 3000]).unwrap();
+    drop(Store::open(dir.path()).unwrap());
+    let mut bytes = Vec::new();
+    record_of_len(100, b'a').encode(&mut bytes);
+    bytes.resize(5000, 0);
+    std::fs::write(dir.path().join(JOURNAL_FILE), &bytes).unwrap();
+    let err = Store::open(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("not yet replayed"), "{err}");
+    assert_eq!(
+        std::fs::read(dir.path().join(JOURNAL_FILE)).unwrap(),
+        bytes,
+        "a refused journal is left alone"
+    );
+}
+
+#[test]
+fn a_clean_close_or_drop_leaves_a_journal_of_0_bytes() {
+    let dir = dir_with(&[]);
+    let mut store = Store::open(dir.path()).unwrap();
+    let mut room = Room::new();
+    let changes = one_change(&mut room, send("kept"));
+    store.persist(&[], &changes, &room).unwrap();
+    store.close().unwrap();
+    assert_eq!(journal_len(dir.path()), 0);
+    drop(store);
+    assert_eq!(journal_len(dir.path()), 0);
+    assert_eq!(load(dir.path(), Mode::ReadOnly).unwrap().messages.len(), 1);
+
+    // A store dropped after its checkpoint (the owner's clean stop) cuts the padding too.
+    let mut store = Store::open(dir.path()).unwrap();
+    let changes = one_change(&mut room, send("second"));
+    store.persist(&[], &changes, &room).unwrap();
+    store.checkpoint().unwrap();
+    drop(store);
+    assert_eq!(journal_len(dir.path()), 0);
+
+    // One dropped with records left keeps them for a start to replay.
+    let mut store = Store::open(dir.path()).unwrap();
+    let changes = one_change(&mut room, send("third"));
+    store.persist(&[], &changes, &room).unwrap();
+    drop(store);
+    assert_eq!(journal_len(dir.path()), JOURNAL_PREALLOC);
+    assert_eq!(journal_records(dir.path()).len(), 1);
+}
+
+#[test]
+fn a_refused_record_is_cut_off_and_the_next_one_pads_the_file_again() {
+    let dir = dir_with(&[]);
+    let mut store = Store::open(dir.path()).unwrap();
+    let mut room = Room::new();
+    let changes = one_change(&mut room, send("kept"));
+    store.persist(&[], &changes, &room).unwrap();
+    let kept = journal_records(dir.path());
+    std::fs::create_dir(dir.path().join(temp_name(CURSORS_FILE))).unwrap();
+    room.begin();
+    let mut changes = one_change(&mut room, send("refused"));
+    changes.cursors = true;
+    assert!(store.persist(&[], &changes, &room).is_err());
+    room.roll_back();
+    std::fs::remove_dir(dir.path().join(temp_name(CURSORS_FILE))).unwrap();
+    assert_eq!(journal_records(dir.path()), kept);
+    let changes = one_change(&mut room, send("after"));
+    store.persist(&[], &changes, &room).unwrap();
+    assert_eq!(journal_records(dir.path()).len(), 2);
+    assert_eq!(journal_len(dir.path()) % JOURNAL_PREALLOC, 0);
 }

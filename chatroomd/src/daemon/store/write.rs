@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -61,7 +62,7 @@ pub struct Store {
     dir: PathBuf,
     /// Every batch, synced once; the compatible files below are written from it unsynced and
     /// synced at a checkpoint (see `journal`).
-    journal: Log,
+    journal: Journal,
     /// Records in the journal since it was last emptied.
     journal_records: usize,
     /// The records and bytes at which a busy room's next checkpoint is due: a failed one waits
@@ -107,12 +108,7 @@ impl Store {
                 _ => {}
             }
         }
-        let journal = Log::open(state_dir, JOURNAL_FILE)?;
-        if journal.len != 0 {
-            return Err(io::Error::other(
-                "the journal holds batches not yet replayed into the room's files",
-            ));
-        }
+        let journal = Journal::open(state_dir)?;
         let store = Self {
             journal,
             journal_records: 0,
@@ -190,7 +186,11 @@ impl Store {
 
     /// Journals `record` (synced, or left to the next sync), then writes it to the compatible
     /// files; all or nothing.
-    fn store(&mut self, record: &Record, journal: Durability) -> Result<(), PersistError> {
+    pub(super) fn store(
+        &mut self,
+        record: &Record,
+        journal: Durability,
+    ) -> Result<(), PersistError> {
         self.buffer.clear();
         record.encode(&mut self.buffer);
         if let Err(err) = self.journal.append(&self.buffer, journal) {
@@ -316,6 +316,15 @@ impl Store {
         Ok(())
     }
 
+    /// Checkpoints, then cuts the (then all-zero) journal to 0 bytes and syncs it: what a clean
+    /// stop leaves, so that a journal of 0 bytes tells tools no daemon left batches behind. On a
+    /// failed checkpoint the journal keeps its records, for the next start to replay. The store
+    /// stays usable: a later record pads the journal again.
+    pub fn close(&mut self) -> Result<(), PersistError> {
+        self.checkpoint()?;
+        self.journal.truncate()
+    }
+
     /// Replaces the keys file with `records` (the keys still remembered), atomically, to keep
     /// it from growing without bound: the new file is written and synced beside the old one and
     /// renamed over it, so a crash leaves the old file or the new one, each with every live key.
@@ -375,6 +384,20 @@ impl Store {
     }
 }
 
+impl Drop for Store {
+    /// A store dropped while its journal holds no records (after the clean stop's checkpoint)
+    /// cuts the journal's zero padding off, as [`Store::close`] does: cutting zeros loses
+    /// nothing, whenever it happens. A journal still holding records is left for a start.
+    fn drop(&mut self) {
+        if self.journal.len == 0
+            && self.journal.appended == 0
+            && let Err(err) = self.journal.truncate()
+        {
+            tracing::warn!(file = JOURNAL_FILE, cause = %err.cause, "could not cut the journal's zero padding off");
+        }
+    }
+}
+
 /// `topics.json`: v2's `id → topic`.
 pub(super) fn topics_object(room: &Room) -> BTreeMap<String, Topic> {
     room.topics()
@@ -407,7 +430,7 @@ pub(super) fn participants_object(room: &Room) -> BTreeMap<String, Participant> 
         .collect()
 }
 
-/// An append-only file (a JSONL file or the journal), and how much of it is committed: appended
+/// An append-only JSONL file, and how much of it is committed: appended
 /// and kept.
 #[derive(Debug)]
 pub(super) struct Log {
@@ -487,17 +510,6 @@ impl Log {
         Ok(())
     }
 
-    /// Cuts the whole file off (the journal, once a checkpoint made its records redundant).
-    fn empty(&mut self) -> Result<(), PersistError> {
-        self.file
-            .set_len(0)
-            .and_then(|()| self.file.sync_data())
-            .map_err(PersistError::new(self.name))?;
-        self.len = 0;
-        self.unsynced = false;
-        Ok(())
-    }
-
     fn commit(&mut self) {
         self.len += self.appended;
         self.appended = 0;
@@ -523,6 +535,166 @@ impl Log {
             // durable, so that a crash cannot bring refused lines back.
             self.file.sync_data()?;
         }
+        self.cut_pending = false;
+        Ok(())
+    }
+}
+
+/// How much of the journal is written with zeros ahead of its records, and how much more when a
+/// record would end past the file: records are then overwrites inside the file's size, which an
+/// `fdatasync` makes durable without also writing the inode (the size).
+pub(super) const JOURNAL_PREALLOC: u64 = 1 << 20;
+/// Zeros are written in chunks of this size.
+const ZERO_CHUNK: usize = 64 * 1024;
+
+/// The journal: records written in place from offset 0 over zero padding (see `journal`'s
+/// decode, which stops at a zero header), not appended. Zeros past the committed records are
+/// always harmless, so the file's size is only a hint of how much padding there is.
+#[derive(Debug)]
+pub(super) struct Journal {
+    file: File,
+    /// The committed length: the bytes of the records kept, from offset 0.
+    len: u64,
+    /// The file's length as last known (written zeros or records); records ending within it
+    /// are overwrites.
+    size: u64,
+    /// Bytes of the current batch's record written at `len`, until committed or abandoned.
+    appended: u64,
+    /// An earlier failed record could not be cut off: cut before the next one.
+    cut_pending: bool,
+    /// A chunk of zeros, allocated once.
+    zeros: Vec<u8>,
+}
+
+impl Journal {
+    /// Opens (creating) the journal of `dir`, which must hold no records (a start replays them
+    /// first, [`crate::daemon::journal::recover`]): only nothing or zero padding is accepted.
+    /// Pads it with zeros to [`JOURNAL_PREALLOC`] and syncs that, as well as the disk allows: a
+    /// file-size limit or a full disk leaves less padding, and records then grow the file.
+    fn open(dir: &Path) -> io::Result<Self> {
+        let path = dir.join(JOURNAL_FILE);
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)?;
+        let mut bytes = Vec::new();
+        io::Read::read_to_end(&mut file, &mut bytes)?;
+        if bytes.iter().any(|byte| *byte != 0) {
+            return Err(io::Error::other(
+                "the journal holds batches not yet replayed into the room's files",
+            ));
+        }
+        let mut journal = Self {
+            size: bytes.len() as u64,
+            file,
+            len: 0,
+            appended: 0,
+            cut_pending: false,
+            zeros: vec![0; ZERO_CHUNK],
+        };
+        if journal.size < JOURNAL_PREALLOC {
+            let padded = journal
+                .zero(journal.size, JOURNAL_PREALLOC)
+                .and_then(|()| journal.file.sync_data());
+            if let Err(err) = padded {
+                tracing::warn!(file = JOURNAL_FILE, cause = %err, "could not pad the journal with zeros; its records will grow it instead");
+            }
+            journal.size = journal.file.metadata()?.len();
+        }
+        Ok(journal)
+    }
+
+    /// Writes zeros over `[from, to)`, unsynced.
+    fn zero(&self, from: u64, to: u64) -> io::Result<()> {
+        let mut at = from;
+        while at < to {
+            let chunk = (to - at).min(ZERO_CHUNK as u64) as usize;
+            self.file.write_all_at(&self.zeros[..chunk], at)?;
+            at += chunk as u64;
+        }
+        Ok(())
+    }
+
+    /// Writes the framed `record` after the committed ones, durable at once or at the next
+    /// sync (the next record's or a checkpoint's); it counts once committed. A record that
+    /// would end past the file first extends it with at least [`JOURNAL_PREALLOC`] zeros (the
+    /// record's sync covers them); if the disk refuses those, the record is still tried.
+    fn append(&mut self, record: &[u8], sync: Durability) -> Result<(), PersistError> {
+        if self.cut_pending {
+            self.cut().map_err(PersistError::new(JOURNAL_FILE))?;
+        }
+        let end = self.len + record.len() as u64;
+        // From here the file may hold part of a record past `len`: `abandon` cuts it off.
+        self.appended = record.len() as u64;
+        if end > self.size {
+            let grown = (end + JOURNAL_PREALLOC).next_multiple_of(JOURNAL_PREALLOC);
+            if self.zero(end, grown).is_ok() {
+                self.size = grown;
+            }
+        }
+        self.file
+            .write_all_at(record, self.len)
+            .map_err(PersistError::new(JOURNAL_FILE))?;
+        self.size = self.size.max(end);
+        match sync {
+            Durability::Now => self
+                .file
+                .sync_data()
+                .map_err(PersistError::new(JOURNAL_FILE)),
+            Durability::Later => Ok(()),
+        }
+    }
+
+    fn commit(&mut self) {
+        self.len += self.appended;
+        self.appended = 0;
+    }
+
+    /// Cuts off the record of a refused batch (see [`Log::abandon`]).
+    fn abandon(&mut self) {
+        if self.appended == 0 && !self.cut_pending {
+            return;
+        }
+        self.appended = 0;
+        if let Err(err) = self.cut() {
+            tracing::warn!(file = JOURNAL_FILE, cause = %err, "could not cut off a failed record; retrying before the next one");
+        }
+    }
+
+    /// Cuts the file back to the committed records, durably (the next record pads it again).
+    fn cut(&mut self) -> io::Result<()> {
+        self.cut_pending = true;
+        self.file.set_len(self.len)?;
+        self.file.sync_data()?;
+        self.size = self.len;
+        self.cut_pending = false;
+        Ok(())
+    }
+
+    /// Empties the journal once a checkpoint made its records redundant: every byte they took
+    /// is overwritten with zeros and synced, so that no old record can be read after a new,
+    /// shorter one is written over its start. The padding stays.
+    fn empty(&mut self) -> Result<(), PersistError> {
+        self.zero(0, self.len)
+            .and_then(|()| self.file.sync_data())
+            .map_err(PersistError::new(JOURNAL_FILE))?;
+        self.len = 0;
+        Ok(())
+    }
+
+    /// Cuts an empty journal to 0 bytes, durably (a clean stop's).
+    fn truncate(&mut self) -> Result<(), PersistError> {
+        debug_assert_eq!(self.len, 0);
+        if self.size == 0 && !self.cut_pending {
+            return Ok(());
+        }
+        self.file
+            .set_len(0)
+            .and_then(|()| self.file.sync_data())
+            .map_err(PersistError::new(JOURNAL_FILE))?;
+        self.size = 0;
         self.cut_pending = false;
         Ok(())
     }
