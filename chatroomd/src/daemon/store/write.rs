@@ -543,7 +543,7 @@ impl Log {
 /// How much of the journal is written with zeros ahead of its records, and how much more when a
 /// record would end past the file: records are then overwrites inside the file's size, which an
 /// `fdatasync` makes durable without also writing the inode (the size).
-pub(super) const JOURNAL_PREALLOC: u64 = 1 << 20;
+pub(super) const JOURNAL_PREALLOC: u64 = 256 << 10;
 /// Zeros are written in chunks of this size.
 const ZERO_CHUNK: usize = 64 * 1024;
 

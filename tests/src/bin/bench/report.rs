@@ -230,17 +230,17 @@ impl Report {
         // once per send, and nothing else synced on a reply's path (a checkpoint's syncs come
         // after the replies, and are reported beside it).
         let sync_target = self.syncs_per_batch.as_ref().and_then(|count| {
-            let per_batch = count.journal_per_send();
+            let met = count.one_journal_sync_per_send();
             println!(
                 "  exactly one sync per batch:          {} ({})",
-                match per_batch {
-                    Some(per_batch) if per_batch == 1.0 => "met on the replies' path",
-                    Some(_) => "MISSED",
+                match met {
+                    Some(true) => "met on the replies' path",
+                    Some(false) => "MISSED",
                     None => "not measured",
                 },
                 count.describe()
             );
-            per_batch.map(|per_batch| per_batch == 1.0)
+            met
         });
         let reads_target = (!self.read_added_us.is_empty()).then(|| {
             let worst = self

@@ -46,10 +46,11 @@ impl SyncCount {
         }
     }
 
-    /// The journal's syncs per acknowledged send: the syncs on the replies' path.
-    pub(crate) fn journal_per_send(&self) -> Option<f64> {
+    /// Whether the journal, whose syncs are the ones on the replies' path, was synced exactly
+    /// once per acknowledged send.
+    pub(crate) fn one_journal_sync_per_send(&self) -> Option<bool> {
         match self {
-            Self::Counted { journal, sends, .. } => Some(*journal as f64 / (*sends).max(1) as f64),
+            Self::Counted { journal, sends, .. } => Some(*journal == *sends as u64),
             Self::NotMeasured(_) => None,
         }
     }
