@@ -249,14 +249,21 @@ impl TestRoom {
     /// Like [`TestRoom::spawn_daemon`] with a prepared `chatroomd serve` command (one that sets
     /// a resource limit before `exec`, say).
     pub fn spawn_daemon_from(&self, mut command: std::process::Command) -> std::process::Child {
+        // A record left by a killed daemon would say "listening" too early: with no daemon
+        // holding the room it is stale, and goes.
+        if self.daemon_pid().is_none() {
+            let _ = std::fs::remove_file(&self.paths().endpoint_file);
+        }
         let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("spawning chatroomd serve");
         let pid = child.id();
+        // The endpoint record is written once the socket listens; the socket's file exists a
+        // moment earlier (bound, not yet listening), when a connection is still refused.
         let started = wait_for(DEFAULT_TIMEOUT, || {
-            self.daemon_pid() == Some(pid) && self.paths().socket.exists()
+            self.daemon_pid() == Some(pid) && self.paths().endpoint_file.exists()
                 || matches!(child.try_wait(), Ok(Some(_)))
         });
         assert!(
