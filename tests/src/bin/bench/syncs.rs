@@ -22,10 +22,10 @@ const AFTER_BURST: Duration = Duration::from_millis(1500);
 #[derive(Debug, Clone)]
 pub(crate) enum SyncCount {
     Counted {
-        /// Syncs of `.chatroom/journal`: the one each stored batch waits for.
+        /// `fdatasync`s of `.chatroom/journal`: the one each stored batch waits for.
         journal: u64,
-        /// Every other sync (the checkpoints: the compatible files, the directory, the emptied
-        /// journal's length), of any thread of the daemon.
+        /// Every other sync (the checkpoints': the compatible files, the directory, and the
+        /// journal's emptying, which the daemon does with `fsync`), of any thread of the daemon.
         other: u64,
         /// Acknowledged sends in the burst.
         sends: usize,
@@ -173,7 +173,8 @@ pub(crate) async fn count_syncs(
 }
 
 /// The sync calls in strace's output (one line per call, `-y` naming the file after its
-/// descriptor: `fdatasync(7</repo/.chatroom/journal>) = 0`): the journal's, and the others.
+/// descriptor: `fdatasync(7</repo/.chatroom/journal>) = 0`): the journal's `fdatasync`s (a
+/// batch's), and the others (a checkpoint empties the journal with `fsync`).
 fn count_by_file(output: &str) -> (u64, u64) {
     let mut counts = (0, 0);
     for line in output.lines() {
@@ -189,7 +190,7 @@ fn count_by_file(output: &str) -> (u64, u64) {
             .split_once('<')
             .and_then(|(_, rest)| rest.split_once('>'))
             .map_or("", |(path, _)| path);
-        if file.ends_with("/.chatroom/journal") {
+        if call.starts_with("fdatasync(") && file.ends_with("/.chatroom/journal") {
             counts.0 += 1;
         } else {
             counts.1 += 1;
@@ -210,8 +211,9 @@ mod tests {
 4242  <... fdatasync resumed>) = 0
 4242  fdatasync(9</tmp/r/.chatroom/messages.jsonl>) = 0
 4242  fsync(11</tmp/r/.chatroom>) = 0
+4242  fsync(7</tmp/r/.chatroom/journal>) = 0
 4243  +++ exited with 0 +++
 ";
-        assert_eq!(count_by_file(output), (2, 2));
+        assert_eq!(count_by_file(output), (2, 3));
     }
 }
