@@ -167,6 +167,19 @@ fn a_corrupt_object_is_reported_set_aside_and_read_as_empty() {
 }
 
 /// A room with one message appended to it, and the changes to persist.
+/// A store opened on `dir` and a room where alice has joined, her join stored.
+fn store_with_alice(dir: &Path) -> (Store, Room) {
+    let mut store = Store::open(dir).unwrap();
+    let mut room = Room::new();
+    let join = protocol::Request::Join {
+        name: "alice".into(),
+        role: "general".into(),
+    };
+    let changes = one_change(&mut room, join);
+    store.persist(&[], &changes, &room).unwrap();
+    (store, room)
+}
+
 fn one_change(room: &mut Room, request: protocol::Request) -> Changes {
     let outcome = room.handle(1, request, 1_700_000_000);
     assert!(outcome.reply.is_ok(), "{:?}", outcome.reply);
@@ -279,14 +292,7 @@ fn a_corrupt_topic_object_is_set_aside_and_read_as_empty() {
 #[test]
 fn a_failed_persist_leaves_every_file_as_it_was() {
     let dir = dir_with(&[]);
-    let mut store = Store::open(dir.path()).unwrap();
-    let mut room = Room::new();
-    let join = protocol::Request::Join {
-        name: "alice".into(),
-        role: "general".into(),
-    };
-    let changes = one_change(&mut room, join);
-    store.persist(&[], &changes, &room).unwrap();
+    let (mut store, mut room) = store_with_alice(dir.path());
     let changes = one_change(&mut room, send("kept"));
     store.persist(&[], &changes, &room).unwrap();
     let messages = std::fs::read_to_string(dir.path().join(MESSAGES_FILE)).unwrap();
@@ -350,14 +356,7 @@ fn a_failed_persist_leaves_every_file_as_it_was() {
 fn a_batch_is_one_journal_record_until_a_checkpoint_and_a_refused_one_leaves_none() {
     let dir = dir_with(&[]);
     let journal_bytes = || std::fs::read(dir.path().join(JOURNAL_FILE)).unwrap();
-    let mut store = Store::open(dir.path()).unwrap();
-    let mut room = Room::new();
-    let join = protocol::Request::Join {
-        name: "alice".into(),
-        role: "general".into(),
-    };
-    let changes = one_change(&mut room, join);
-    store.persist(&[], &changes, &room).unwrap();
+    let (mut store, mut room) = store_with_alice(dir.path());
     let changes = one_change(&mut room, send("journalled"));
     store.persist(&[], &changes, &room).unwrap();
     let (records, whole) = crate::daemon::journal::decode(&journal_bytes());
@@ -471,14 +470,7 @@ fn gitignore_gets_one_line_once() {
 #[test]
 fn a_checkpoint_waits_for_quiet_unless_the_journal_grows_large() {
     let dir = dir_with(&[]);
-    let mut store = Store::open(dir.path()).unwrap();
-    let mut room = Room::new();
-    let join = protocol::Request::Join {
-        name: "alice".into(),
-        role: "general".into(),
-    };
-    let changes = one_change(&mut room, join);
-    store.persist(&[], &changes, &room).unwrap();
+    let (mut store, mut room) = store_with_alice(dir.path());
     let stored = std::time::Instant::now();
     let mut records = 1;
     let mut send_until = |store: &mut Store, count: usize| {
