@@ -18,6 +18,9 @@ use crate::syncs::count_syncs;
 // ---------------------------------------------------------------------------------------------
 // 1. Shim cold start
 
+/// The tools `tools/list` shows (as `e2e tools::` lists them).
+const TOOLS: usize = 21;
+
 pub(crate) async fn shim_start(options: &Options, report: &mut Report) -> anyhow::Result<()> {
     report.section(&format!(
         "1. shim cold start (no daemon involved; {} spawns)",
@@ -33,8 +36,8 @@ pub(crate) async fn shim_start(options: &Options, report: &mut Report) -> anyhow
         let tools = bounded("tools/list", agent.peer().list_tools(None)).await?;
         listed.push(start.elapsed());
         ensure!(
-            tools.tools.len() == 16,
-            "expected 16 tools, got {}",
+            tools.tools.len() == TOOLS,
+            "expected {TOOLS} tools, got {}",
             tools.tools.len()
         );
         agent.close().await;
@@ -53,7 +56,7 @@ pub(crate) async fn shim_start(options: &Options, report: &mut Report) -> anyhow
         "shim_spawn_tools_list",
         "spawn → initialize → tools/list answered",
         &listed,
-        "16 tools",
+        &format!("{TOOLS} tools"),
     );
     drop(room);
 
