@@ -573,21 +573,18 @@ impl Journal {
     /// file-size limit or a full disk leaves less padding, and records then grow the file.
     fn open(dir: &Path) -> io::Result<Self> {
         let path = dir.join(JOURNAL_FILE);
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)?;
-        let mut bytes = Vec::new();
-        io::Read::read_to_end(&mut file, &mut bytes)?;
-        if bytes.iter().any(|byte| *byte != 0) {
+        if crate::daemon::journal::holds_records(&path)? {
             return Err(io::Error::other(
                 "the journal holds batches not yet replayed into the room's files",
             ));
         }
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
         let mut journal = Self {
-            size: bytes.len() as u64,
+            size: file.metadata()?.len(),
             file,
             len: 0,
             appended: 0,
