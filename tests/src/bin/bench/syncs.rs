@@ -41,7 +41,7 @@ impl SyncCount {
                 journal,
                 other,
                 sends,
-            } => Some((journal + other) as f64 / (*sends).max(1) as f64),
+            } => Some(per(journal + other, *sends)),
             Self::NotMeasured(_) => None,
         }
     }
@@ -63,8 +63,8 @@ impl SyncCount {
                 sends,
             } => format!(
                 "{:.3} journal syncs per send ({journal} for {sends} acknowledged sends), plus {other} checkpoint syncs during the burst and the quiet after it ({:.3} per send)",
-                *journal as f64 / (*sends).max(1) as f64,
-                *other as f64 / (*sends).max(1) as f64,
+                per(*journal, *sends),
+                per(*other, *sends),
             ),
             Self::NotMeasured(why) => format!("not measured ({why})"),
         }
@@ -81,12 +81,17 @@ impl SyncCount {
                 "journal_syncs": journal,
                 "checkpoint_syncs": other,
                 "sends": sends,
-                "journal_per_send": round(*journal as f64 / (*sends).max(1) as f64),
-                "per_send": round((journal + other) as f64 / (*sends).max(1) as f64),
+                "journal_per_send": round(per(*journal, *sends)),
+                "per_send": round(per(journal + other, *sends)),
             }),
             Self::NotMeasured(why) => json!({"not_measured": why}),
         }
     }
+}
+
+/// Syncs per acknowledged send.
+fn per(syncs: u64, sends: usize) -> f64 {
+    syncs as f64 / sends.max(1) as f64
 }
 
 /// Runs `burst` (which returns how many sends it had acknowledged) with `strace -f -y` attached
