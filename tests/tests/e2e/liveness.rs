@@ -13,7 +13,7 @@ const LIVENESS_DEADLINE: Duration = Duration::from_secs(1);
 
 /// Waits until `observer` sees the system message `"<name> left the chatroom"`, and returns how
 /// long that took from `since`. Panics after [`LIVENESS_DEADLINE`].
-async fn left_within_deadline(observer: &Agent, name: &str, since: Instant) -> Duration {
+pub(crate) async fn left_within_deadline(observer: &Agent, name: &str, since: Instant) -> Duration {
     let expected = format!("{name} left the chatroom");
     let found = eventually(LIVENESS_DEADLINE, || async {
         let messages = observer.ok("read_messages", json!({"limit": 100})).await;

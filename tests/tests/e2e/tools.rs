@@ -241,8 +241,11 @@ async fn nobody_writes_under_a_name_another_session_holds() {
         holder.ok(tool, args.clone()).await;
     }
     send(&other, "carol", "all", "nobody holds carol").await;
+    let closed_at = std::time::Instant::now();
     holder.close().await;
-    // Once the holder's session is gone, its name is free to use again.
+    // Once the holder's session is gone, its name is free to use again. The daemon learns of
+    // the close from its own socket, so the departure it posts is the signal to wait for.
+    crate::liveness::left_within_deadline(&other, "alice", closed_at).await;
     send(&other, "alice", "all", "alice is free now").await;
 }
 
