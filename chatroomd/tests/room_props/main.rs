@@ -7,12 +7,8 @@
 //! `open_topic`, `close_topic`, `list_topics`. `search_messages` is not generated: search has its
 //! own property test.
 
-// A test crate's root looks for its modules beside it, not in `room_props/`: hence the paths.
-#[path = "room_props/model.rs"]
 mod model;
-#[path = "room_props/observe.rs"]
 mod observe;
-#[path = "room_props/strategies.rs"]
 mod strategies;
 
 use chatroomd::daemon::room::{Caller, Changes, Room, SessionId};
