@@ -31,7 +31,7 @@ pub use process::{
     rss_kib, runs_as_root, unix_now,
 };
 pub use records::{
-    CLAIM_KEYS, CLAIM_RECORD_KEYS, RECORD_KEYS, TOPIC_RECORD_KEYS, check_records,
+    CLAIM_KEYS, CLAIM_RECORD_KEYS, RECORD_KEYS, TOPIC_KEYS, TOPIC_RECORD_KEYS, check_records,
     check_records_among, contents, ids, is_compact_json, is_timestamp, keys, keys_in_order, names,
 };
 pub use room::{TestRoom, read_or_empty};

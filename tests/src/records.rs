@@ -84,15 +84,7 @@ pub const TOPIC_RECORD_KEYS: &[&[&str]] = record_shapes![
         "open_topic_count",
         "summary_count",
     ],
-    &[
-        "id",
-        "title",
-        "status",
-        "created_by",
-        "created_at",
-        "closed_at",
-        "last_activity_ts",
-    ],
+    &TOPIC_KEYS,
     &[
         "id",
         "title",
@@ -107,6 +99,17 @@ pub const TOPIC_RECORD_KEYS: &[&[&str]] = record_shapes![
         "latest_summary",
     ],
     &["closed"],
+];
+
+/// A topic record's keys, in v2's order (`open_topic`, `list_topics`, a topic's handoff).
+pub const TOPIC_KEYS: [&str; 7] = [
+    "id",
+    "title",
+    "status",
+    "created_by",
+    "created_at",
+    "closed_at",
+    "last_activity_ts",
 ];
 
 /// A claim record's keys, in their order (`list_claims`, `chatroomd claims --json`).

@@ -18,22 +18,11 @@ mod lifecycle;
 mod scopes;
 mod searching;
 
-use chatroom_tests::{Agent, TestRoom, is_timestamp, keys_in_order};
+use chatroom_tests::{Agent, TOPIC_KEYS, TestRoom, is_timestamp, keys_in_order};
 use serde_json::{Value, json};
 
 /// The refusal of a `topic_id` that is not blank and not a topic id.
 const PATTERN: &str = "topic_id must match ^[a-z0-9][a-z0-9._-]{0,63}$";
-
-/// A topic record's keys, in v2's order.
-const TOPIC_KEYS: [&str; 7] = [
-    "id",
-    "title",
-    "status",
-    "created_by",
-    "created_at",
-    "closed_at",
-    "last_activity_ts",
-];
 
 /// An agent whose results may hold the records of topics.
 async fn topical(room: &TestRoom) -> Agent {
